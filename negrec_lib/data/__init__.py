@@ -1,0 +1,1 @@
+"""Data: the MSSD reader, the session simulator, preparation, and the in-memory dataset."""
