@@ -1,0 +1,72 @@
+"""Simulated-and-prepared datasets on demand, cached by the configuration that made them.
+
+Chapters and experiments ask for "the data of this profile"; the first call simulates and
+prepares it, later calls (with the same simulator and data settings) reuse the folders.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+from ..config import DataConfig, SimConfig
+
+
+def default_root() -> Path:
+    """Where cached datasets live: ``$NEGREC_DATA`` or ``./data``."""
+    return Path(os.environ.get("NEGREC_DATA", "data"))
+
+
+def _key(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def simulated_dir(sim: SimConfig, root: str | Path | None = None) -> Path:
+    """The folder of the simulated MSSD files for ``sim``."""
+    root = Path(root) if root is not None else default_root()
+    return root / f"sim-{sim.sessions}s-{sim.tracks}t-{_key(asdict(sim))}"
+
+
+def ensure_dataset(sim: SimConfig, data: DataConfig, root: str | Path | None = None,
+                   progress: bool = False) -> Path:
+    """Simulate (if needed) and prepare (if needed); returns the prepared folder.
+
+    Safe when several processes (parallel notebooks, test workers) ask at once: the work is
+    done under a lock file in ``root``, by the first process; the others wait and reuse it.
+    """
+    from .prepare import prepare
+    from .simulate import simulate
+
+    raw = simulated_dir(sim, root)
+    prepared = raw.parent / f"{raw.name}-prep-{_key(asdict(data))}"
+    if (prepared / "manifest.json").is_file():
+        return prepared
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(raw.parent / ".lock"):
+        if not (raw / "ground_truth").is_dir():
+            simulate(raw, sessions=sim.sessions, tracks=sim.tracks, skip_signal=sim.skip_signal,
+                     seed=sim.seed, days=sim.days, max_length=sim.max_length, force=True,
+                     progress=progress)
+        if not (prepared / "manifest.json").is_file():
+            prepare(raw, prepared, data, force=True, progress=progress)
+    return prepared
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (POSIX flock; a no-op where unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,366 @@
+"""Turn MSSD logs into a prepared dataset folder: skip labels, filters, vocabulary, splits.
+
+One streaming pass over the logs collects the sessions that pass the filters into fixed-size
+arrays (track ids, skip strength, context type per position; length, date, offset per
+session); everything after that works on those arrays in memory:
+
+1. *skip label*: a track counts as skipped when its skip strength (skip_1 + skip_2 + skip_3,
+   0..3) is at least ``DataConfig.skip_strength`` (2 = the paper's skip_2);
+2. *filters*: ``length >= min_length`` (paper: > 5) and at least one skip (paper), both
+   configurable; every dropped session is counted by reason in the manifest;
+3. *split*: ``paper`` (leave-last-out inside every session: the last track is the test target,
+   the second-last the validation target, the rest the training input) or ``by_day`` (whole
+   sessions of earlier days train; later days validate and test);
+4. *vocabulary*: ids in decreasing frequency, after the reserved ids of `tokens`; the counts
+   come from every session for the ``paper`` split (as the paper: every track of the sample)
+   and from the training days only for ``by_day`` (a track first heard on a test day is
+   out-of-vocabulary, as it would be in production).
+
+The folder is written under a temporary name and renamed at the end, so an interrupted run
+never leaves a half-written dataset; an existing folder is only replaced with ``force=True``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..config import DataConfig
+from ..errors import ConfigError, PreparedDataError
+from . import schema
+from .mssd import ReadReport, find_log_files, find_tf_files, iter_log_blocks, read_track_features
+from .tokens import N_RESERVED, OOV_ID, PAD_ID
+
+FORMAT_VERSION = 1
+ARRAY_FILES = ("tracks", "skip", "context", "length", "day", "offset")
+SPLIT_KEYS = ("train_rows", "train_end", "valid_rows", "valid_pos", "test_rows", "test_pos")
+
+
+# ---------------------------------------------------------------------- pass 1: collect
+class _Collector:
+    """Accumulates kept sessions block by block into fixed-width arrays."""
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+        self.names: dict[str, int] = {}          # track id string -> first-seen index
+        self.parts: dict[str, list[np.ndarray]] = {k: [] for k in (*ARRAY_FILES, "sid")}
+        self.n = 0
+
+    def add(self, tracks: np.ndarray, skip: np.ndarray, context: np.ndarray,
+            starts: np.ndarray, lengths: np.ndarray, day: np.ndarray, sids: np.ndarray) -> None:
+        """Add the rows of kept sessions (rows of one session contiguous, in order)."""
+        n, L = len(starts), self.max_length
+        offset = np.maximum(lengths - L, 0).astype(np.int16)          # [n] tracks cut at the front
+        kept_len = np.minimum(lengths, L).astype(np.int16)             # [n]
+        sess = np.repeat(np.arange(n), lengths)                        # [rows] session of each row
+        pos = np.arange(len(tracks)) - np.repeat(starts, lengths)      # [rows] 0-based position
+        col = pos - np.repeat(offset, lengths)                         # [rows] column in the array
+        keep = col >= 0
+        grid_t = np.zeros((n, L), np.int32)
+        grid_s = np.zeros((n, L), np.int8)
+        grid_c = np.zeros((n, L), np.int8)
+        grid_t[sess[keep], col[keep]] = tracks[keep]
+        grid_s[sess[keep], col[keep]] = skip[keep]
+        grid_c[sess[keep], col[keep]] = context[keep]
+        for key, value in (("tracks", grid_t), ("skip", grid_s), ("context", grid_c),
+                           ("length", kept_len), ("day", day.astype(np.int32)),
+                           ("offset", offset), ("sid", np.asarray(sids, dtype=object))):
+            self.parts[key].append(value)
+        self.n += n
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Concatenate everything collected so far."""
+        L = self.max_length
+        empty = {"tracks": np.zeros((0, L), np.int32), "skip": np.zeros((0, L), np.int8),
+                 "context": np.zeros((0, L), np.int8), "length": np.zeros(0, np.int16),
+                 "day": np.zeros(0, np.int32), "offset": np.zeros(0, np.int16),
+                 "sid": np.zeros(0, object)}
+        out = {}
+        for key, parts in self.parts.items():
+            out[key] = np.concatenate(parts) if parts else empty[key]
+            parts.clear()
+        return out
+
+
+def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Counter,
+             block_size: int, progress: bool) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Stream every log block once; keep the sessions that pass the filters."""
+    from tqdm.auto import tqdm
+
+    col = _Collector(cfg.max_length)
+    total = sum(f.stat().st_size for f in files)
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="prepare", disable=not progress)
+    done_bytes = 0
+    for path in files:
+        for block in iter_log_blocks(path, on_error=cfg.on_error, report=report,
+                                     block_size=block_size):
+            c = block.columns
+            strength = (c["skip_1"].astype(np.int8) + c["skip_2"] + c["skip_3"])   # [rows] 0..3
+            starts = np.asarray(block.session_starts, np.int64)                    # [S]
+            lengths = np.diff(np.append(starts, block.n_rows))                     # [S]
+            skipped = (strength >= cfg.skip_strength).astype(np.int32)
+            n_skips = np.add.reduceat(skipped, starts) if len(starts) else skipped[:0]
+            keep = np.ones(len(starts), bool)
+            short = lengths < cfg.min_length
+            dropped["too_short"] += int(short.sum())
+            keep &= ~short
+            if cfg.require_skip:
+                no_skip = keep & (n_skips == 0)
+                dropped["no_skip"] += int(no_skip.sum())
+                keep &= ~no_skip
+            if cfg.max_sessions is not None:
+                room = cfg.max_sessions - col.n
+                over = np.cumsum(keep) > room
+                dropped["beyond_max_sessions"] += int((keep & over).sum())
+                keep &= ~over
+            # Map the block's distinct track ids to first-seen global ids (one dict lookup per
+            # distinct id, never per row).
+            names = col.names
+            gid = np.fromiter((names.setdefault(t, len(names)) for t in block.track_names),
+                              np.int32, count=len(block.track_names))
+            row_keep = np.repeat(keep, lengths)
+            ks = starts[keep]
+            new_starts = np.cumsum(np.concatenate([[0], lengths[keep][:-1]])) if len(ks) else ks
+            col.add(tracks=gid[block.track_codes[row_keep]] + 1,   # +1: 0 stays padding
+                    skip=strength[row_keep], context=c["context_type"][row_keep],
+                    starts=new_starts.astype(np.int64), lengths=lengths[keep],
+                    day=np.asarray(block.session_dates)[keep], sids=np.asarray(block.session_ids, dtype=object)[keep])
+            if cfg.max_sessions is not None and col.n >= cfg.max_sessions:
+                break
+        done_bytes += path.stat().st_size
+        bar.update(done_bytes - bar.n)
+        if cfg.max_sessions is not None and col.n >= cfg.max_sessions:
+            break
+    bar.close()
+    names_in_order = list(col.names)          # first-seen order; global id g -> names[g - 1]
+    return col.arrays(), names_in_order
+
+
+# ---------------------------------------------------------------------- pass 2: split
+def _split(a: dict[str, np.ndarray], cfg: DataConfig) -> tuple[dict[str, np.ndarray], dict]:
+    """Row indices of the train / valid / test parts, and a description of the split."""
+    n = len(a["length"])
+    length = a["length"].astype(np.int64)
+    rows = np.arange(n, dtype=np.int64)
+    if cfg.split == "paper":
+        split = {"train_rows": rows, "train_end": length - 2,
+                 "valid_rows": rows, "valid_pos": length - 2,
+                 "test_rows": rows, "test_pos": length - 1}
+        info = {"kind": "paper"}
+    elif cfg.split == "by_day":
+        days = np.unique(a["day"])
+        need = cfg.valid_days + cfg.test_days + 1
+        if len(days) < need:
+            raise ConfigError(f"data.split=by_day needs at least {need} distinct days "
+                              f"(valid_days={cfg.valid_days}, test_days={cfg.test_days}, and one "
+                              f"to train on); the data has {len(days)}")
+        test_from = days[-cfg.test_days]
+        valid_from = days[-cfg.test_days - cfg.valid_days]
+        train = rows[a["day"] < valid_from]
+        valid = rows[(a["day"] >= valid_from) & (a["day"] < test_from)]
+        test = rows[a["day"] >= test_from]
+
+        def targets(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if cfg.eval_targets == "last":
+                return part, length[part] - 1
+            reps = length[part] - 1                                  # targets at 1..len-1
+            r = np.repeat(part, reps)
+            first = np.cumsum(np.concatenate([[0], reps[:-1]]))
+            t = np.arange(reps.sum()) - np.repeat(first, reps) + 1
+            return r, t
+
+        vr, vp = targets(valid)
+        tr, tp = targets(test)
+        split = {"train_rows": train, "train_end": length[train],
+                 "valid_rows": vr, "valid_pos": vp, "test_rows": tr, "test_pos": tp}
+        info = {"kind": "by_day", "train_days": [_day(d) for d in days if d < valid_from],
+                "valid_days": [_day(d) for d in days if valid_from <= d < test_from],
+                "test_days": [_day(d) for d in days if d >= test_from]}
+    else:  # pragma: no cover - DataConfig validation rejects other values
+        raise ConfigError(f"data.split: unknown split {cfg.split!r}")
+    return {k: np.asarray(v, np.int64) for k, v in split.items()}, info
+
+
+def _day(d: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=int(d))).isoformat()
+
+
+def _train_mask(a: dict[str, np.ndarray], split: dict[str, np.ndarray]) -> np.ndarray:
+    """[N, L] True at the positions the model sees during training."""
+    L = a["tracks"].shape[1]
+    end = np.zeros(len(a["length"]), np.int64)
+    end[split["train_rows"]] = split["train_end"]
+    return np.arange(L)[None, :] < end[:, None]
+
+
+def _vocabulary(a: dict[str, np.ndarray], split: dict, cfg: DataConfig,
+                n_names: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Frequency-ordered vocabulary.
+
+    Returns (old->new id map [n_names + 1], first-seen index of each vocabulary track in id
+    order [n_tracks], count of each vocabulary track [n_tracks], training popularity [V]).
+    """
+    tracks = a["tracks"]                                          # [N, L] first-seen ids + 1
+    if cfg.split == "paper":
+        counted = tracks[tracks > 0]
+    else:
+        counted = tracks[split["train_rows"]]
+        counted = counted[counted > 0]
+    counts = np.bincount(counted, minlength=n_names + 1)[1:]     # [n_names] by first-seen id
+    order = np.argsort(-counts, kind="stable")                   # most frequent first, ties by first seen
+    in_vocab = counts[order] >= max(cfg.min_count, 1)
+    order = order[in_vocab]
+    old_to_new = np.full(n_names + 1, OOV_ID, np.int32)
+    old_to_new[PAD_ID] = PAD_ID
+    old_to_new[order + 1] = np.arange(len(order), dtype=np.int32) + N_RESERVED
+    vocab_counts = counts[order]
+    new_tracks = old_to_new[tracks]
+    train = _train_mask(a, split)
+    popularity = np.bincount(new_tracks[train], minlength=len(order) + N_RESERVED)
+    popularity[:N_RESERVED] = 0
+    return old_to_new, order, vocab_counts, popularity.astype(np.int64)
+
+
+# ---------------------------------------------------------------------- the whole job
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _features(input_path: Path, names: list[str], vocab_index: np.ndarray,
+              vocab_size: int) -> tuple[np.ndarray | None, dict]:
+    """Standardised track features aligned with the vocabulary, when tf files exist."""
+    try:
+        tf_files = find_tf_files(input_path)
+    except Exception:
+        return None, {"available": False}
+    frames = [read_track_features(f) for f in tf_files]
+    import pandas as pd
+    tf = pd.concat(frames, ignore_index=True).set_index("track_id")
+    cols = [c for c in schema.TF_NUMERIC_COLUMNS]
+    x = tf[cols].to_numpy(np.float64)
+    x = np.column_stack([x, (tf["mode"].astype(str) == "major").to_numpy(np.float64)])
+    mu, sd = x.mean(0), x.std(0)
+    x = (x - mu) / np.where(sd > 0, sd, 1.0)
+    feats = np.zeros((vocab_size, x.shape[1]), np.float32)
+    pos = tf.index.get_indexer(pd.Index(names)[vocab_index])    # tf row of each vocab track
+    have = pos >= 0
+    feats[N_RESERVED:][have] = x[pos[have]]
+    return feats, {"available": True, "files": [str(f) for f in tf_files],
+                   "columns": cols + ["mode_major"], "missing": int((~have).sum())}
+
+
+def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None = None, *,
+            force: bool = False, progress: bool = True, block_size: int = 16 << 20) -> dict:
+    """Prepare MSSD logs (file, .csv.gz or folder) into ``out_dir``; returns the manifest."""
+    cfg = cfg or DataConfig()
+    if not 1 <= cfg.skip_strength <= schema.MAX_SKIP_STRENGTH:
+        raise ConfigError(f"data.skip_strength={cfg.skip_strength}: expected 1, 2 or 3")
+    if cfg.split == "paper" and min(cfg.min_length, cfg.max_length) < 3:
+        raise ConfigError("data.split=paper needs sessions of at least 3 tracks (training "
+                          "input, validation and test target); raise data.min_length and "
+                          "data.max_length to 3 or more")
+    input_path, out_dir = Path(input_path), Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise PreparedDataError(f"{out_dir} exists and is not empty; pass --force (force=True) "
+                                "to replace it, or choose another --out")
+    t0 = time.perf_counter()
+    files = find_log_files(input_path)
+    with ThreadPoolExecutor(max_workers=1) as pool:      # checksums overlap with parsing
+        digests = pool.map(_sha256, files)
+        report, dropped = ReadReport(), Counter()
+        a, names = _collect(files, cfg, report, dropped, block_size, progress)
+        checksums = [{"file": str(f), "bytes": f.stat().st_size, "sha256": d}
+                     for f, d in zip(files, digests)]
+    split, split_info = _split(a, cfg)
+    old_to_new, vocab_index, vocab_counts, popularity = _vocabulary(a, split, cfg, len(names))
+    a["tracks"] = old_to_new[a["tracks"]]
+    vocab_size = len(vocab_counts) + N_RESERVED
+    if cfg.oov == "drop_session":
+        has_oov = (a["tracks"] == OOV_ID).any(1)
+        if has_oov.any():
+            dropped["oov_track"] += int(has_oov.sum())
+            keep_rows = np.flatnonzero(~has_oov)
+            remap = np.full(len(has_oov), -1, np.int64)
+            remap[keep_rows] = np.arange(len(keep_rows))
+            a = {k: v[keep_rows] for k, v in a.items()}
+            for part, pos in (("train", "train_end"), ("valid", "valid_pos"), ("test", "test_pos")):
+                r = remap[split[f"{part}_rows"]]
+                split[f"{part}_rows"], split[pos] = r[r >= 0], split[pos][r >= 0]
+    feats, feat_info = _features(input_path, names, vocab_index, vocab_size)
+
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for key in ARRAY_FILES:
+        np.save(tmp / f"{key}.npy", a[key])
+    np.savez(tmp / "splits.npz", **split)
+    np.save(tmp / "popularity.npy", popularity)
+    if feats is not None:
+        np.save(tmp / "features.npy", feats)
+    pq.write_table(pa.table({"session_id": pa.array(a["sid"].tolist(), pa.string())}),
+                   tmp / "session_ids.parquet")
+    pq.write_table(pa.table({"id": pa.array(np.arange(N_RESERVED, vocab_size), pa.int32()),
+                             "track_id": pa.array([names[i] for i in vocab_index], pa.string()),
+                             "count": pa.array(vocab_counts, pa.int64())}),
+                   tmp / "vocab.parquet")
+    truth = input_path / "ground_truth"
+    n_train_targets = int(np.clip(split["train_end"] - 1, 0, None).sum())
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "negrec_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "input": str(input_path.resolve()),
+        "ground_truth": str(truth.resolve()) if truth.is_dir() else None,
+        "inputs": checksums,
+        "rows_read": report.rows_read,
+        "sessions_read": report.sessions_kept + sum(report.sessions_dropped.values()),
+        "sessions_kept": int(len(a["length"])),
+        "sessions_dropped": {**{f"malformed:{k}": v for k, v in report.sessions_dropped.items()},
+                             **{k: v for k, v in dropped.items() if v}},
+        "reader": report.to_dict(),
+        "vocab_size": int(vocab_size),
+        "n_tracks": int(len(vocab_counts)),
+        "n_reserved": N_RESERVED,
+        "oov_positions": int((a["tracks"] == OOV_ID).sum()),
+        "max_length": cfg.max_length,
+        "split": split_info,
+        "split_sizes": {"train_sessions": int(len(split["train_rows"])),
+                        "train_targets": n_train_targets,
+                        "valid": int(len(split["valid_rows"])),
+                        "test": int(len(split["test_rows"]))},
+        "skip_rate": float((a["skip"][a["tracks"] > 0] >= cfg.skip_strength).mean())
+        if len(a["length"]) else 0.0,
+        "features": feat_info,
+        "config": asdict(cfg),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _replace_dir(tmp, out_dir)
+    return manifest
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Move ``tmp`` to ``out_dir``, replacing an existing folder only after the move succeeds."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
