@@ -100,6 +100,7 @@ class TrainConfig:
     patience: int | None = 5          # early stopping: epochs without improvement on validation
     select_metric: str = "ndcg@10"    # validation metric used for model selection
     eval_batch_size: int = 1024
+    sampled_eval_batch_size: int = 128   # the paper's sampled protocol depends on it (pitfall 5)
     eval_every: int = 1               # epochs between validation passes
     tensorboard: bool = False
     progress: bool = True

@@ -1,0 +1,477 @@
+"""The self-attentive session encoder: unidirectional (SASRec-style) or bidirectional (BERT4Rec-style).
+
+Sessions arrive LEFT-aligned: ``tracks[b, 0]`` is the first track, ``PAD_ID`` fills the row after
+the last real track. Padding is inferred from ``tracks == PAD_ID`` and masked as attention keys;
+the reference code does not mask it (PAPER.md section 2), we do. The encoder returns the
+prediction-head output at every position; scores are dot products with the track-embedding table
+(tied input/output embeddings, no output bias).
+
+The track table dominates memory and time at a realistic catalogue (V = 1 M tracks, D = 128:
+512 MB of weights). One training step looks up three sets of rows (input tracks, candidates,
+skip keys); `TrackTable` routes them through ONE autograd node whose lookups have sparse
+gradients, so a step never builds more than one dense [V, D] gradient, and builds none when the
+parameter already holds a dense ``.grad`` to add into (``zero_grad(set_to_none=False)``). The
+optional sparse path (``sparse_grad=True`` + `LazyAdam`, see `make_optimizer`) keeps the
+gradient sparse and updates only the rows a batch touched ("lazy Adam", not the same algorithm
+as Adam).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ModelConfig, TrainConfig
+from .data.tokens import MASK_ID, N_RESERVED, PAD_ID
+from .errors import ConfigError
+
+
+class EncoderOutput(NamedTuple):
+    """What `SessionEncoder.forward` returns."""
+
+    hidden: Tensor                     # [B, L, D] prediction-head output; zeros at padded positions
+    attention: list[Tensor] | None     # per layer [B, H, L, L], or None when not requested
+
+
+class TransformerLayer(nn.Module):
+    """One self-attention + feed-forward block, post-LN (PyTorch default) or pre-LN."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, pre_ln: bool) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ConfigError(f"model.d_model={d_model} is not divisible by model.n_heads={n_heads}")
+        self.n_heads, self.pre_ln, self.dropout = n_heads, pre_ln, dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout),
+                                nn.Linear(d_ff, d_model))
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
+
+    def _attend(self, x: Tensor, allowed: Tensor, need_weights: bool) -> tuple[Tensor, Tensor | None]:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        p = self.dropout if self.training else 0.0                       # q, k, v: [B, H, L, Dh]
+        if not need_weights:                                             # fast path (fused kernels)
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
+            weights = None
+        else:                                                            # explicit path, same maths
+            logits = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # [B, H, L, L]
+            weights = logits.float().masked_fill(~allowed, float("-inf")).softmax(-1)
+            ctx = F.dropout(weights, p, self.training).to(v.dtype) @ v   # [B, H, L, Dh]
+        return self.out(ctx.transpose(1, 2).reshape(B, L, D)), weights   # [B, L, D]
+
+    def forward(self, x: Tensor, allowed: Tensor, need_weights: bool = False
+                ) -> tuple[Tensor, Tensor | None]:
+        """Apply the block to ``x`` [B, L, D]; ``allowed`` [B, 1, L, L] is True where a query may attend."""
+        if self.pre_ln:
+            a, w = self._attend(self.norm1(x), allowed, need_weights)
+            x = x + self.drop1(a)
+            x = x + self.drop2(self.ff(self.norm2(x)))
+        else:
+            a, w = self._attend(x, allowed, need_weights)
+            x = self.norm1(x + self.drop1(a))
+            x = self.norm2(x + self.drop2(self.ff(x)))
+        return x, w
+
+
+def _compiling() -> bool:
+    """True while torch.compile traces the code (False on torch versions without the query)."""
+    query = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(query()) if query is not None else False
+
+
+class _SharedTableGrad(torch.autograd.Function):
+    """Identity on the [V, D] track table; the gradients of every lookup meet here once.
+
+    Lookups into the output use ``F.embedding(..., sparse=True)``: autograd sums their gradients
+    as sparse tensors (no [V, D] buffer per lookup). ``backward`` then hands the total to the
+    parameter in the cheapest form that keeps its ``.grad`` what the optimiser expects:
+
+    - ``sparse=True`` (lazy Adam): as the sparse tensor; ``.grad`` becomes sparse;
+    - dense, and ``.grad`` is already a dense tensor (``zero_grad(set_to_none=False)``): as the
+      sparse tensor, which autograd adds into ``.grad`` in place (no new [V, D] allocation);
+    - dense, and ``.grad`` is None (or sparse): as one dense tensor.
+
+    A dense incoming gradient (the full softmax multiplies with the whole table) passes unchanged.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, sparse: bool) -> Tensor:  # type: ignore[override]
+        ctx.weight, ctx.sparse = weight, sparse
+        return weight.view_as(weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        if grad.is_sparse and not ctx.sparse:
+            current = ctx.weight.grad
+            if current is None or current.is_sparse:
+                grad = grad.to_dense()                                    # one [V, D] buffer
+        return grad, None
+
+
+class TrackTable:
+    """The track table as one training step sees it: every lookup shares one gradient node.
+
+    Build one per step with `SessionEncoder.track_table` and use it for all lookups of that step
+    (encoder inputs, candidate columns, skip keys). Values are exactly those of
+    `SessionEncoder.embed` / `SessionEncoder.item_embeddings`; only the way gradients reach the
+    table differs (see `_SharedTableGrad`). Without autograd (evaluation, ``torch.no_grad``) it
+    is a plain lookup. Under ``torch.compile`` too: the compiler cannot trace sparse gradients,
+    so each lookup then has its own dense gradient, as plain ``nn.Embedding`` lookups do (and
+    the sparse option, ``sparse_grad=True``, cannot be compiled).
+    """
+
+    def __init__(self, model: "SessionEncoder") -> None:
+        self.model = model
+        weight = model.item_emb.weight                                    # [V, D]
+        self.shared = torch.is_grad_enabled() and weight.requires_grad and not _compiling()
+        self.weight = _SharedTableGrad.apply(weight, model.sparse_grad) if self.shared else weight
+
+    def __call__(self, ids: Tensor) -> Tensor:
+        """Representations of ``ids`` [...] -> [..., D] (embedding + projected features)."""
+        e = F.embedding(ids, self.weight, padding_idx=PAD_ID, sparse=self.shared)
+        m = self.model
+        if m.feature_proj is not None:
+            e = e + m.feature_proj(m.features[ids])
+        return e
+
+    def full(self) -> Tensor:
+        """The whole [V, D] table (for the full softmax), on the same gradient node."""
+        m = self.model
+        if m.feature_proj is None:
+            return self.weight
+        return self.weight + m.feature_proj(m.features)
+
+
+class SessionEncoder(nn.Module):
+    """Track embeddings + positions -> transformer layers -> prediction head (Linear + GELU).
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        Sizes, dropout, ``causal`` (unidirectional) or not (bidirectional cloze), ``pre_ln``.
+    vocab_size : int
+        Number of ids including the reserved ones (PAD, MASK, OOV).
+    n_features : int
+        Width F of the content features when ``cfg.use_features`` (inferred from ``features``).
+    features : Tensor [V, F] or None
+        Standardised track features (zeros on reserved ids). Kept as a non-persistent buffer:
+        checkpoints hold learned weights only, and the features are passed again on rebuild.
+    sparse_grad : bool
+        Give the track table sparse gradients (for `LazyAdam`; see `make_optimizer`, which sets
+        it). Default False: dense gradients, for dense Adam (the paper's optimiser).
+    """
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, n_features: int = 0,
+                 features: Tensor | None = None, sparse_grad: bool = False) -> None:
+        super().__init__()
+        if vocab_size <= N_RESERVED:
+            raise ConfigError(f"vocab_size={vocab_size}: need at least one track besides the "
+                              f"{N_RESERVED} reserved ids")
+        self.cfg, self.vocab_size = cfg, vocab_size
+        d = cfg.d_model
+        self.item_emb = nn.Embedding(vocab_size, d, padding_idx=PAD_ID)   # [V, D]
+        self.pos_emb = nn.Embedding(cfg.max_length + 1, d)                # +1: the appended [MASK]
+        self.emb_drop = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(TransformerLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.pre_ln)
+                                    for _ in range(cfg.n_layers))
+        self.final_norm = nn.LayerNorm(d) if cfg.pre_ln else nn.Identity()
+        self.head = nn.Sequential(nn.Linear(d, d), nn.GELU())
+        self.sparse_grad = sparse_grad
+        self.feature_proj: nn.Linear | None = None
+        if cfg.use_features:
+            if features is not None:
+                n_features = features.shape[1]
+                if features.shape[0] != vocab_size:
+                    raise ConfigError(f"features has {features.shape[0]} rows; expected vocab_size="
+                                      f"{vocab_size} (one row per id, reserved ids included)")
+            if n_features <= 0:
+                raise ConfigError("model.use_features is true but no track features were given; "
+                                  "pass features=[V, F] or set model.use_features=false")
+            feats = torch.zeros(vocab_size, n_features) if features is None else features.float()
+            self.register_buffer("features", feats, persistent=False)      # [V, F]
+            self.feature_proj = nn.Linear(n_features, d, bias=False)       # no bias: zero features -> zero
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Normal(0, 0.02) weights, zero biases, unit LayerNorms, zero PAD embedding."""
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        with torch.no_grad():
+            self.item_emb.weight[PAD_ID].zero_()
+
+    # ------------------------------------------------------------------ track representations
+    @property
+    def sparse_grad(self) -> bool:
+        """Whether the track table gets sparse gradients (every lookup path follows it)."""
+        return bool(self.item_emb.sparse)
+
+    @sparse_grad.setter
+    def sparse_grad(self, value: bool) -> None:
+        self.item_emb.sparse = bool(value)
+
+    def track_table(self) -> TrackTable:
+        """A `TrackTable` for one step: lookups that share one gradient node of the table."""
+        return TrackTable(self)
+
+    def embed(self, ids: Tensor) -> Tensor:
+        """Representation of track ids [...] -> [..., D] (embedding + projected features)."""
+        e = self.item_emb(ids)
+        if self.feature_proj is not None:
+            e = e + self.feature_proj(self.features[ids])
+        return e
+
+    @property
+    def item_embeddings(self) -> Tensor:
+        """The [V, D] table used both for inputs and for output scores."""
+        if self.feature_proj is None:
+            return self.item_emb.weight
+        return self.item_emb.weight + self.feature_proj(self.features)
+
+    # ------------------------------------------------------------------ encoder
+    def attention_mask(self, tracks: Tensor) -> Tensor:
+        """Boolean [B, 1, L, L], True where query t may attend key s (real key; s <= t if causal)."""
+        B, L = tracks.shape
+        allowed = (tracks != PAD_ID)[:, None, :].expand(B, L, L)          # [B, L, L] real keys
+        if self.cfg.causal:
+            allowed = allowed & torch.ones(L, L, dtype=torch.bool, device=tracks.device).tril()
+        # Guard: a row with no key at all (a fully padded session) would give a NaN softmax;
+        # let it attend to itself. Such rows are padded queries, zeroed in the output.
+        empty = ~allowed.any(-1, keepdim=True)                            # [B, L, 1]
+        eye = torch.eye(L, dtype=torch.bool, device=tracks.device)
+        return (allowed | (empty & eye)).unsqueeze(1)                     # [B, 1, L, L]
+
+    def forward(self, tracks: Tensor, return_attention: bool = False,
+                table: TrackTable | None = None) -> EncoderOutput:
+        """Encode sessions ``tracks`` [B, L] -> hidden [B, L, D] (and attention weights on request).
+
+        ``table``: the step's `TrackTable` when the caller looks up more rows in the same step
+        (candidates, skip keys), so that all lookups share one gradient node; a fresh one
+        otherwise.
+        """
+        B, L = tracks.shape
+        if L > self.cfg.max_length + 1:
+            raise ValueError(f"sessions of {L} positions exceed model.max_length={self.cfg.max_length} "
+                             f"(+1 for [MASK]); truncate them or enlarge the model")
+        table = self.track_table() if table is None else table
+        real = tracks != PAD_ID                                           # [B, L]
+        pos = torch.arange(L, device=tracks.device)
+        x = self.emb_drop(table(tracks) + self.pos_emb(pos))               # [B, L, D]
+        allowed = self.attention_mask(tracks)                             # [B, 1, L, L]
+        attention: list[Tensor] | None = [] if return_attention else None
+        for layer in self.layers:
+            x, w = layer(x, allowed, need_weights=return_attention)
+            if attention is not None:
+                attention.append(w * real[:, None, :, None])              # [B, H, L, L], padded queries 0
+        hidden = self.head(self.final_norm(x)) * real.unsqueeze(-1)       # [B, L, D]
+        return EncoderOutput(hidden, attention)
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, hidden: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """Dot products of ``hidden`` [N, D] with candidates [C] -> [N, C], or the whole table -> [N, V]."""
+        table = self.item_embeddings if candidates is None else self.embed(candidates)  # [C|V, D]
+        return hidden @ table.transpose(0, 1).to(hidden.dtype)
+
+    def next_track_hidden(self, tracks: Tensor, lengths: Tensor) -> Tensor:
+        """The state [B, D] that scores the track following each prefix ``tracks[b, :lengths[b]]``.
+
+        Causal: the hidden state at the last real position. Bidirectional: [MASK] is placed at
+        position ``lengths`` (the tensor widens by one column when a prefix fills it) and its
+        hidden state is returned, as in BERT4Rec evaluation.
+        """
+        B, L = tracks.shape
+        rows = torch.arange(B, device=tracks.device)
+        if self.cfg.causal:
+            return self(tracks).hidden[rows, (lengths - 1).clamp(min=0)]   # [B, D]
+        if int(lengths.max()) >= L:
+            tracks = F.pad(tracks, (0, 1), value=PAD_ID)                  # [B, L + 1]
+        tracks = tracks.clone()
+        tracks[rows, lengths] = MASK_ID
+        return self(tracks).hidden[rows, lengths]                         # [B, D]
+
+    @torch.no_grad()
+    def recommend(self, tracks: Tensor, lengths: Tensor, k: int, exclude_seen: bool = True
+                  ) -> tuple[Tensor, Tensor]:
+        """Top-``k`` (scores [B, k], ids [B, k]) over the catalogue; reserved ids are never returned."""
+        n_tracks = self.vocab_size - N_RESERVED
+        if not 0 < k <= n_tracks:
+            raise ValueError(f"k={k}: expected 1 <= k <= {n_tracks} (the number of tracks)")
+        was_training = self.training
+        self.eval()
+        try:
+            scores = self.score(self.next_track_hidden(tracks, lengths)).float()   # [B, V]
+            scores[:, :N_RESERVED] = float("-inf")
+            if exclude_seen:                      # reserved ids in `tracks` are -inf already
+                scores.scatter_(1, tracks, float("-inf"))
+            top = scores.topk(k, dim=1)
+        finally:
+            self.train(was_training)
+        return top.values, top.indices
+
+
+# ---------------------------------------------------------------------- training targets
+def cloze_inputs(tracks: Tensor, lengths: Tensor, mask_prob: float,
+                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Masked-item (cloze) inputs and targets [B, L] for the bidirectional model.
+
+    The last real track of every session is always masked (it plays the [MASK] appended at
+    evaluation); every other real position is masked independently with probability
+    ``mask_prob``. Targets hold the original track at masked positions and ``PAD_ID`` (ignored)
+    elsewhere, so a target is never visible at its own input position.
+    """
+    B, L = tracks.shape
+    pos = torch.arange(L, device=tracks.device)
+    real = pos < lengths[:, None]                                          # [B, L]
+    last = pos == (lengths - 1)[:, None]                                   # [B, L]
+    gen_device = generator.device if generator is not None else tracks.device
+    draw = torch.rand(B, L, generator=generator, device=gen_device).to(tracks.device)
+    masked = real & (last | (draw < mask_prob))                            # [B, L]
+    inputs = tracks.masked_fill(masked, MASK_ID)
+    targets = torch.where(masked, tracks, torch.full_like(tracks, PAD_ID))
+    return inputs, targets
+
+
+def causal_targets(tracks: Tensor, lengths: Tensor) -> Tensor:
+    """Next track at every position [B, L] (``PAD_ID`` where the session has no next track)."""
+    B, L = tracks.shape
+    nxt = F.pad(tracks[:, 1:], (0, 1), value=PAD_ID)                       # [B, L] shifted left
+    has_next = torch.arange(L, device=tracks.device) < (lengths - 1)[:, None]
+    return nxt.masked_fill(~has_next, PAD_ID)
+
+
+# ---------------------------------------------------------------------- optimisation
+class LazyAdam(torch.optim.Optimizer):
+    """Adam for dense gradients; "lazy" Adam for sparse ones (only the rows present move).
+
+    Dense gradients get exactly the update of ``torch.optim.Adam`` (no weight decay, no amsgrad):
+    ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
+    ``p <- p - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)``.
+
+    A sparse gradient (the track table with ``sparse_grad=True``) is coalesced and only its rows
+    are updated, with the same formula (same ``eps`` placement as Adam, unlike
+    ``torch.optim.SparseAdam``). Rows absent from the step keep their moments and weights. Dense
+    Adam would decay those moments and keep moving every row whose momentum is non-zero, so
+    **lazy Adam is a different optimiser** (it coincides with Adam only when every row receives a
+    gradient at every step). The step count ``t`` of the bias correction counts the steps of the
+    parameter, as in Adam, not per row.
+    """
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"LazyAdam: invalid lr={lr}, betas={betas} or eps={eps}")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+        """One update of every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                t = float(state["step"])
+                step_size = lr / (1 - b1 ** t)
+                bc2_sqrt = (1 - b2 ** t) ** 0.5
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                if p.grad.is_sparse:
+                    g = p.grad.coalesce()                                 # duplicate rows summed
+                    rows, vals = g.indices()[0], g.values()               # [U], [U, ...]
+                    m_r = m.index_select(0, rows).lerp_(vals, 1 - b1)
+                    v_r = v.index_select(0, rows).mul_(b2).addcmul_(vals, vals, value=1 - b2)
+                    m.index_copy_(0, rows, m_r)
+                    v.index_copy_(0, rows, v_r)
+                    denom = (v_r.sqrt() / bc2_sqrt).add_(eps)
+                    p.index_copy_(0, rows, p.index_select(0, rows).addcdiv_(m_r, denom, value=-step_size))
+                else:
+                    g = p.grad
+                    m.lerp_(g, 1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                    denom = (v.sqrt() / bc2_sqrt).add_(eps)
+                    p.addcdiv_(m, denom, value=-step_size)
+        return loss
+
+
+def _fused_adam_supported(params: list[nn.Parameter]) -> bool:
+    """Whether ``torch.optim.Adam(fused=True)`` accepts these parameters (CPU needs torch >= 2.4)."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=p.device, dtype=p.dtype, requires_grad=True)
+                          for p in params[:1]], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return all(p.is_floating_point() for p in params) and len({p.device.type for p in params}) == 1
+
+
+def make_optimizer(model: SessionEncoder, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser for ``model`` under ``cfg``; also sets ``model.sparse_grad`` to match.
+
+    ``cfg.sparse_embeddings`` False (default, the paper): ``torch.optim.Adam`` over every
+    parameter, with ``fused=True`` where this torch build supports it on the parameters' device
+    (one pass over the 1 M x 128 table instead of a dozen; the same Adam update). True: `LazyAdam`,
+    with the track table on sparse gradients; only the rows of a batch are updated (a different
+    optimiser: see `LazyAdam`). Weight decay cannot be lazy, so it is refused there.
+
+    Clip with `clip_grad_norm_` of this module (``torch.nn.utils.clip_grad_norm_`` rejects
+    sparse gradients).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    sparse = bool(getattr(cfg, "sparse_embeddings", False))
+    model.sparse_grad = sparse
+    if sparse:
+        if cfg.weight_decay:
+            raise ConfigError(f"train.sparse_embeddings=true updates only the rows of each batch and "
+                              f"cannot apply weight decay to the others; set train.weight_decay=0 "
+                              f"(got {cfg.weight_decay}) or train.sparse_embeddings=false")
+        return LazyAdam(params, lr=cfg.lr)
+    fused = _fused_adam_supported(params)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            **({"fused": True} if fused else {}))
+
+
+@torch.no_grad()
+def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> Tensor:
+    """Rescale gradients to a total L2 norm of at most ``max_norm``; returns the norm before.
+
+    The same result as ``torch.nn.utils.clip_grad_norm_`` (factor ``min(1, max_norm / (norm +
+    1e-6))``), plus: sparse gradients are coalesced in place first (their norm is then that of
+    the dense gradient), and on the CPU the rescaling is skipped when the factor is exactly 1
+    (multiplying by 1 changes nothing, and it saves a pass over a [V, D] gradient).
+    """
+    params = [p for p in parameters if p.grad is not None]
+    if not params:
+        return torch.zeros(())
+    device = params[0].grad.device
+    norms = []
+    for p in params:
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+            norms.append(torch.linalg.vector_norm(p.grad._values()).to(device))
+        else:
+            norms.append(torch.linalg.vector_norm(p.grad).to(device))
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    if device.type == "cpu" and bool(coef >= 1.0):
+        return total
+    for p in params:
+        (p.grad._values() if p.grad.is_sparse else p.grad).mul_(coef.to(p.grad.device))
+    return total
