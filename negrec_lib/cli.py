@@ -1,0 +1,197 @@
+"""The ``negrec`` command: simulate, prepare, train, evaluate, experiment.
+
+Every sub-command is a thin layer over a library function; errors a user can cause print one
+clear line (file, line, field, what to do) and exit with status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .config import DataConfig
+from .errors import NegrecError
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="MSSD logs -> a prepared dataset folder",
+                       description="Read MSSD logs (real or simulated), apply the skip label, "
+                                   "filters, vocabulary and split, and write a prepared folder.")
+    p.add_argument("--input", required=True, help="a log file, .csv.gz, or a folder of them "
+                                                  "(or the dataset root with training_set/)")
+    p.add_argument("--out", required=True, help="the prepared folder to write")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    d = DataConfig()
+    p.add_argument("--split", choices=["paper", "by_day"], default=d.split)
+    p.add_argument("--skip-strength", type=int, default=d.skip_strength,
+                   help="skipped when skip strength >= this: 1 = skip_3, 2 = skip_2 (paper), "
+                        "3 = skip_1")
+    p.add_argument("--min-length", type=int, default=d.min_length)
+    p.add_argument("--no-require-skip", dest="require_skip", action="store_false",
+                   help="keep sessions without any skip (the paper drops them)")
+    p.add_argument("--min-count", type=int, default=d.min_count)
+    p.add_argument("--oov", choices=["token", "drop_session"], default=d.oov)
+    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--max-sessions", type=int, default=None)
+    p.add_argument("--valid-days", type=int, default=d.valid_days)
+    p.add_argument("--test-days", type=int, default=d.test_days)
+    p.add_argument("--eval-targets", choices=["last", "all"], default=d.eval_targets)
+    p.add_argument("--on-error", choices=["raise", "drop"], default=d.on_error,
+                   help="malformed sessions: stop with an error (default) or drop and count them")
+    p.set_defaults(func=_run_prepare)
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from .data.prepare import prepare
+    cfg = DataConfig(**{f.name: getattr(args, f.name) for f in fields(DataConfig)
+                        if hasattr(args, f.name)})
+    man = prepare(args.input, args.out, cfg, force=args.force, progress=not args.quiet)
+    sizes = man["split_sizes"]
+    print(f"prepared {man['sessions_kept']:,} sessions ({man['rows_read']:,} rows read) "
+          f"into {args.out} in {man['seconds']} s")
+    print(f"  vocabulary: {man['n_tracks']:,} tracks; split {man['split']['kind']}: "
+          f"train {sizes['train_sessions']:,} sessions, valid {sizes['valid']:,}, "
+          f"test {sizes['test']:,}")
+    if man["sessions_dropped"]:
+        print("  dropped: " + ", ".join(f"{k} {v:,}" for k, v in man["sessions_dropped"].items()))
+    return 0
+
+
+def load_config(config: str | None, profile: str | None, sets: list[str]) -> "ExperimentConfig":
+    """A configuration from a YAML file or a profile, with ``--set key=value`` overrides."""
+    from .config import ExperimentConfig, profile_config
+    if config and profile:
+        raise NegrecError("give --config or --profile, not both")
+    if config:
+        cfg = ExperimentConfig.from_yaml(config)
+    else:
+        cfg = profile_config(None if profile in (None, "auto") else profile)
+    return cfg.override(sets or [])
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one configuration",
+                       description="Train the encoder; the best epoch on validation is tested "
+                                   "once. Without --data (and no data_dir in the config), the "
+                                   "profile's simulated data is generated and prepared first.")
+    p.add_argument("--config", help="YAML file (write one with --dump-config)")
+    p.add_argument("--profile", choices=["ci", "cpu", "gpu", "auto"],
+                   help="start from a profile's configuration (default: auto)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field, e.g. --set loss.skip_weight=1 --set model.causal=false")
+    p.add_argument("--data", help="a prepared folder (overrides data_dir)")
+    p.add_argument("--out", help="run folder (overrides out_dir)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="also save last.pt every N batches (long epochs)")
+    p.add_argument("--dump-config", action="store_true",
+                   help="print the resolved configuration as YAML and exit")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .data.cache import ensure_dataset
+    from .data.sessions import SessionData
+    from .train import Trainer
+    cfg = load_config(args.config, args.profile, args.set)
+    if args.data:
+        cfg.data_dir = args.data
+    if args.out:
+        cfg.out_dir = args.out
+    if args.dump_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+    data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=cfg.train.progress)
+    data = SessionData.load(data_dir)
+    result = Trainer(cfg, data, cfg.out_dir, resume=args.resume,
+                     checkpoint_every=args.checkpoint_every).fit()
+    if result:
+        _print_metrics(result["test"], f"test ({cfg.name}, best epoch {result['best_epoch']})")
+        print(f"run folder: {cfg.out_dir}")
+    return 0
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    keys = [k for k in metrics if k.startswith(("hr@", "ndcg@")) or k in ("mrr", "skip_mrr")]
+    print(title)
+    print("  " + "  ".join(f"{k}={metrics[k]:.4f}" for k in keys))
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint",
+                       description="Rank the catalogue for every example of a split with a "
+                                   "trained model and print (or write) the metrics.")
+    p.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a run")
+    p.add_argument("--data", help="prepared folder (default: the run's data)")
+    p.add_argument("--split", choices=["valid", "test"], default="test")
+    p.add_argument("--protocol", choices=["full", "sampled"], default="full",
+                   help="full catalogue (honest) or the paper's batch targets + 1000 random")
+    p.add_argument("--exclude-seen", action="store_true",
+                   help="do not rank tracks already in the session")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from .data.cache import ensure_dataset
+    from .data.sessions import SessionData
+    from .metrics import evaluate
+    from .runtime import resolve_device
+    from .train import model_from_checkpoint, load_checkpoint
+    device = resolve_device(args.device)
+    from .config import ExperimentConfig
+    cfg = ExperimentConfig.from_dict(load_checkpoint(args.checkpoint)["config"],
+                                     source=args.checkpoint)
+    data_dir = args.data or cfg.data_dir or ensure_dataset(cfg.sim, cfg.data)
+    data = SessionData.load(data_dir, device)
+    model, cfg = model_from_checkpoint(args.checkpoint, data, device)
+    res = evaluate(model, data, split=args.split, protocol=args.protocol,
+                   exclude_seen=args.exclude_seen, batch_size=cfg.train.eval_batch_size,
+                   seed=cfg.train.seed)
+    _print_metrics(res.metrics, f"{args.split} ({args.protocol} protocol), {args.checkpoint}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res.to_dict(), indent=2, default=float))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``negrec`` command."""
+    from . import __version__
+    parser = argparse.ArgumentParser(
+        prog="negrec", description="Sequential music recommendation with negative feedback.")
+    parser.add_argument("--version", action="version", version=f"negrec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    from .data.simulate import add_simulate_arguments, main_simulate
+    p = sub.add_parser("simulate", help="write simulated MSSD-format data",
+                       description="Write simulated sessions and track features in the exact "
+                                   "MSSD format, with the simulator's ground truth.")
+    add_simulate_arguments(p)
+    p.set_defaults(func=main_simulate)
+    _add_prepare(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    from .experiments import add_experiment_command
+    add_experiment_command(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``negrec`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NegrecError as exc:
+        print(f"negrec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"negrec {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

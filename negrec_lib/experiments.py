@@ -1,0 +1,302 @@
+"""Grids of runs over seeds, and the statistics that turn them into claims.
+
+An experiment file (YAML) names a base configuration, the seeds, and the variants::
+
+    name: skip-ablation
+    base: {profile: ci}            # or {config: path.yaml}; plus optional `set:` overrides
+    seeds: [0, 1, 2, 3, 4]
+    variants:
+      - {name: uni, set: {model.causal: true, loss.skip_weight: 0}}
+      - {name: uni+skip, set: {model.causal: true, loss.skip_weight: 1}, baseline: uni}
+    # or `grid: {loss.skip_weight: [0, 1], model.causal: [true, false]}` for a full product
+
+`run_experiment` trains every (variant, seed) that has no result yet (so an interrupted grid
+resumes where it stopped), and appends one row per run to ``results/<name>.csv`` with the
+configuration, the seed, the command that reproduces the row, the commit, the hardware and the
+wall time. `summarize` gives means, 95% t-intervals, relative changes against each variant's
+baseline and paired tests across seeds.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .config import ExperimentConfig, profile_config
+from .errors import ConfigError
+
+METRIC_PREFIXES = ("hr@", "ndcg@", "mrr", "skip_mrr")
+
+
+@dataclass
+class Variant:
+    """One configuration of the grid."""
+
+    name: str
+    overrides: dict[str, Any]
+    baseline: str | None = None
+
+
+@dataclass
+class ExperimentSpec:
+    """A parsed experiment file."""
+
+    name: str
+    path: Path | None
+    base: ExperimentConfig
+    seeds: list[int]
+    variants: list[Variant] = field(default_factory=list)
+
+    def config(self, variant: Variant, seed: int) -> ExperimentConfig:
+        """The full configuration of one run."""
+        sets = [f"{k}={json.dumps(v)}" for k, v in variant.overrides.items()]
+        cfg = self.base.override(sets + [f"train.seed={seed}"])
+        cfg.name = variant.name
+        return cfg
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read and validate an experiment file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment file") from None
+    return spec_from_dict(raw, path)
+
+
+def spec_from_dict(raw: dict, path: Path | None = None) -> ExperimentSpec:
+    """Build a spec from the dict form of an experiment file."""
+    where = str(path or "experiment")
+    for key in ("name", "seeds"):
+        if key not in raw:
+            raise ConfigError(f"{where}: missing '{key}'")
+    base = raw.get("base", {}) or {}
+    if "config" in base:
+        cfg_path = Path(base["config"])
+        if path is not None and not cfg_path.is_absolute():
+            cfg_path = path.parent / cfg_path
+        cfg = ExperimentConfig.from_yaml(cfg_path)
+    else:
+        prof = base.get("profile", "auto")
+        cfg = profile_config(None if prof == "auto" else prof)
+    cfg = cfg.override([f"{k}={json.dumps(v)}" for k, v in (base.get("set") or {}).items()])
+    variants = [Variant(v["name"], dict(v.get("set") or {}), v.get("baseline"))
+                for v in raw.get("variants", [])]
+    grid = raw.get("grid") or {}
+    if grid:
+        keys = list(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            name = ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, values))
+            variants.append(Variant(name, dict(zip(keys, values))))
+    if not variants:
+        raise ConfigError(f"{where}: no 'variants' and no 'grid'")
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: variant names must be unique: {names}")
+    for v in variants:
+        if v.baseline is not None and v.baseline not in names:
+            raise ConfigError(f"{where}: variant {v.name!r} has baseline {v.baseline!r}, "
+                              f"which is not a variant")
+    spec = ExperimentSpec(str(raw["name"]), path, cfg, [int(s) for s in raw["seeds"]], variants)
+    for v in variants:                       # fail early on a bad override, not hours later
+        spec.config(v, spec.seeds[0])
+    return spec
+
+
+def _flatten(prefix: str, metrics: dict) -> dict:
+    return {f"{prefix}{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: str | Path = "runs",
+                   only: list[str] | None = None, seeds: list[int] | None = None,
+                   progress: bool = True) -> pd.DataFrame:
+    """Train every missing (variant, seed); return the experiment's whole results table."""
+    from .data.cache import ensure_dataset
+    from .data.sessions import SessionData
+    from .train import Trainer
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / f"{spec.name}.csv"
+    done = pd.read_csv(table) if table.exists() else pd.DataFrame(columns=["variant", "seed"])
+    have = set(zip(done["variant"].astype(str), done["seed"].astype(int)))
+    todo = [(v, s) for v in spec.variants for s in (seeds or spec.seeds)
+            if (only is None or v.name in only) and (v.name, s) not in have]
+    for i, (variant, seed) in enumerate(todo, 1):
+        cfg = spec.config(variant, seed)
+        cfg.train.progress = progress and cfg.train.progress
+        t0 = time.perf_counter()
+        data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data)
+        data = SessionData.load(data_dir)
+        run_dir = Path(runs_dir) / spec.name / variant.name / f"seed-{seed}"
+        resume = (run_dir / "last.pt").exists()
+        if progress:
+            print(f"[{i}/{len(todo)}] {spec.name}: {variant.name}, seed {seed}"
+                  + (" (resuming)" if resume else ""), flush=True)
+        result = Trainer(cfg, data, run_dir, resume=resume).fit()
+        cmd = ["negrec", "experiment", str(spec.path or spec.name), "--only", variant.name,
+               "--seed", str(seed)]
+        row = {"experiment": spec.name, "variant": variant.name, "seed": seed,
+               "baseline": variant.baseline or "",
+               **_flatten("test_", result["test"]), **_flatten("sampled_", result["test_sampled"]),
+               "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+               "wall_seconds": round(time.perf_counter() - t0, 1),
+               "command": shlex.join(cmd), **{k: result["provenance"][k]
+                                             for k in ("commit", "dirty", "hardware", "device",
+                                                       "precision", "torch")},
+               "data": str(data_dir), "overrides": json.dumps(variant.overrides),
+               "config": json.dumps(cfg.to_dict())}
+        done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
+        tmp = table.with_suffix(".csv.tmp")
+        done.to_csv(tmp, index=False)
+        tmp.replace(table)
+    return done
+
+
+# ---------------------------------------------------------------------- statistics
+def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the two-sided Student-t confidence interval of the mean."""
+    from scipy import stats
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    m = float(v.mean()) if len(v) else float("nan")
+    if len(v) < 2:
+        return m, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return m, m - half, m + half
+
+
+def paired_tests(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Paired t-test and Wilcoxon signed-rank test of ``a - b`` across seeds."""
+    from scipy import stats
+    d = np.asarray(a, float) - np.asarray(b, float)
+    out = {"p_ttest": float("nan"), "p_wilcoxon": float("nan")}
+    if len(d) >= 2 and np.any(d != 0):
+        out["p_ttest"] = float(stats.ttest_rel(a, b).pvalue)
+        out["p_wilcoxon"] = float(stats.wilcoxon(d).pvalue)
+    return out
+
+
+def summarize(df: pd.DataFrame, metrics: list[str] | None = None,
+              confidence: float = 0.95) -> pd.DataFrame:
+    """Per variant and metric: mean, CI, and against its baseline the paired difference.
+
+    The relative change is (variant - baseline) / baseline of the seed means; its interval is
+    the paired difference's t-interval divided by the baseline mean; tests pair runs by seed.
+    """
+    metrics = metrics or [c for c in df.columns if c.startswith(("test_", "sampled_"))
+                          and c.split("_", 1)[1].startswith(METRIC_PREFIXES)]
+    rows = []
+    for variant, g in df.groupby("variant", sort=False):
+        base_name = g["baseline"].fillna("").astype(str).iloc[0]
+        base = df[df["variant"] == base_name] if base_name else None
+        for metric in metrics:
+            m, lo, hi = t_interval(g[metric].to_numpy(), confidence)
+            row = {"variant": variant, "metric": metric, "n_seeds": int(g[metric].notna().sum()),
+                   "mean": m, "ci_low": lo, "ci_high": hi, "baseline": base_name}
+            if base is not None and len(base):
+                pair = g[["seed", metric]].merge(base[["seed", metric]], on="seed",
+                                                 suffixes=("", "_base"))
+                a, b = pair[metric].to_numpy(), pair[f"{metric}_base"].to_numpy()
+                dm, dlo, dhi = t_interval(a - b, confidence)
+                bm = float(b.mean())
+                row.update({"n_pairs": len(pair), "diff": dm, "diff_ci_low": dlo,
+                            "diff_ci_high": dhi, "rel_change": dm / bm if bm else float("nan"),
+                            "rel_ci_low": dlo / bm if bm else float("nan"),
+                            "rel_ci_high": dhi / bm if bm else float("nan"),
+                            **paired_tests(a, b)})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def add_experiment_command(sub: Any) -> None:
+    """Register ``negrec experiment`` on the CLI's sub-parsers."""
+    p = sub.add_parser("experiment", help="run a grid of configurations x seeds",
+                       description="Train every (variant, seed) of an experiment file that has "
+                                   "no row yet in results/<name>.csv, then print the summary.")
+    p.add_argument("spec", help="experiment YAML file (see experiments/)")
+    p.add_argument("--only", action="append", metavar="VARIANT", help="run only these variants")
+    p.add_argument("--seed", action="append", type=int, dest="seeds", help="run only these seeds")
+    p.add_argument("--results", default="results", help="folder of the results tables")
+    p.add_argument("--runs", default="runs", help="folder of the run folders (checkpoints)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: Any) -> int:
+    spec = load_spec(args.spec)
+    df = run_experiment(spec, args.results, args.runs, args.only, args.seeds,
+                        progress=not args.quiet)
+    summary = summarize(df, [c for c in ("test_hr@1", "test_hr@10", "test_ndcg@10", "test_mrr")
+                             if c in df.columns])
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(summary.round(4).to_string(index=False))
+    return 0
+
+
+# ---------------------------------------------------------------------- grids from a notebook
+def _slug(label: str) -> str:
+    """A folder-friendly run name from a label: "skip, track anchor" -> "skip-track-anchor"."""
+    import re
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    return slug or "variant"
+
+
+def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], seeds: list[int],
+                    baselines: dict[str, str] | None = None, runs_root: str | Path = "runs",
+                    data_root: str | Path | None = None) -> pd.DataFrame:
+    """Train (or reuse) every (variant, seed) with `run_cached`; one row per run, for `summarize`.
+
+    Parameters
+    ----------
+    base_cfg : the configuration every run starts from (a chapter's ``ch.cfg``).
+    variants : label -> ``section.key=value`` overrides (see `ExperimentConfig.override`). The
+        run's name is the label made folder-friendly, unless the overrides set ``name=...``:
+        naming a variant as another chapter names the same configuration lets both share the
+        trained model (`run_cached` keys runs by name and configuration).
+    seeds : training seeds; every variant runs with each (``train.seed``), so runs of one seed
+        pair across variants (same initialisation, batch order and sampled negatives).
+    baselines : label -> the label of its baseline variant (variants without one compare to
+        nothing); every baseline must be a variant.
+
+    Returns
+    -------
+    DataFrame with columns variant, seed, baseline, ``test_<metric>`` (full catalogue),
+    ``sampled_<metric>`` (the paper's sampled protocol), best_epoch, epochs_run,
+    train_seconds (summed over epochs) and run_dir, in the order variants x seeds.
+    """
+    from .train import run_cached
+
+    baselines = dict(baselines or {})
+    unknown = ({b for b in baselines.values() if b not in variants}
+               | (set(baselines) - set(variants)))
+    if unknown:
+        raise ConfigError(f"run_grid_cached: baselines name labels that are not variants: "
+                          f"{sorted(unknown)}; variants are {list(variants)}")
+    if not seeds:
+        raise ConfigError("run_grid_cached: give at least one seed")
+    rows = []
+    for label, overrides in variants.items():
+        named = any(o.split("=", 1)[0].strip() == "name" for o in overrides)
+        for seed in seeds:
+            cfg = base_cfg.override(list(overrides) + [f"train.seed={int(seed)}"])
+            if not named:
+                cfg.name = _slug(label)
+            result, run_dir = run_cached(cfg, runs_root, data_root)
+            history = json.loads((Path(run_dir) / "history.json").read_text())
+            rows.append({"variant": label, "seed": int(seed), "baseline": baselines.get(label, ""),
+                         **_flatten("test_", result["test"]),
+                         **_flatten("sampled_", result["test_sampled"]),
+                         "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+                         "train_seconds": float(sum(h.get("train_seconds", 0.0) for h in history)),
+                         "run_dir": str(run_dir)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,77 @@
+"""What every chapter does first: find its folders, pick the profile, report the hardware.
+
+A chapter calls ``setup_chapter()`` in its second cell (the first installs negrec on Colab).
+It works the same in the repository (``make book``, nbval), on a laptop and on Colab.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import ExperimentConfig, detect_profile, profile_config
+
+
+@dataclass
+class Chapter:
+    """The chapter's configuration and folders."""
+
+    profile: str
+    cfg: ExperimentConfig
+    root: Path          # repository root (or the working folder on Colab)
+    data_root: Path     # simulated and prepared datasets
+    runs_root: Path     # trained models (shared between chapters)
+    results_root: Path  # committed experiment results
+    device: str
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The repository root when run inside it (notebooks/ or the root), else the cwd."""
+    here = (start or Path.cwd()).resolve()
+    for cand in (here, *here.parents):
+        if (cand / "pyproject.toml").is_file() and (cand / "negrec_lib").is_dir():
+            return cand
+    return here
+
+
+def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
+    """Pick the profile (``NEGREC_PROFILE`` or the hardware), set plotting defaults, seed."""
+    import torch
+
+    from .runtime import seed_everything
+
+    root = project_root()
+    data_root = Path(os.environ.get("NEGREC_DATA", root / "data"))
+    os.environ["NEGREC_DATA"] = str(data_root)
+    profile = detect_profile()
+    cfg = profile_config(profile)
+    cfg.train.progress = False            # no progress-bar debris in the rendered book
+    seed_everything(seed)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+        if shell is not None:                 # figures render inline, whoever draws them
+            shell.run_line_magic("matplotlib", "inline")
+    except ImportError:  # pragma: no cover - outside IPython
+        pass
+    try:
+        import matplotlib as mpl
+        import seaborn as sns
+        sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+        mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7, 3.8),
+                             "axes.titleweight": "bold"})
+    except ImportError:  # pragma: no cover - the viz extra is not installed
+        pass
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not quiet:
+        hw = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
+        print(f"profile: {profile}  (set NEGREC_PROFILE=ci|cpu|gpu to change)")
+        print(f"device:  {device} ({hw}), torch {torch.__version__}")
+        def show(p: Path) -> str:
+            return str(p.relative_to(root)) + "/" if p.is_relative_to(root) else str(p)
+        print(f"data:    {show(data_root)}, trained models: {show(root / 'runs')}")
+        if device == "cpu" and profile == "gpu":
+            print("note: the gpu profile on a CPU is slow; use cpu or switch on a GPU runtime")
+    return Chapter(profile, cfg, root, data_root, root / "runs", root / "results", device)

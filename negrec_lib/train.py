@@ -1,0 +1,401 @@
+"""The training loop: seeds, mixed precision, checkpoints and exact resume, early stopping.
+
+``Trainer(cfg, data, out_dir).fit()`` trains, selects the best epoch on the validation split,
+evaluates the test split once with that model, and leaves in ``out_dir``:
+
+- ``config.yaml``: the full configuration;
+- ``last.pt`` / ``best.pt``: checkpoints, written atomically, loaded with
+  ``torch.load(weights_only=True)`` (a checkpoint is data, never code);
+- ``history.json`` / ``history.csv``: loss, throughput and validation metrics per epoch;
+- ``metrics.json``: test metrics of the selected model (full catalogue and the paper's
+  sampled protocol), with the run's provenance.
+
+A run interrupted at any point resumes with ``resume=True`` (``negrec train --resume``) and
+ends with the same weights and metrics as an uninterrupted run: the checkpoint holds the
+optimiser, scheduler, scaler, every random-number generator and the position in the epoch.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import ExperimentConfig
+from .data.sessions import SessionData
+from .errors import ConfigError
+from .losses import compute_losses, make_sampler
+from .metrics import evaluate
+from .model import SessionEncoder, clip_grad_norm_, make_optimizer
+from .runtime import (Distributed, Precision, init_distributed, resolve_device,
+                      resolve_precision, seed_everything)
+
+CHECKPOINT_VERSION = 1
+
+
+class LossModule(nn.Module):
+    """Encoder + losses in one forward pass, so DistributedDataParallel can wrap the whole step."""
+
+    def __init__(self, encoder: SessionEncoder, cfg: ExperimentConfig, sampler: Any) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.cfg = cfg
+        self.sampler = sampler
+
+    def forward(self, tracks: torch.Tensor, lengths: torch.Tensor, skipped: torch.Tensor,
+                generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        return compute_losses(self.encoder, tracks, lengths, skipped, self.cfg.model,
+                              self.cfg.loss, self.sampler, generator)
+
+
+def build_model(cfg: ExperimentConfig, data: SessionData) -> SessionEncoder:
+    """The encoder for ``data``'s vocabulary (with its track features when configured)."""
+    if cfg.model.max_length < data.max_length:
+        raise ConfigError(f"model.max_length={cfg.model.max_length} is shorter than the "
+                          f"prepared sessions ({data.max_length}); raise it")
+    n_features = 0
+    feats = None
+    if cfg.model.use_features:
+        if data.features is None:
+            raise ConfigError("model.use_features=true, but the prepared folder has no track "
+                              "features (no tf_*.csv files were found next to the logs)")
+        feats, n_features = data.features, int(data.features.shape[1])
+    return SessionEncoder(cfg.model, data.vocab_size, n_features=n_features, features=feats)
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint as data (``weights_only=True``: no code is ever unpickled)."""
+    return torch.load(Path(path), map_location=map_location, weights_only=True)
+
+
+def model_from_checkpoint(path: str | Path, data: SessionData | None = None,
+                          device: str | torch.device = "cpu") -> tuple[SessionEncoder,
+                                                                        ExperimentConfig]:
+    """Rebuild the encoder stored in a checkpoint (``data`` supplies track features)."""
+    ckpt = load_checkpoint(path, device)
+    cfg = ExperimentConfig.from_dict(ckpt["config"], source=str(path))
+    feats = data.features if (data is not None and cfg.model.use_features) else None
+    n_feat = int(ckpt["n_features"])
+    if cfg.model.use_features and feats is None:
+        raise ConfigError(f"{path}: the model uses track features; pass the prepared data")
+    model = SessionEncoder(cfg.model, int(ckpt["vocab_size"]), n_features=n_feat, features=feats)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), cfg
+
+
+@dataclass
+class _State:
+    epoch: int = 0            # epochs completed
+    batch: int = 0            # batches done inside the current epoch
+    step: int = 0             # optimiser steps in total
+    best: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    stopped: bool = False
+    sums: list = field(default_factory=lambda: [0.0, 0.0, 0.0])   # epoch loss sums so far
+    seconds: float = 0.0      # training seconds of the current epoch so far
+    sessions: int = 0         # sessions seen in the current epoch so far
+
+
+class Trainer:
+    """Train one configuration on one prepared dataset (see the module docstring)."""
+
+    def __init__(self, cfg: ExperimentConfig, data: SessionData, out_dir: str | Path,
+                 resume: bool = False, checkpoint_every: int | None = None) -> None:
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.device = resolve_device(cfg.train.device)
+        self.dist: Distributed = init_distributed(self.device)
+        self.precision: Precision = resolve_precision(cfg.train.precision, self.device)
+        self.checkpoint_every = checkpoint_every      # also checkpoint every N batches
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
+        self.data = data.to(self.device)
+        self.model = build_model(cfg, self.data).to(self.device)
+        if cfg.train.sparse_embeddings and (self.dist.world > 1 or cfg.train.compile):
+            raise ConfigError("train.sparse_embeddings=true needs one process and "
+                              "train.compile=false")
+        self.optimizer = make_optimizer(self.model, cfg.train)   # sets the model's sparse flag
+        sampler = make_sampler(cfg.loss, self.data.vocab_size, self.data.popularity)
+        if sampler is not None and hasattr(sampler, "to"):
+            sampler = sampler.to(self.device)
+        self.loss_module = LossModule(self.model, cfg, sampler)
+        self.step_module: nn.Module = self.loss_module
+        if self.dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_module = DDP(self.loss_module, device_ids=ids)
+        if cfg.train.compile:
+            self.step_module = torch.compile(self.step_module)
+        self.steps_per_epoch = -(-data.n_examples("train") // (cfg.train.batch_size * self.dist.world))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scaler)
+        self.sample_gen = torch.Generator(device=self.device)
+        self.sample_gen.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
+        self.state = _State()
+        self.history: list[dict[str, Any]] = []
+        self.writer = None
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            last = self.out / "last.pt"
+            if last.exists() and not resume:
+                raise ConfigError(f"{self.out} already holds a run (last.pt); pass --resume to "
+                                  "continue it, or choose another --out")
+            cfg.to_yaml(self.out / "config.yaml")
+        if resume and (self.out / "last.pt").exists():
+            self._restore(load_checkpoint(self.out / "last.pt", self.device))
+
+    # ------------------------------------------------------------------ schedule
+    def _lr_factor(self, step: int) -> float:
+        t = self.cfg.train
+        warm = min(1.0, (step + 1) / t.warmup_steps) if t.warmup_steps else 1.0
+        if t.scheduler == "cosine":
+            total = max(1, t.epochs * self.steps_per_epoch)
+            return warm * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        return warm
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self) -> dict:
+        s = self.state
+        return {
+            "version": CHECKPOINT_VERSION,
+            "config": self.cfg.to_dict(),
+            "vocab_size": self.data.vocab_size,
+            "n_features": (0 if self.model.feature_proj is None
+                           else int(self.model.feature_proj.in_features)),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "state": {k: getattr(s, k) for k in s.__dataclass_fields__},
+            "history": json.dumps(self.history),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_sample": self.sample_gen.get_state(),
+        }
+
+    def _restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = _State(**ckpt["state"])
+        self.history = json.loads(ckpt["history"])
+        torch.set_rng_state(ckpt["rng_cpu"])
+        if ckpt["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
+        self.sample_gen.set_state(ckpt["rng_sample"])
+
+    def _save(self, name: str) -> None:
+        if self.dist.main:
+            _atomic_save(self._checkpoint(), self.out / name)
+
+    # ------------------------------------------------------------------ loop
+    def _epoch_order(self, epoch: int) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(self.cfg.train.seed * 1000 + epoch)
+        return g
+
+    def _train_epoch(self) -> dict[str, float]:
+        from tqdm.auto import tqdm
+        s, t = self.state, self.cfg.train
+        self.model.train()
+        world, rank = self.dist.world, self.dist.rank
+        batches = self.data.train_batches(t.batch_size * world, self._epoch_order(s.epoch),
+                                          start=s.batch)
+        bar = tqdm(batches, total=self.steps_per_epoch, initial=s.batch, leave=False,
+                   desc=f"epoch {s.epoch + 1}/{t.epochs}", unit="batch",
+                   disable=not (t.progress and self.dist.main))
+        # Running sums stay on the device (no host sync per step) and in the checkpoint, so a
+        # resumed epoch reports the same averages as an uninterrupted one.
+        sums = torch.tensor(s.sums, dtype=torch.float64, device=self.device)  # [loss, next, skip]
+        t0 = time.perf_counter() - s.seconds
+        for batch in bar:
+            tracks, lengths, skipped = (x[rank::world] for x in
+                                        (batch.tracks, batch.lengths, batch.skipped))
+            with self.precision.autocast(self.device):
+                out = self.step_module(tracks, lengths, skipped, self.sample_gen)
+            # Dense: keep the [V, d] gradient buffer between steps (refilled in place, not
+            # reallocated); sparse (lazy Adam): start from None.
+            self.optimizer.zero_grad(set_to_none=t.sparse_embeddings)
+            self.scaler.scale(out["total"]).backward()
+            if t.grad_clip:
+                self.scaler.unscale_(self.optimizer)
+                clip_grad_norm_(self.model.parameters(), t.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            sums += torch.stack([out["total"], out["next"], out["skip"]]).detach().double()
+            s.batch += 1
+            s.step += 1
+            s.sessions += len(batch.rows)
+            if s.batch % 20 == 0 and bar.disable is False:
+                rate = s.sessions / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{float(sums[0]) / s.batch:.3f}", sess_s=f"{rate:,.0f}")
+            if self.checkpoint_every and s.batch % self.checkpoint_every == 0:
+                s.sums, s.seconds = sums.tolist(), time.perf_counter() - t0
+                self._save("last.pt")
+        bar.close()
+        seconds = time.perf_counter() - t0
+        k = max(s.batch, 1)
+        loss, nxt, skip = (v / k for v in sums.tolist())
+        row = {"loss": loss, "next_loss": nxt, "skip_loss": skip, "train_seconds": seconds,
+               "sessions_per_s": s.sessions / seconds if seconds > 0 else float("nan")}
+        s.sums, s.seconds, s.sessions = [0.0, 0.0, 0.0], 0.0, 0
+        return row
+
+    def evaluate(self, split: str, protocol: str = "full") -> Any:
+        """Evaluate the current model on ``split`` (``valid`` or ``test``).
+
+        The sampled protocol draws its candidates per evaluation batch (the batch's targets
+        plus random tracks), so its batch size is part of the protocol: it uses
+        ``train.sampled_eval_batch_size`` (the paper's training batch, 128), not the full
+        protocol's ``eval_batch_size``, which only trades memory for speed.
+        """
+        t = self.cfg.train
+        size = t.sampled_eval_batch_size if protocol == "sampled" else t.eval_batch_size
+        return evaluate(self.model, self.data, split=split, protocol=protocol,
+                        batch_size=size, seed=t.seed)
+
+    def fit(self) -> dict[str, Any]:
+        """Train until the epoch budget or early stopping; then test the best model once."""
+        s, t = self.state, self.cfg.train
+        while s.epoch < t.epochs and not s.stopped:
+            row = {"epoch": s.epoch + 1, **self._train_epoch()}
+            s.epoch += 1
+            s.batch = 0
+            if self.dist.main and (s.epoch % t.eval_every == 0 or s.epoch == t.epochs):
+                val = self.evaluate("valid").metrics
+                if t.select_metric not in val:
+                    raise ConfigError(f"train.select_metric={t.select_metric!r} is not a "
+                                      f"metric; choose one of {sorted(val)}")
+                row.update({f"valid_{k}": v for k, v in val.items()})
+                score = val[t.select_metric]
+                improved = score > s.best
+                if improved:
+                    s.best, s.best_epoch, s.bad_epochs = score, s.epoch, 0
+                else:
+                    s.bad_epochs += 1
+                self.history.append(row)
+                if improved:
+                    self._save("best.pt")
+                if t.patience is not None and s.bad_epochs >= t.patience:
+                    s.stopped = True
+                self._log(row)
+            else:
+                self.history.append(row)
+            s.stopped = self._broadcast_stop(s.stopped)
+            self._save("last.pt")
+        return self._finish() if self.dist.main else {}
+
+    def _broadcast_stop(self, stopped: bool) -> bool:
+        if self.dist.world == 1:
+            return stopped
+        import torch.distributed as dist
+        flag = torch.tensor([int(stopped)], device=self.device if self.device.type == "cuda"
+                            else "cpu")
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if self.cfg.train.tensorboard:
+            if self.writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+                self.writer = SummaryWriter(self.out / "tensorboard")
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    self.writer.add_scalar(k, v, row["epoch"])
+        self._write_history()
+
+    def _write_history(self) -> None:
+        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+        keys = sorted({k for r in self.history for k in r}, key=lambda k: (k != "epoch", k))
+        with open(self.out / "history.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.history)
+
+    def _finish(self) -> dict[str, Any]:
+        best = self.out / "best.pt"
+        if best.exists():
+            self.model.load_state_dict(load_checkpoint(best, self.device)["model"])
+        full = self.evaluate("test", "full")
+        sampled = self.evaluate("test", "sampled")
+        self._write_history()
+        result = {
+            "name": self.cfg.name,
+            "best_epoch": self.state.best_epoch,
+            "epochs_run": self.state.epoch,
+            "valid_best": self.state.best,
+            "test": full.metrics,
+            "test_sampled": sampled.metrics,
+            "test_by_context": full.to_dict().get("by_context"),
+            "provenance": provenance(self.device, self.precision.name),
+        }
+        (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
+        if self.writer is not None:
+            self.writer.close()
+        return result
+
+
+def provenance(device: torch.device | None = None, precision: str | None = None) -> dict:
+    """Where a number came from: commit, hardware, library versions."""
+    import platform
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=5,
+                                    cwd=Path(__file__).parent).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    hw = platform.processor() or platform.machine()
+    if device is not None and device.type == "cuda":
+        hw = torch.cuda.get_device_name(device)
+    return {"commit": commit, "dirty": dirty, "hardware": hw, "cpu_count": os.cpu_count(),
+            "device": str(device) if device is not None else None, "precision": precision,
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def run_cached(cfg: ExperimentConfig, root: str | Path = "runs",
+               data_root: str | Path | None = None) -> tuple[dict[str, Any], Path]:
+    """Train ``cfg`` unless a finished run of the same configuration exists; resume a cut one.
+
+    Runs live in ``root/<name>-<hash of the configuration>``, so chapters that ask for the
+    same model share it, and re-executing a chapter costs nothing once its runs exist.
+    Returns (the run's metrics.json content, the run folder).
+    """
+    import hashlib
+
+    from .data.cache import _locked, ensure_dataset
+    key_cfg = cfg.to_dict()
+    key_cfg.pop("out_dir")
+    key_cfg["train"].pop("progress")
+    key = hashlib.sha256(json.dumps(key_cfg, sort_keys=True).encode()).hexdigest()[:10]
+    run_dir = Path(root) / f"{cfg.name}-{key}"
+    done = run_dir / "metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text()), run_dir
+    data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, data_root)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with _locked(Path(root) / f".{run_dir.name}.lock"):     # parallel notebooks: train once
+        if done.is_file():
+            return json.loads(done.read_text()), run_dir
+        cfg = ExperimentConfig.from_dict(cfg.to_dict())
+        cfg.out_dir = str(run_dir)
+        data = SessionData.load(data_dir)
+        result = Trainer(cfg, data, run_dir, resume=(run_dir / "last.pt").exists()).fit()
+    return json.loads(done.read_text()), run_dir

@@ -1,0 +1,88 @@
+"""Experiment grids: spec parsing, resumable runs with provenance, and the statistics."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from negrec_lib.cli import main as cli_main
+from negrec_lib.errors import ConfigError
+from negrec_lib.experiments import (load_spec, paired_tests, run_experiment, spec_from_dict,
+                                    summarize, t_interval)
+
+TINY = {"sim.sessions": 500, "sim.tracks": 250, "sim.days": 4, "model.d_model": 16,
+        "model.n_heads": 2, "model.d_ff": 16, "loss.n_negatives": 40, "train.epochs": 1,
+        "train.batch_size": 64, "train.progress": False}
+
+
+def test_t_interval_matches_scipy():
+    x = np.array([0.21, 0.25, 0.19, 0.24, 0.22])
+    m, lo, hi = t_interval(x)
+    ref = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    assert m == pytest.approx(x.mean()) and (lo, hi) == pytest.approx(ref)
+    assert np.isnan(t_interval(np.array([0.3]))[1])
+
+
+def test_summarize_pairs_by_seed_and_computes_relative_change():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.20, 0.01, 5)
+    gain = base + 0.02 + rng.normal(0, 0.002, 5)
+    df = pd.DataFrame({"variant": ["b"] * 5 + ["v"] * 5, "seed": list(range(5)) * 2,
+                       "baseline": [""] * 5 + ["b"] * 5, "test_hr@1": np.r_[base, gain]})
+    df = df.sample(frac=1, random_state=1)                     # order must not matter
+    s = summarize(df, ["test_hr@1"]).set_index("variant")
+    v = s.loc["v"]
+    d = gain - base
+    assert v["diff"] == pytest.approx(d.mean())
+    assert v["rel_change"] == pytest.approx(d.mean() / base.mean())
+    assert v["p_ttest"] == pytest.approx(stats.ttest_rel(gain, base).pvalue)
+    assert v["p_wilcoxon"] == pytest.approx(stats.wilcoxon(d).pvalue)
+    lo, hi = stats.t.interval(0.95, 4, loc=d.mean(), scale=stats.sem(d))
+    assert (v["diff_ci_low"], v["diff_ci_high"]) == pytest.approx((lo, hi))
+    assert np.isnan(s.loc["b"].get("diff", np.nan))
+    assert paired_tests(base, base)["p_ttest"] != paired_tests(base, base)["p_ttest"]  # NaN
+
+
+def test_spec_validation(tmp_path):
+    with pytest.raises(ConfigError, match="seeds"):
+        spec_from_dict({"name": "x", "variants": [{"name": "a"}]})
+    with pytest.raises(ConfigError, match="baseline"):
+        spec_from_dict({"name": "x", "seeds": [0], "base": {"profile": "ci"},
+                        "variants": [{"name": "a", "baseline": "zzz"}]})
+    with pytest.raises(ConfigError, match="unknown field"):
+        spec_from_dict({"name": "x", "seeds": [0], "base": {"profile": "ci"},
+                        "variants": [{"name": "a", "set": {"loss.skip_wieght": 1}}]})
+    spec = spec_from_dict({"name": "g", "seeds": [0, 1], "base": {"profile": "ci"},
+                           "grid": {"loss.skip_weight": [0, 1], "model.causal": [True, False]}})
+    assert len(spec.variants) == 4
+    assert spec.config(spec.variants[3], 1).train.seed == 1
+
+
+def test_grid_runs_resumes_and_records_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEGREC_DATA", str(tmp_path / "data"))
+    spec_file = tmp_path / "exp.yaml"
+    spec_file.write_text(yaml.safe_dump({
+        "name": "tiny", "seeds": [0, 1], "base": {"profile": "ci", "set": TINY},
+        "variants": [{"name": "base", "set": {"loss.skip_weight": 0}},
+                     {"name": "skip", "set": {"loss.skip_weight": 1}, "baseline": "base"}]}))
+    spec = load_spec(spec_file)
+    df = run_experiment(spec, tmp_path / "results", tmp_path / "runs", only=["base"],
+                        progress=False)
+    assert sorted(zip(df["variant"], df["seed"])) == [("base", 0), ("base", 1)]
+    # The rest of the grid runs through the CLI; finished rows are not run again.
+    assert cli_main(["experiment", str(spec_file), "--results", str(tmp_path / "results"),
+                     "--runs", str(tmp_path / "runs"), "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "results" / "tiny.csv")
+    assert len(table) == 4 and set(table["variant"]) == {"base", "skip"}
+    row = table[table["variant"] == "skip"].iloc[0]
+    assert row["command"].startswith("negrec experiment") and "--only skip" in row["command"]
+    assert row["hardware"] and row["wall_seconds"] > 0 and 0 <= row["test_hr@10"] <= 1
+    assert json.loads(row["config"])["loss"]["skip_weight"] == 1.0
+    # A row's recorded metrics are reproduced by rerunning its command's configuration.
+    again = run_experiment(spec, tmp_path / "results2", tmp_path / "runs2", only=["skip"],
+                           seeds=[int(row["seed"])], progress=False)
+    assert again.iloc[0]["test_hr@10"] == pytest.approx(row["test_hr@10"])
