@@ -1,0 +1,139 @@
+"""Throughput and memory of `negrec prepare`, next to pyarrow's plain CSV parse of the same file.
+
+    python benchmarks/prepare.py                       # ~1 M rows, and a 2 GB input for memory
+    python benchmarks/prepare.py --rows 1e6 --large-gb 0.5 --out results/bench_prepare.json
+
+Throughput: MB/s of the input file for (a) ``pyarrow.csv.read_csv`` with default options (the
+ceiling for any CSV-based reader on this machine) and (b) ``prepare`` from the file to a prepared
+folder (reading, validation, filters, vocabulary, split, writing), best of ``--repeat`` runs, in
+the same process, so the ratio compares like with like. Memory: peak RSS of a fresh process that
+runs ``prepare`` on a small and on a large input, to show that it does not grow with the input
+(beyond the sessions kept and the vocabulary, which are the output).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROWS_PER_SESSION = 16.9          # what the simulator writes on average (lengths 10-20)
+
+
+def simulate_file(folder: Path, rows: int, tracks: int, seed: int) -> Path:
+    """One simulated MSSD log file of about ``rows`` rows (one day, so a single file)."""
+    from negrec_lib.data.simulate import simulate
+    sessions = int(rows / ROWS_PER_SESSION)
+    simulate(folder, sessions=sessions, tracks=tracks, skip_signal=0.8, seed=seed, days=1,
+             force=True, progress=False, chunk_sessions=max(sessions, 1024))
+    files = sorted((folder / "training_set").glob("log_*.csv"))
+    if len(files) != 1:                      # the simulator splits big days into several files
+        merged = folder / "merged.csv"
+        with open(merged, "wb") as out:
+            for i, f in enumerate(files):
+                with open(f, "rb") as fh:
+                    if i:
+                        fh.readline()        # header once
+                    shutil.copyfileobj(fh, out, 1 << 24)
+        return merged
+    return files[0]
+
+
+def best_of(fn, repeat: int) -> float:
+    """Fastest wall time of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def peak_rss_of_prepare(path: Path, out: Path) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of a fresh process running prepare on ``path``."""
+    code = ("import resource, sys, time\n"
+            "from negrec_lib.data.prepare import prepare\n"
+            "t = time.perf_counter()\n"
+            f"prepare({str(path)!r}, {str(out)!r}, force=True, progress=False)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+            "time.perf_counter() - t)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rss, secs = res.stdout.split()
+    return float(rss), float(secs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=float, default=1.1e6, help="rows of the throughput file")
+    ap.add_argument("--tracks", type=int, default=100_000)
+    ap.add_argument("--large-gb", type=float, default=2.0,
+                    help="size of the large input of the memory measurement (0 = skip)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workdir", default=None, help="where the inputs go (default: a tmp dir)")
+    ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = ap.parse_args()
+
+    import pyarrow.csv as pacsv
+
+    from negrec_lib.data.prepare import prepare
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="negrec-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"simulating about {args.rows:,.0f} rows ...", flush=True)
+    small = simulate_file(work / "small", int(args.rows), args.tracks, seed=1)
+    mb = small.stat().st_size / 2**20
+    rows = sum(1 for _ in open(small, "rb")) - 1
+
+    arrow_s = best_of(lambda: pacsv.read_csv(small), args.repeat)
+    prep_s = best_of(lambda: prepare(small, work / "prep", force=True, progress=False),
+                     args.repeat)
+    result = {
+        "input_mb": round(mb, 1), "rows": rows,
+        "pyarrow_read_csv_mb_s": round(mb / arrow_s, 1),
+        "prepare_mb_s": round(mb / prep_s, 1),
+        "ratio_prepare_to_pyarrow": round(arrow_s / prep_s, 3),
+    }
+    print(f"input: {small.name}, {mb:,.0f} MB, {rows:,} rows")
+    print(f"  pyarrow.csv.read_csv : {result['pyarrow_read_csv_mb_s']:8.1f} MB/s")
+    print(f"  negrec prepare       : {result['prepare_mb_s']:8.1f} MB/s")
+    print(f"  ratio prepare/pyarrow: {result['ratio_prepare_to_pyarrow']:8.2f}  (target >= 0.5)")
+
+    memory = []
+    sizes = [(small, mb)]
+    if args.large_gb > 0:
+        print(f"simulating a {args.large_gb:g} GB input ...", flush=True)
+        large = simulate_file(work / "large", int(args.large_gb * 2**30 / (mb * 2**20) * rows),
+                              args.tracks, seed=2)
+        sizes.append((large, large.stat().st_size / 2**20))
+    for path, size in sizes:
+        rss, secs = peak_rss_of_prepare(path, work / "prep-mem")
+        memory.append({"input_mb": round(size, 1), "peak_rss_mb": round(rss, 1),
+                       "seconds": round(secs, 1), "mb_s": round(size / secs, 1)})
+        print(f"  peak RSS of prepare on {size:8,.0f} MB input: {rss:8,.0f} MB "
+              f"({secs:.1f} s, {size / secs:.0f} MB/s)")
+    result["memory"] = memory
+    result["machine"] = {"cpu": platform.processor() or platform.machine(),
+                         "cores": os.cpu_count(), "python": platform.python_version()}
+    try:
+        result["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
+                                          text=True).stdout.strip()
+    except OSError:
+        pass
+    result["command"] = " ".join([Path(sys.executable).name, *sys.argv])
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
