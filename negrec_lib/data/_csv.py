@@ -435,17 +435,17 @@ class RowBatch:
 
     def take(self, keep_runs: np.ndarray, end: int) -> tuple:
         """The runs [0, len(keep_runs)) (rows [0, end)) without those not kept: (cols,
-        track_codes, track_names, run_starts, run_ids, lines)."""
+        track_codes, track_names, run_starts, run_ids, lines, track_dict)."""
         starts, ids = self.run_starts[:len(keep_runs)], self.run_ids[:len(keep_runs)]
         if keep_runs.all():
             return ({c: v[:end] for c, v in self.cols.items()}, self.track_codes[:end],
-                    self.track_names, starts, ids, self.lines[:end])
+                    self.track_names, starts, ids, self.lines[:end], self.track_dict)
         lens = np.diff(np.append(starts, end))
         keep = np.repeat(keep_runs, lens)  # [end]
         kept_lens = lens[keep_runs]
         return ({c: v[:end][keep] for c, v in self.cols.items()}, self.track_codes[:end][keep],
                 self.track_names, (np.cumsum(kept_lens) - kept_lens).astype(np.int64),
-                ids[keep_runs], self.lines[:end][keep])
+                ids[keep_runs], self.lines[:end][keep], self.track_dict)
 
 
 def check_header(names: list[str], path: Path, required: tuple[str, ...]) -> list[str]:

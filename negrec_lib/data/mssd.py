@@ -163,6 +163,7 @@ class LogBlock:
     session_starts: np.ndarray      # int64 [n_sessions] first row of each session
     session_ids: np.ndarray         # object [n_sessions]
     lines: np.ndarray               # int64 [n_rows] 1-based line in the (decompressed) file
+    track_dict: pa.Array | None = None  # string [n_tracks]: track_names as an Arrow array
 
     @property
     def n_rows(self) -> int:

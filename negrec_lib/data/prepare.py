@@ -34,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__
 from ..config import DataConfig
-from ..errors import ConfigError, PreparedDataError
+from ..errors import ConfigError, MSSDFormatError, PreparedDataError
 from . import schema
 from .mssd import ReadReport, find_log_files, find_tf_files, iter_log_blocks, read_track_features
 from .tokens import N_RESERVED, OOV_ID, PAD_ID
@@ -50,13 +51,49 @@ SPLIT_KEYS = ("train_rows", "train_end", "valid_rows", "valid_pos", "test_rows",
 
 # ---------------------------------------------------------------------- pass 1: collect
 class _Collector:
-    """Accumulates kept sessions block by block into fixed-width arrays."""
+    """Accumulates kept sessions block by block into fixed-width arrays.
+
+    Track ids are strings; a block's rows carry codes into the block's own dictionary. Those
+    dictionaries are merged into one global, first-seen-ordered dictionary in batches, by
+    Arrow's hash kernel (`dictionary_encode` of the global dictionary followed by the pending
+    block dictionaries keeps every known id's index), and the pending blocks' codes are
+    rewritten then: no per-row and no per-id Python work.
+    """
+
+    MERGE_EVERY = 1_000_000      # pending dictionary entries before a merge (bounds memory)
 
     def __init__(self, max_length: int) -> None:
         self.max_length = max_length
-        self.names: dict[str, int] = {}          # track id string -> first-seen index
+        self.names = pa.array([], pa.string())   # global track ids, first-seen order
+        self.pending: list[tuple[int, pa.Array]] = []   # (part index, block dictionary)
+        self.n_pending = 0
         self.parts: dict[str, list[np.ndarray]] = {k: [] for k in (*ARRAY_FILES, "sid")}
         self.n = 0
+
+    def add_block(self, codes: np.ndarray, names: pa.Array, **kw: np.ndarray) -> None:
+        """Add kept sessions whose tracks are ``codes`` into the block dictionary ``names``."""
+        self.add(tracks=codes.astype(np.int32) + 1, **kw)     # +1: 0 stays padding
+        self.pending.append((len(self.parts["tracks"]) - 1, names))
+        self.n_pending += len(names)
+        if self.n_pending >= self.MERGE_EVERY:
+            self.merge()
+
+    def merge(self) -> None:
+        """Fold the pending block dictionaries into the global one; rewrite their codes."""
+        if not self.pending:
+            return
+        merged = pc.dictionary_encode(pa.concat_arrays(
+            [self.names] + [names.cast(pa.string()) for _, names in self.pending]))
+        index = merged.indices.to_numpy()                      # [G + pending]
+        at = len(self.names)
+        for part, names in self.pending:
+            to_global = index[at:at + len(names)] + 1         # block code + 1 -> global id + 1
+            at += len(names)
+            grid = self.parts["tracks"][part]
+            real = grid > 0
+            grid[real] = to_global[grid[real] - 1]
+        self.names = merged.dictionary
+        self.pending, self.n_pending = [], 0
 
     def add(self, tracks: np.ndarray, skip: np.ndarray, context: np.ndarray,
             starts: np.ndarray, lengths: np.ndarray, day: np.ndarray, sids: np.ndarray) -> None:
@@ -81,7 +118,8 @@ class _Collector:
         self.n += n
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Concatenate everything collected so far."""
+        """Concatenate everything collected so far (track ids: global first-seen id + 1)."""
+        self.merge()
         L = self.max_length
         empty = {"tracks": np.zeros((0, L), np.int32), "skip": np.zeros((0, L), np.int8),
                  "context": np.zeros((0, L), np.int8), "length": np.zeros(0, np.int16),
@@ -127,14 +165,13 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
                 keep &= ~over
             # Map the block's distinct track ids to first-seen global ids (one dict lookup per
             # distinct id, never per row).
-            names = col.names
-            gid = np.fromiter((names.setdefault(t, len(names)) for t in block.track_names),
-                              np.int32, count=len(block.track_names))
             row_keep = np.repeat(keep, lengths)
             ks = starts[keep]
             new_starts = np.cumsum(np.concatenate([[0], lengths[keep][:-1]])) if len(ks) else ks
-            col.add(tracks=gid[block.track_codes[row_keep]] + 1,   # +1: 0 stays padding
-                    skip=strength[row_keep], context=c["context_type"][row_keep],
+            names = block.track_dict if block.track_dict is not None else pa.array(
+                list(block.track_names), pa.string())
+            col.add_block(block.track_codes[row_keep], names,
+                          skip=strength[row_keep], context=c["context_type"][row_keep],
                     starts=new_starts.astype(np.int64), lengths=lengths[keep],
                     day=np.asarray(block.session_dates)[keep], sids=np.asarray(block.session_ids, dtype=object)[keep])
             if cfg.max_sessions is not None and col.n >= cfg.max_sessions:
@@ -144,8 +181,8 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
         if cfg.max_sessions is not None and col.n >= cfg.max_sessions:
             break
     bar.close()
-    names_in_order = list(col.names)          # first-seen order; global id g -> names[g - 1]
-    return col.arrays(), names_in_order
+    arrays = col.arrays()
+    return arrays, col.names               # first-seen order; global id g -> names[g - 1]
 
 
 # ---------------------------------------------------------------------- pass 2: split
@@ -242,12 +279,20 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _features(input_path: Path, names: list[str], vocab_index: np.ndarray,
+def _features(input_path: Path, vocab_names: pa.Array,
               vocab_size: int) -> tuple[np.ndarray | None, dict]:
-    """Standardised track features aligned with the vocabulary, when tf files exist."""
+    """Standardised track features aligned with the vocabulary, when tf files exist.
+
+    Looked for in a folder input (and its ``track_features/``), or, for a single log file in an
+    MSSD layout (``.../training_set/log_*.csv``), in the dataset root next to it.
+    """
+    where = input_path if input_path.is_dir() else (
+        input_path.parent.parent if input_path.parent.name == "training_set" else None)
+    if where is None:
+        return None, {"available": False}
     try:
-        tf_files = find_tf_files(input_path)
-    except Exception:
+        tf_files = find_tf_files(where)
+    except MSSDFormatError:
         return None, {"available": False}
     frames = [read_track_features(f) for f in tf_files]
     import pandas as pd
@@ -258,7 +303,7 @@ def _features(input_path: Path, names: list[str], vocab_index: np.ndarray,
     mu, sd = x.mean(0), x.std(0)
     x = (x - mu) / np.where(sd > 0, sd, 1.0)
     feats = np.zeros((vocab_size, x.shape[1]), np.float32)
-    pos = tf.index.get_indexer(pd.Index(names)[vocab_index])    # tf row of each vocab track
+    pos = tf.index.get_indexer(pd.Index(vocab_names.to_pylist()))  # tf row of each vocab track
     have = pos >= 0
     feats[N_RESERVED:][have] = x[pos[have]]
     return feats, {"available": True, "files": [str(f) for f in tf_files],
@@ -302,7 +347,8 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
             for part, pos in (("train", "train_end"), ("valid", "valid_pos"), ("test", "test_pos")):
                 r = remap[split[f"{part}_rows"]]
                 split[f"{part}_rows"], split[pos] = r[r >= 0], split[pos][r >= 0]
-    feats, feat_info = _features(input_path, names, vocab_index, vocab_size)
+    vocab_names = names.take(pa.array(vocab_index, pa.int64()))     # [n_tracks] in id order
+    feats, feat_info = _features(input_path, vocab_names, vocab_size)
 
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -316,7 +362,7 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
     pq.write_table(pa.table({"session_id": pa.array(a["sid"].tolist(), pa.string())}),
                    tmp / "session_ids.parquet")
     pq.write_table(pa.table({"id": pa.array(np.arange(N_RESERVED, vocab_size), pa.int32()),
-                             "track_id": pa.array([names[i] for i in vocab_index], pa.string()),
+                             "track_id": vocab_names,
                              "count": pa.array(vocab_counts, pa.int64())}),
                    tmp / "vocab.parquet")
     truth = input_path / "ground_truth"
