@@ -1,14 +1,19 @@
 # The README's two commands: `make book` (the main job) and `make test` (every test).
-# Both create the virtual environment when it is missing. Override TORCH for a CUDA build,
-# e.g. `make book TORCH="torch --index-url https://download.pytorch.org/whl/cu124"`.
+# Both create the virtual environment when it is missing. TORCH is the pip requirement for
+# PyTorch (the CPU wheel here); to pick another build, point pip at PyTorch's index, e.g.
+# `PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu124 make book TORCH=torch`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 JOBS ?= 2
+CELL_TIMEOUT ?= 1800
+BOOK_EXECUTE ?= force
+BOOK_FLAGS := -W -n --keep-going
+CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: book test venv pipeline clean
+.PHONY: book notebooks test venv clean
 
 venv: $(VENV)/.installed
 
@@ -20,13 +25,33 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -c "import negrec_lib, jupyter_book, nbval, hypothesis" || { echo "install failed"; exit 1; }
 	touch $@
 
-# The main job: simulate MSSD-format data, prepare it, and (once the book exists) build the book.
+# The main job: build the book at _build/html, re-executing every chapter under the detected
+# profile (NEGREC_PROFILE, else gpu with CUDA, else cpu). jupyter-book runs the chapters in memory
+# through a derived copy of _config.yml (execute_notebooks: force, CELL_TIMEOUT s per cell, a failing
+# cell fails the build); the committed notebooks are not rewritten. stderr of the fresh run is left
+# out of the pages (the committed outputs must have none: tests/test_book.py). BOOK_EXECUTE=off
+# renders the committed outputs instead (what CI and the published site do).
 book: venv
-	$(VENV)/bin/negrec simulate --profile auto --out data/simulated --force
-	$(VENV)/bin/negrec prepare --input data/simulated --out data/prepared --force
+ifeq ($(BOOK_EXECUTE),off)
+	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+else
+	@echo "make book: executing $(words $(CHAPTERS)) chapters under profile $$($(PY) -c 'from negrec_lib.config import detect_profile; print(detect_profile())')"
+	$(PY) book/build_tools.py config --timeout $(CELL_TIMEOUT) --out _build/_config.execute.yml
+	$(VENV)/bin/jupyter-book build . --config _build/_config.execute.yml --all $(BOOK_FLAGS)
+endif
+	@echo "The book is at _build/html/index.html"
 
+# Maintainers: refresh the committed outputs (chapters executed in place under the cpu profile,
+# widget state saved). Review the diff, then commit.
+notebooks: venv
+	NEGREC_PROFILE=cpu $(PY) book/build_tools.py execute --timeout $(CELL_TIMEOUT) $(CHAPTERS)
+
+# Every test: unit tests, the book build and browser checks (tests/), and every chapter executed
+# by nbval under the ci profile. --dist loadfile keeps a notebook's cells on one worker; one torch
+# thread per worker (two workers on two cores: more threads only fight over the cores).
 test: venv
-	$(PY) -m pytest -n $(JOBS) --durations=15
+	NEGREC_PROFILE=ci OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --durations=15 \
+		--nbval-lax --ignore=_build tests $(if $(CHAPTERS),notebooks)
 
 clean:
-	rm -rf _build data/simulated data/prepared .pytest_cache
+	rm -rf _build data runs .pytest_cache
