@@ -1,0 +1,1 @@
+"""Figures and interactive explorers for the book's chapters; one module per topic."""

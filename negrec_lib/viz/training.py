@@ -1,0 +1,504 @@
+"""Statistics and figures of the training chapters: baselines, learning curves, protocols, seeds.
+
+Chapter 3 trains the unidirectional and the bidirectional model and evaluates them beside a
+popularity baseline (`PopularityScorer`), under the full-catalogue and the sampled protocol.
+Chapter 4 looks inside the skip loss (`skip_roles`, `skip_pair_cosines`) and turns a grid of
+seeds into claims (`format_summary`, `plot_forest`, `claims_table`).
+
+Plotting functions draw into a new pyplot figure and return it; in a notebook, end the cell with
+``plt.show()``. Titles state what the numbers show, computed from them, unless ``title`` is given.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from ..data.schema import CONTEXT_TYPES
+from ..data.tokens import N_RESERVED
+from ..losses import skip_infonce_loss
+from ..metrics import example_values
+
+__all__ = ["PopularityScorer", "metric_label", "metrics_table", "plot_learning_curves",
+           "plot_protocol_comparison", "group_metric", "plot_breakdown", "skip_roles",
+           "plot_skip_roles", "skip_pair_cosines", "pair_win_rate", "plot_pair_cosines",
+           "format_summary", "plot_forest", "PAPER_SKIP_GAINS", "claim_verdict", "claims_table"]
+
+MODEL_METRICS = ("hr@1", "hr@5", "hr@10", "hr@20", "ndcg@10", "mrr")
+ROLE_COLORS = {1: "#1a9850", -1: "#d73027"}          # positive, negative
+
+
+def metric_label(metric: str) -> str:
+    """Axis label of a metric: ``test_hr@10`` -> ``HR@10``, ``skip_mrr`` -> ``skip MRR``."""
+    name = metric.removeprefix("test_").removeprefix("sampled_").removeprefix("valid_")
+    if name == "loss":
+        return "training loss"
+    if name in ("skip_mrr", "unskipped_mrr"):
+        return name.replace("_mrr", " MRR")
+    return name.upper()
+
+
+# ------------------------------------------------------------------------ popularity baseline
+class PopularityScorer:
+    """Recommend the most played training tracks, whatever the session: a model for `evaluate`.
+
+    Scores are a strict order (play count, ties broken by the lower id), so pessimistic tie
+    handling in `negrec_lib.metrics` never penalises it for ties. Reserved ids score lowest.
+    It implements the `negrec_lib.metrics.Scorer` protocol: the hidden state is a dummy column.
+    """
+
+    training = False
+
+    def __init__(self, popularity: Tensor) -> None:
+        counts = torch.as_tensor(popularity, dtype=torch.float64).reshape(-1)     # [V]
+        v = counts.numel()
+        if v <= N_RESERVED:
+            raise ValueError(f"popularity must have more than {N_RESERVED} entries, got {v}")
+        order = np.lexsort((np.arange(v), -counts.numpy()))     # most played first, then lower id
+        order = order[order >= N_RESERVED]
+        rank = torch.full((v,), float(v), dtype=torch.float32)
+        rank[torch.from_numpy(order)] = torch.arange(len(order), dtype=torch.float32)
+        self.scores = -rank                                      # [V]; higher is better
+        self.vocab_size = v
+
+    def eval(self) -> "PopularityScorer":
+        """No-op (the scorer has no training mode); returns self."""
+        return self
+
+    def train(self, mode: bool = True) -> "PopularityScorer":
+        """No-op; returns self."""
+        return self
+
+    def next_track_hidden(self, tracks: Tensor, lengths: Tensor) -> Tensor:
+        """A dummy state [B, 1]: the ranking does not depend on the session."""
+        return torch.ones(tracks.shape[0], 1, device=tracks.device)
+
+    def score(self, hidden: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """[N, V] (or [N, C] for ``candidates``) popularity scores, the same for every row."""
+        s = self.scores.to(hidden.device)
+        if candidates is not None:
+            s = s[candidates.to(hidden.device)]
+        return hidden[:, :1].float() * s[None, :]
+
+    def top(self, k: int) -> Tensor:
+        """The ``k`` most played track ids, most played first."""
+        return torch.argsort(self.scores, descending=True, stable=True)[:k]
+
+
+# ------------------------------------------------------------------------ chapter 3 figures
+def metrics_table(results: Mapping[str, Mapping[str, float]],
+                  metrics: Sequence[str] = MODEL_METRICS) -> pd.DataFrame:
+    """One row per model, one column per metric (labelled ``HR@10`` ...)."""
+    table = pd.DataFrame({name: {metric_label(m): float(r[m]) for m in metrics}
+                          for name, r in results.items()}).T
+    table.index.name = "model"
+    return table
+
+
+def _history(h: pd.DataFrame | Sequence[Mapping]) -> pd.DataFrame:
+    return h if isinstance(h, pd.DataFrame) else pd.DataFrame(list(h))
+
+
+def plot_learning_curves(histories: Mapping[str, pd.DataFrame | Sequence[Mapping]],
+                         metrics: Sequence[str] = ("loss", "valid_ndcg@10", "valid_hr@10"),
+                         select: str = "valid_ndcg@10", title: str | None = None) -> Figure:
+    """One panel per history column, one line per run, the selected (best) epoch circled.
+
+    ``histories``: run name -> the rows of its ``history.json`` (a list of dicts or a DataFrame).
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(min(7.2, 2.4 * len(metrics)), 3.4),
+                             layout="constrained", squeeze=False)
+    best = {}
+    for i, (name, h) in enumerate(histories.items()):
+        h = _history(h)
+        color = f"C{i}"
+        b = int(h[select].idxmax()) if select in h else None
+        best[name] = int(h["epoch"].iloc[b]) if b is not None else None
+        for ax, m in zip(axes[0], metrics):
+            ax.plot(h["epoch"], h[m], marker="o", ms=3.5, color=color, label=name)
+            if b is not None:
+                ax.plot(h["epoch"].iloc[b], h[m].iloc[b], "o", ms=10, mfc="none", mec=color,
+                        mew=1.5)
+    for ax, m in zip(axes[0], metrics):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric_label(m) + (" (sampled)" if m == "loss" else " (validation)"))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if len(histories) > 1:
+        axes[0][0].legend(frameon=False)
+    if title is None:
+        parts = [f"{n} at epoch {e}" for n, e in best.items() if e is not None]
+        title = f"Best validation {metric_label(select)}: " + ", ".join(parts) + " (circled)"
+    fig.suptitle(title, fontweight="bold", fontsize=11)
+    return fig
+
+
+def plot_protocol_comparison(full: Mapping[str, Mapping[str, float]],
+                             sampled: Mapping[str, Mapping[str, float]],
+                             metrics: Sequence[str] = ("hr@1", "hr@10", "mrr"),
+                             title: str | None = None) -> Figure:
+    """Per metric, each model's full-catalogue and sampled-protocol value side by side.
+
+    Horizontal bars, one panel per metric, models down the shared y axis; the factor
+    sampled / full is printed at the end of each sampled bar.
+    """
+    models = list(full)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(7.2, 1.1 + 0.55 * len(models)),
+                             layout="constrained", sharey=True, squeeze=False)
+    y = np.arange(len(models))[::-1].astype(float)
+    h = 0.38
+    ratios = []
+    for ax, m in zip(axes[0], metrics):
+        f = np.array([full[n][m] for n in models])
+        s = np.array([sampled[n][m] for n in models])
+        ax.barh(y + h / 2, f, h, color="C0", label="full catalogue")
+        ax.barh(y - h / 2, s, h, color="C1", label="sampled (the paper's 2024 protocol)")
+        for yi, fi, si in zip(y, f, s):
+            if fi > 0:
+                ratios.append(si / fi)
+                ax.annotate(f"x{si / fi:.1f}", (si, yi - h / 2), ha="left", va="center",
+                            fontsize=8.5, xytext=(2, 0), textcoords="offset points")
+        ax.set_xlim(0, max(1e-9, float(max(f.max(), s.max()))) * 1.3)
+        ax.set_xlabel(f"{metric_label(m)} (test)")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+    axes[0][0].set_yticks(y, models)
+    axes[0][0].set_ylabel("model")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
+    if title is None:
+        title = (f"The sampled protocol inflates scores by x{min(ratios):.1f} to x{max(ratios):.1f}"
+                 if ratios else "Full-catalogue and sampled metrics")
+    fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def group_metric(examples: pd.DataFrame, key: str, metric: str = "hr@10") -> pd.DataFrame:
+    """Mean of ``metric`` per group of ``key`` ("position" or "context") with a 95% normal CI.
+
+    ``examples``: `EvalResult.examples` (one row per test example with its rank and labels).
+    Returns columns group, n, mean, ci_low, ci_high; contexts are named, not coded.
+    """
+    ex = examples[examples[key] >= 0]
+    vals = pd.DataFrame({"group": ex[key].to_numpy(),
+                         "value": example_values(ex["rank"].to_numpy(), metric)})
+    out = vals.groupby("group")["value"].agg(n="size", mean="mean", sd="std").reset_index()
+    half = 1.96 * out["sd"].fillna(0.0) / np.sqrt(out["n"])
+    out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
+    if key == "context":
+        out["group"] = [CONTEXT_TYPES[int(g)] if int(g) < len(CONTEXT_TYPES) else f"code_{g}"
+                        for g in out["group"]]
+    return out.drop(columns="sd")
+
+
+def plot_breakdown(examples: Mapping[str, pd.DataFrame], metric: str = "hr@10",
+                   title: str | None = None) -> Figure:
+    """Left: ``metric`` by session position of the target; right: by context type (95% CIs).
+
+    ``examples``: model name -> `EvalResult.examples` of the same split.
+    """
+    fig, (ax_p, ax_c) = plt.subplots(1, 2, figsize=(7.2, 3.8), layout="constrained",
+                                     gridspec_kw={"width_ratios": [1.15, 1]})
+    names = list(examples)
+    ctx_tables = {}
+    leads = {}
+    for i, (name, ex) in enumerate(examples.items()):
+        t = group_metric(ex, "position", metric)
+        ax_p.plot(t["group"], t["mean"], marker="o", ms=3, color=f"C{i}", label=name)
+        ax_p.fill_between(t["group"], t["ci_low"], t["ci_high"], color=f"C{i}", alpha=0.15, lw=0)
+        ctx_tables[name] = group_metric(ex, "context", metric).set_index("group")
+        leads[name] = t.set_index("group")["mean"]
+    ax_p.set_xlabel("position of the target in the session")
+    ax_p.set_ylabel(f"{metric_label(metric)} (test)")
+    ax_p.set_title("by position (shaded: 95% CI)", fontsize=10)
+    ax_p.xaxis.get_major_locator().set_params(integer=True)
+    ax_p.legend(frameon=False, fontsize=9)
+    contexts = list(ctx_tables[names[0]].sort_values("n").index)
+    y = np.arange(len(contexts))
+    h = 0.8 / len(names)
+    for i, name in enumerate(names):
+        t = ctx_tables[name].reindex(contexts)
+        err = np.vstack([t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]])
+        ax_c.barh(y - (i - (len(names) - 1) / 2) * h, t["mean"], h, xerr=err, color=f"C{i}",
+                  error_kw={"lw": 0.8, "capsize": 1.5})
+    n = ctx_tables[names[0]].reindex(contexts)["n"]
+    ax_c.set_yticks(y, [f"{c.replace('_', ' ')}\n(n={int(k):,})" for c, k in zip(contexts, n)],
+                    fontsize=8)
+    ax_c.set_xlabel(f"{metric_label(metric)} (test)")
+    ax_c.set_title("by context type (bars: 95% CI)", fontsize=10)
+    if title is None:
+        table = pd.DataFrame(leads)
+        winner = table.idxmax(axis=1).value_counts()
+        title = (f"{winner.index[0]} has the highest {metric_label(metric)} at "
+                 f"{int(winner.iloc[0])} of {len(table)} positions")
+    fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+# ------------------------------------------------------------------------ chapter 4: the skip loss
+def skip_roles(keys: Tensor, skipped: Tensor, valid: Tensor, anchors: Tensor | None = None,
+               pairing: str = "session", temperature: float = 0.1
+               ) -> tuple[Tensor, Tensor, Tensor]:
+    """Which keys each anchor of the library's skip loss uses, read off its gradients.
+
+    Runs `negrec_lib.losses.skip_infonce_loss` with ``reduction="none"`` and differentiates each
+    valid anchor's loss with respect to the keys [B, L, D]. A key the anchor does not use gets
+    no gradient. A key the loss pulls towards the anchor (gradient descent raises its cosine)
+    is the anchor's positive; one it pushes away is a negative. ``anchors`` defaults to the keys
+    themselves (the track-embedding anchor).
+
+    Returns
+    -------
+    roles : [B, L, B, L] int8, ``roles[b, t, c, s]`` = 1 if key (c, s) is the positive of anchor
+        (b, t), -1 if it is a negative, 0 otherwise.
+    losses, ok : the per-anchor losses [B, L] and the validity mask [B, L] of the library.
+    """
+    keys = keys.detach().clone().double().requires_grad_(True)                # [B, L, D]
+    anchors = keys.detach().clone() if anchors is None else anchors.detach().double()
+    losses, ok = skip_infonce_loss(anchors, keys, skipped, valid, temperature, pairing,
+                                   reduction="none")                          # [B, L] each
+    B, L, _ = keys.shape
+    roles = torch.zeros(B, L, B, L, dtype=torch.int8)
+    for b, t in ok.nonzero().tolist():
+        (g,) = torch.autograd.grad(losses[b, t], keys, retain_graph=True)     # [B, L, D]
+        pull = (-g * anchors[b, t]).sum(-1)                     # [B, L] descent step . anchor
+        used = g.abs().sum(-1) > 0
+        roles[b, t] = torch.where(used, torch.sign(pull), torch.zeros_like(pull)).to(torch.int8)
+    return roles, losses.detach().float(), ok
+
+
+def plot_skip_roles(panels: Mapping[str, Tensor], skipped: Tensor, valid: Tensor,
+                    title: str | None = None) -> Figure:
+    """Heatmaps of `skip_roles`: anchors (session, position) down, keys across.
+
+    ``panels``: panel title -> roles [B, L, B, L]; only real positions are drawn. Skipped
+    positions carry a cross in their label.
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    real = valid.reshape(-1).numpy()
+    B, L = valid.shape
+    labels = [f"s{b + 1}·{t + 1}{' ×' if bool(skipped[b, t]) else ''}"
+              for b in range(B) for t in range(L)]
+    labels = [lab for lab, r in zip(labels, real) if r]
+    n = len(labels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(min(7.2, 3.5 * len(panels) + 0.2), 4.3),
+                             layout="constrained", squeeze=False)
+    cmap = ListedColormap([ROLE_COLORS[-1], "#f7f7f7", ROLE_COLORS[1]])
+    for ax, (name, roles) in zip(axes[0], panels.items()):
+        m = roles.reshape(B * L, B * L).numpy()[np.ix_(real, real)]
+        ax.imshow(m, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_xticks(range(n), labels, fontsize=7, rotation=90)
+        ax.set_yticks(range(n), labels, fontsize=7)
+        ax.set_xticks(np.arange(-0.5, n), minor=True)
+        ax.set_yticks(np.arange(-0.5, n), minor=True)
+        ax.grid(which="minor", color="white", lw=0.6)
+        ax.grid(which="major", visible=False)
+        ax.tick_params(which="both", length=0)
+        starts = np.cumsum([0] + [int(valid[b].sum()) for b in range(B)])
+        for s in starts[1:-1]:                                   # session boundaries
+            ax.axhline(s - 0.5, color="0.3", lw=0.8)
+            ax.axvline(s - 0.5, color="0.3", lw=0.8)
+        ax.set_xlabel("key: session·position (× = skipped)")
+        ax.set_ylabel("anchor: session·position")
+        ax.set_title(name, fontsize=10)
+    fig.legend(handles=[Patch(color=ROLE_COLORS[1], label="positive"),
+                        Patch(color=ROLE_COLORS[-1], label="negative")],
+               loc="outside lower center", ncols=2, frameon=False, fontsize=9)
+    fig.suptitle(title or "Which keys each anchor's loss pulls in and pushes away",
+                 fontweight="bold")
+    return fig
+
+
+def skip_pair_cosines(table: Tensor, tracks: Tensor, skipped: Tensor, lengths: Tensor
+                      ) -> pd.DataFrame:
+    """Cosine of each anchor with its positive and with each of its negatives (the paper's rule).
+
+    ``table``: track embeddings [V, D]; ``tracks``, ``skipped``: [N, L] sessions (left-aligned);
+    ``lengths``: [N]. Anchors are the kept tracks that have a later kept track and a session with
+    at least one skip. Returns one row per (anchor, key) pair: session, anchor, key (positions),
+    kind ("positive" or "negative") and cosine.
+    """
+    emb = torch.nn.functional.normalize(table.detach().float(), dim=-1)
+    rows = []
+    for i in range(tracks.shape[0]):
+        n = int(lengths[i])
+        ids, skip = tracks[i, :n], skipped[i, :n].bool()
+        kept = (~skip).nonzero().reshape(-1).tolist()
+        negs = skip.nonzero().reshape(-1).tolist()
+        if not negs:
+            continue
+        e = emb[ids]                                                          # [n, D]
+        cos = (e @ e.T).numpy()                                               # [n, n]
+        for a, p in zip(kept[:-1], kept[1:]):
+            rows.append((i, a, p, "positive", float(cos[a, p])))
+            rows.extend((i, a, s, "negative", float(cos[a, s])) for s in negs)
+    return pd.DataFrame(rows, columns=["session", "anchor", "key", "kind", "cosine"])
+
+
+def pair_win_rate(pairs: pd.DataFrame) -> float:
+    """Share of anchors whose positive is closer than every negative (`skip_pair_cosines` rows).
+
+    This is what a skip loss at a low temperature rewards: an anchor's loss is near zero exactly
+    when its positive beats its nearest skipped track.
+    """
+    keys = ["session", "anchor"]
+    pos = pairs[pairs["kind"] == "positive"].groupby(keys)["cosine"].max()
+    neg = pairs[pairs["kind"] == "negative"].groupby(keys)["cosine"].max().reindex(pos.index)
+    return float((pos > neg).mean()) if len(pos) else float("nan")
+
+
+def plot_pair_cosines(frames: Mapping[str, pd.DataFrame], title: str | None = None) -> Figure:
+    """Histograms of anchor-positive and anchor-negative cosines, one panel per model.
+
+    Each panel's title gives the mean gap (positive minus negative) and `pair_win_rate`; the
+    default figure title compares the win rates, the quantity the skip loss optimises.
+    """
+    n = len(frames)
+    fig, axes = plt.subplots(1, n, figsize=(min(7.2, 2.5 * n + 0.5), 3.5),
+                             layout="constrained", sharey=True, squeeze=False)
+    bins = np.linspace(-1, 1, 41)
+    wins = {}
+    for ax, (name, df) in zip(axes[0], frames.items()):
+        for kind, color in (("positive", ROLE_COLORS[1]), ("negative", ROLE_COLORS[-1])):
+            c = df.loc[df["kind"] == kind, "cosine"]
+            ax.hist(c, bins=bins, density=True, alpha=0.5, color=color,
+                    label=f"anchor and its {kind}" + ("" if kind == "positive" else "s"))
+        gap = (df.loc[df["kind"] == "positive", "cosine"].mean()
+               - df.loc[df["kind"] == "negative", "cosine"].mean())
+        wins[name] = pair_win_rate(df)
+        ax.set_xlabel("cosine of track embeddings")
+        ax.set_xticks([-0.5, 0, 0.5, 1])
+        ax.set_title(f"{name}\nmean gap {gap:+.2f}, positive\nbeats every skip "
+                     f"for {wins[name]:.0%}", fontsize=9)
+    axes[0][0].set_ylabel("density")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
+    if title is None:
+        first, *rest = wins
+        title = f"Positive closer than every skip: {wins[first]:.0%} of anchors ({first})"
+        if rest:
+            low, high = min(wins[r] for r in rest), max(wins[r] for r in rest)
+            title += f", {low:.0%}-{high:.0%} (others)"
+    fig.suptitle(title, fontweight="bold", fontsize=10)
+    return fig
+
+
+# ------------------------------------------------------------------------ chapter 4: statistics
+def _pct_ci(r: pd.Series) -> str:
+    """``+20.5% [+14.2, +26.7]`` from a `summarize` row's relative change and its interval."""
+    return (f"{100 * r['rel_change']:+.1f}% [{100 * r['rel_ci_low']:+.1f}, "
+            f"{100 * r['rel_ci_high']:+.1f}]")
+
+
+def format_summary(summary: pd.DataFrame, metrics: Sequence[str], digits: int = 4
+                   ) -> pd.DataFrame:
+    """`negrec_lib.experiments.summarize` output as a readable table (one row per variant, metric).
+
+    Columns: mean [95% CI]; change against the baseline in percent [95% CI]; paired t-test and
+    Wilcoxon p-values (blank for the baseline itself).
+    """
+    out = []
+    for _, r in summary[summary["metric"].isin(metrics)].iterrows():
+        row = {"metric": metric_label(r["metric"]), "variant": r["variant"],
+               "seeds": int(r["n_seeds"]),
+               "mean [95% CI]": f"{r['mean']:.{digits}f} [{r['ci_low']:.{digits}f}, "
+                                f"{r['ci_high']:.{digits}f}]"}
+        if r.get("baseline") and not pd.isna(r.get("rel_change", np.nan)):
+            row["change [95% CI]"] = _pct_ci(r)
+            row["p (t)"] = f"{r['p_ttest']:.3f}" if not pd.isna(r["p_ttest"]) else "n/a"
+            row["p (Wilcoxon)"] = (f"{r['p_wilcoxon']:.3f}" if not pd.isna(r["p_wilcoxon"])
+                                   else "n/a")
+        else:
+            row["change [95% CI]"], row["p (t)"], row["p (Wilcoxon)"] = "baseline", "", ""
+        out.append(row)
+    order = {metric_label(m): i for i, m in enumerate(metrics)}
+    table = pd.DataFrame(out)
+    table = table.sort_values("metric", key=lambda s: s.map(order), kind="stable")
+    return table.set_index(["metric", "variant"])
+
+
+def plot_forest(summary: pd.DataFrame, metrics: Sequence[str], title: str | None = None) -> Figure:
+    """Relative change against the baseline with its 95% CI; a row per metric, a colour per variant.
+
+    Metrics where lower is better (skip MRR) are marked in their label.
+    """
+    comp = summary[summary["metric"].isin(metrics) & summary["rel_change"].notna()]
+    variants = list(dict.fromkeys(comp["variant"]))
+    fig, ax = plt.subplots(figsize=(7, 0.24 * len(metrics) * max(1, len(variants)) + 1.6),
+                           layout="constrained")
+    y0 = np.arange(len(metrics))[::-1].astype(float)
+    step = 0.7 / max(1, len(variants))
+    excl = 0
+    for i, v in enumerate(variants):
+        part = comp[comp["variant"] == v].set_index("metric").reindex(list(metrics))
+        y = y0 + (len(variants) - 1) / 2 * step - i * step
+        rel, lo, hi = (100 * part[c].to_numpy(float) for c in ("rel_change", "rel_ci_low",
+                                                             "rel_ci_high"))
+        ax.errorbar(rel, y, xerr=np.vstack([rel - lo, hi - rel]), fmt="o", ms=5, capsize=3,
+                    color=f"C{i + 1}", label=v)
+        excl += int(np.sum((lo > 0) | (hi < 0)))
+    ax.axvline(0, color="0.3", lw=1)
+    ax.set_yticks(y0, [metric_label(m) + (" (lower is better)" if m.endswith("skip_mrr") else "")
+                       for m in metrics])
+    ax.set_xlabel("change against the baseline (%), mean over seeds, 95% CI")
+    if len(variants) > 1:
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+                   ncols=len(variants), frameon=False, fontsize=9)
+    ax.set_ylim(-0.6, len(metrics) - 0.4)
+    n = int(comp["n_pairs"].max()) if len(comp) else 0
+    if title is None:
+        total = len(comp)
+        title = (f"{excl} of {total} intervals exclude zero ({n} paired seeds)" if excl
+                 else f"Every interval includes zero ({n} paired seeds)")
+    ax.set_title(title)
+    return fig
+
+
+PAPER_SKIP_GAINS = {"hr@1": 0.2026, "hr@5": 0.0593, "hr@10": 0.0490, "hr@20": 0.0377}
+"""Claim 1 of the paper (PAPER.md section 5): relative HR@K gains of the skip loss."""
+
+
+def claim_verdict(rel: float, lo: float, hi: float, claimed: float | None = None) -> str:
+    """A verdict on a claimed positive change, from our estimate ``rel`` and its CI [lo, hi].
+
+    "holds" when the interval lies above zero; "contradicted" when it lies below; otherwise
+    "not detectable at this budget", noting when the claimed size lies above the interval
+    (an effect that large would have been seen).
+    """
+    if any(pd.isna(x) for x in (rel, lo, hi)):
+        return "no interval (too few seeds)"
+    if lo > 0:
+        if claimed is None or lo <= claimed <= hi:
+            return "holds"
+        return "holds, smaller than claimed" if hi < claimed else "holds, larger than claimed"
+    if hi < 0:
+        return "contradicted: a loss, not a gain"
+    if claimed is not None and claimed > hi:
+        return "not detected; the claimed size is excluded"
+    return "not detectable at this budget"
+
+
+def claims_table(summary: pd.DataFrame, claims: Sequence[tuple[str, str, str, float | None, str]]
+                 ) -> pd.DataFrame:
+    """Paper claims beside our estimates: one row per (claim, variant, metric, claimed, paper text).
+
+    ``claimed`` is the relative change the paper reports (None when it gives no number); our
+    change and CI come from the row of ``summary`` for (variant, metric).
+    """
+    rows = []
+    for claim, variant, metric, claimed, paper in claims:
+        r = summary[(summary["variant"] == variant) & (summary["metric"] == metric)]
+        if r.empty:
+            raise KeyError(f"no summary row for variant {variant!r} and metric {metric!r}")
+        r = r.iloc[0]
+        rows.append({"claim": claim, "comparison": f"{variant} vs {r['baseline']}",
+                     "metric": metric_label(metric), "paper": paper,
+                     "here [95% CI]": _pct_ci(r),
+                     "verdict": claim_verdict(r["rel_change"], r["rel_ci_low"], r["rel_ci_high"],
+                                              claimed)})
+    return pd.DataFrame(rows).set_index(["claim", "metric"])
