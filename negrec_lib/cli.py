@@ -176,7 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     from .experiments import add_experiment_command
     add_experiment_command(sub)
+    p = sub.add_parser("bounds", help="oracle and popularity on an experiment's datasets",
+                       description="For every distinct simulated dataset of an experiment file, "
+                                   "evaluate the oracle (the simulator's true next-track "
+                                   "distribution) and the popularity baseline on the test split; "
+                                   "writes <results>/<name>_bounds.csv.")
+    p.add_argument("spec", help="experiment YAML file")
+    p.add_argument("--results", default="results")
+    p.set_defaults(func=_run_bounds)
     return parser
+
+
+def _run_bounds(args: argparse.Namespace) -> int:
+    from .oracle import bounds_table
+    df = bounds_table(args.spec, args.results)
+    cols = ["variant", "kind", "test_hr@1", "test_hr@10", "test_ndcg@10", "test_mrr"]
+    print(df[cols].round(4).to_string(index=False))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

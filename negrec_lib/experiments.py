@@ -116,6 +116,16 @@ def _flatten(prefix: str, metrics: dict) -> dict:
     return {f"{prefix}{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
+def _by_context(result: dict, keys: tuple[str, ...] = ("n", "hr@10", "ndcg@10", "mrr")) -> dict:
+    """``ctx_<context>_<metric>`` columns from a run's full-catalogue breakdown by context."""
+    out = {}
+    for row in result.get("test_by_context") or []:
+        for k in keys:
+            if row.get(k) is not None:
+                out[f"ctx_{row['context']}_{k}"] = row[k]
+    return out
+
+
 def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: str | Path = "runs",
                    only: list[str] | None = None, seeds: list[int] | None = None,
                    progress: bool = True) -> pd.DataFrame:
@@ -148,6 +158,7 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
         row = {"experiment": spec.name, "variant": variant.name, "seed": seed,
                "baseline": variant.baseline or "",
                **_flatten("test_", result["test"]), **_flatten("sampled_", result["test_sampled"]),
+               **_by_context(result),
                "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
                "wall_seconds": round(time.perf_counter() - t0, 1),
                "command": shlex.join(cmd), **{k: result["provenance"][k]
@@ -186,6 +197,25 @@ def paired_tests(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return out
 
 
+def compare(df: pd.DataFrame, variant: str, baseline: str, metric: str,
+            confidence: float = 0.95) -> dict[str, float]:
+    """``variant`` against ``baseline`` on ``metric``, runs paired by seed.
+
+    Returns the number of pairs, the mean paired difference with its t-interval, the relative
+    change (difference / baseline mean, interval likewise scaled) and paired t / Wilcoxon p.
+    """
+    a = df.loc[df["variant"] == variant, ["seed", metric]]
+    b = df.loc[df["variant"] == baseline, ["seed", metric]]
+    pair = a.merge(b, on="seed", suffixes=("", "_base"))
+    x, y = pair[metric].to_numpy(float), pair[f"{metric}_base"].to_numpy(float)
+    dm, dlo, dhi = t_interval(x - y, confidence)
+    bm = float(y.mean()) if len(y) else float("nan")
+    scale = 1 / bm if bm else float("nan")
+    return {"n_pairs": len(pair), "diff": dm, "diff_ci_low": dlo, "diff_ci_high": dhi,
+            "rel_change": dm * scale, "rel_ci_low": dlo * scale, "rel_ci_high": dhi * scale,
+            **paired_tests(x, y)}
+
+
 def summarize(df: pd.DataFrame, metrics: list[str] | None = None,
               confidence: float = 0.95) -> pd.DataFrame:
     """Per variant and metric: mean, CI, and against its baseline the paired difference.
@@ -198,22 +228,13 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None,
     rows = []
     for variant, g in df.groupby("variant", sort=False):
         base_name = g["baseline"].fillna("").astype(str).iloc[0]
-        base = df[df["variant"] == base_name] if base_name else None
+        has_base = bool(base_name) and (df["variant"] == base_name).any()
         for metric in metrics:
             m, lo, hi = t_interval(g[metric].to_numpy(), confidence)
             row = {"variant": variant, "metric": metric, "n_seeds": int(g[metric].notna().sum()),
                    "mean": m, "ci_low": lo, "ci_high": hi, "baseline": base_name}
-            if base is not None and len(base):
-                pair = g[["seed", metric]].merge(base[["seed", metric]], on="seed",
-                                                 suffixes=("", "_base"))
-                a, b = pair[metric].to_numpy(), pair[f"{metric}_base"].to_numpy()
-                dm, dlo, dhi = t_interval(a - b, confidence)
-                bm = float(b.mean())
-                row.update({"n_pairs": len(pair), "diff": dm, "diff_ci_low": dlo,
-                            "diff_ci_high": dhi, "rel_change": dm / bm if bm else float("nan"),
-                            "rel_ci_low": dlo / bm if bm else float("nan"),
-                            "rel_ci_high": dhi / bm if bm else float("nan"),
-                            **paired_tests(a, b)})
+            if has_base:
+                row.update(compare(df, variant, base_name, metric, confidence))
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -64,3 +64,64 @@ def oracle_evaluate(data: SessionData, split: str = "test", truth: SimulationTru
     return EvalResult(metrics=metrics, by_context=acc.by_group("context"),
                       by_position=acc.by_group("position"), ranks=acc.ranks,
                       examples=acc.examples(), protocol="full", split=split)
+
+
+def popularity_evaluate(data: SessionData, split: str = "test",
+                        ks: Sequence[int] = DEFAULT_KS, batch_size: int = 1024) -> EvalResult:
+    """The popularity baseline: rank every track by its training count, the same for everyone."""
+    acc = RankAccumulator(ks)
+    pop = data.popularity.float().cpu()
+    pop[:N_RESERVED] = float("-inf")
+    for b in data.eval_batches(split, batch_size):
+        scores = pop.expand(len(b.targets), -1)
+        acc.add(target_ranks(scores, b.targets.cpu()), context=b.context.cpu(),
+                position=b.position.cpu(), target_skipped=b.target_skipped.cpu(),
+                rows=b.rows.cpu())
+    return EvalResult(metrics=acc.metrics(), by_context=acc.by_group("context"),
+                      by_position=acc.by_group("position"), ranks=acc.ranks,
+                      examples=acc.examples(), protocol="full", split=split)
+
+
+def bounds_table(spec_path: str | Path, out: str | Path = "results",
+                 split: str = "test") -> "pd.DataFrame":
+    """Oracle and popularity on every distinct dataset of an experiment file.
+
+    Writes ``<out>/<experiment>_bounds.csv``: one row per (variant whose data differ, kind in
+    {oracle, popularity}) with the metrics, the dataset, the command, commit and hardware.
+    """
+    import json
+    import shlex
+    import time
+
+    import pandas as pd
+
+    from .data.cache import ensure_dataset
+    from .experiments import load_spec
+    from .train import provenance
+
+    spec = load_spec(spec_path)
+    rows, seen = [], {}
+    for variant in spec.variants:
+        cfg = spec.config(variant, spec.seeds[0])
+        prepared = str(cfg.data_dir or ensure_dataset(cfg.sim, cfg.data))
+        if prepared in seen:
+            continue
+        seen[prepared] = variant.name
+        data = SessionData.load(prepared)
+        for kind, fn in (("oracle", oracle_evaluate), ("popularity", popularity_evaluate)):
+            t0 = time.perf_counter()
+            res = fn(data, split)
+            rows.append({"experiment": spec.name, "variant": variant.name, "kind": kind,
+                         **{f"test_{k}": v for k, v in res.metrics.items()},
+                         **{f"ctx_{r['context']}_hr@10": r["hr@10"]
+                            for r in res.to_dict()["by_context"]},
+                         "data": prepared, "sim": json.dumps(cfg.to_dict()["sim"]),
+                         "data_config": json.dumps(cfg.to_dict()["data"]),
+                         "wall_seconds": round(time.perf_counter() - t0, 1),
+                         "command": shlex.join(["negrec", "bounds", str(spec_path)]),
+                         **{k: v for k, v in provenance().items()
+                            if k in ("commit", "dirty", "hardware")}})
+    df = pd.DataFrame(rows)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    df.to_csv(Path(out) / f"{spec.name}_bounds.csv", index=False)
+    return df

@@ -43,3 +43,24 @@ def test_oracle_beats_popularity(data):
     pop = np.mean([int(t) in top for b in data.eval_batches("test", 512) for t in b.targets])
     assert res.metrics["hr@10"] > pop + 0.05
     assert res.metrics["oracle_approx"] == 0
+
+
+def test_bounds_table_covers_each_dataset_once(tmp_path, monkeypatch):
+    import yaml
+
+    from negrec_lib.oracle import bounds_table
+    monkeypatch.setenv("NEGREC_DATA", str(tmp_path / "data"))
+    tiny = {"sim.sessions": 400, "sim.tracks": 200, "sim.days": 4}
+    spec = tmp_path / "e.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "b", "seeds": [0], "base": {"profile": "ci", "set": tiny},
+        "variants": [{"name": "a", "set": {"loss.skip_weight": 0}},
+                     {"name": "a2", "set": {"loss.skip_weight": 1}},          # same data as a
+                     {"name": "c", "set": {"sim.skip_signal": 0.0}}]}))
+    df = bounds_table(spec, tmp_path / "res")
+    assert sorted(set(df["variant"])) == ["a", "c"]
+    assert (tmp_path / "res" / "b_bounds.csv").is_file()
+    for v in ("a", "c"):
+        got = df[df["variant"] == v].set_index("kind")["test_hr@10"]
+        assert got["oracle"] > got["popularity"]
+    assert df["command"].str.startswith("negrec bounds").all()
