@@ -351,23 +351,42 @@ class Trainer:
 
 
 def provenance(device: torch.device | None = None, precision: str | None = None) -> dict:
-    """Where a number came from: commit, hardware, library versions."""
+    """Where a number came from: commit, whether the library differs from it, hardware, versions.
+
+    ``dirty`` is True when tracked files under ``negrec_lib/`` or ``experiments/`` differ from
+    the commit (edits to prose or notebooks do not change what a run computes).
+    """
     import platform
     import subprocess
+    here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=5,
-                                    cwd=Path(__file__).parent).stdout.strip())
+                                timeout=5, cwd=here).stdout.strip() or None
+        dirty = bool(subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here),
+             str(here.parent / "experiments")],
+            capture_output=True, text=True, timeout=5, cwd=here).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
-    hw = platform.processor() or platform.machine()
+    hw = _cpu_name()
     if device is not None and device.type == "cuda":
         hw = torch.cuda.get_device_name(device)
-    return {"commit": commit, "dirty": dirty, "hardware": hw, "cpu_count": os.cpu_count(),
-            "device": str(device) if device is not None else None, "precision": precision,
-            "torch": torch.__version__, "python": platform.python_version()}
+    return {"commit": commit, "dirty": dirty if commit else None, "hardware": hw,
+            "cpu_count": os.cpu_count(), "device": str(device) if device is not None else None,
+            "precision": precision, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    import platform
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def run_cached(cfg: ExperimentConfig, root: str | Path = "runs",
