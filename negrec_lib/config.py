@@ -264,9 +264,11 @@ def profile_config(name: str | None = None) -> ExperimentConfig:
     if name == "gpu":
         return ExperimentConfig(
             name="gpu",
-            sim=SimConfig(sessions=500_000, tracks=50_000, skip_signal=0.8, days=10),
+            # Sized so that a chapter's runs fit about ten minutes on Colab's free T4 (by estimate:
+            # ~800 steps an epoch; not yet timed on one), at the paper's model size.
+            sim=SimConfig(sessions=200_000, tracks=30_000, skip_signal=0.8, days=10),
             model=ModelConfig(),
             loss=LossConfig(n_negatives=1000),
-            train=TrainConfig(epochs=12, batch_size=256, lr=0.002, patience=3),
+            train=TrainConfig(epochs=6, batch_size=256, lr=0.002, patience=3),
         )
     raise ConfigError(f"unknown profile {name!r}; expected one of {list(PROFILES)}")
