@@ -647,11 +647,14 @@ def sweep_plot(table: pd.DataFrame, xlabel: str, xscale: str = "linear",
     ax.set_ylabel("change against the baseline (%)")
     if len(metrics) > 1:
         ax.legend(frameon=False, fontsize=9)
-    if title is None:
-        t = table[table["metric"] == metrics[0]].sort_values("value")
-        first, last = t.iloc[0], t.iloc[-1]
-        title = (f"{metric_label(metrics[0])}: {100 * first['rel_change']:+.1f}% at "
-                 f"{first['value']:g}, {100 * last['rel_change']:+.1f}% at {last['value']:g}")
+    if title is None:                              # the swept values, the baseline's row left out
+        t = table[(table["metric"] == metrics[0]) & (table["variant"] != table["baseline"])]
+        t = t.sort_values("value")
+        best = t.loc[t["rel_change"].idxmax()]
+        ends = [r for r in (t.iloc[0], t.iloc[-1]) if r["value"] != best["value"]]
+        title = (f"{metric_label(metrics[0])}: largest gain {100 * best['rel_change']:+.1f}% at "
+                 f"{best['value']:g}" + "".join(f"; {100 * r['rel_change']:+.1f}% at "
+                                                 f"{r['value']:g}" for r in ends))
     ax.set_title(title)
     return fig
 
