@@ -475,8 +475,11 @@ def git_commit() -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5, cwd=here)
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                               timeout=5, cwd=here)
+        # dirty: the measured code differs from the commit (the library or the benchmarks;
+        # results files and prose written meanwhile do not count, as in train.provenance)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                str(here.parent / "negrec_lib"), str(here)],
+                               capture_output=True, text=True, timeout=5, cwd=here)
         return {"commit": commit.stdout.strip() or None,
                 "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
     except (OSError, subprocess.SubprocessError):
