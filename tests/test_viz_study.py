@@ -27,6 +27,7 @@ from negrec_lib.config import profile_config  # noqa: E402
 from negrec_lib.data.schema import CONTEXT_TYPES  # noqa: E402
 from negrec_lib.errors import ConfigError  # noqa: E402
 from negrec_lib.viz import study as vs  # noqa: E402
+from figure_checks import assert_labelled  # noqa: E402  (tests/figure_checks.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = (1, 5, 10, 20)
@@ -131,14 +132,6 @@ def synthetic_results(folder: Path) -> Path:
         make_bounds({d: 0.3 for d in df["data"].unique()}).to_csv(folder / f"{name}_bounds.csv",
                                                                    index=False)
     return folder
-
-
-def _labelled(fig) -> None:
-    assert fig._suptitle is not None or any(ax.get_title() for ax in fig.axes)
-    panels = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
-    assert panels and all(ax.get_xlabel() for ax in panels)
-    assert any(ax.get_ylabel() or any(t.get_text() for t in ax.get_yticklabels())
-               for ax in panels)
 
 
 # ------------------------------------------------------------------------ statistics
@@ -272,17 +265,17 @@ def test_figures_are_labelled():
     pairs = [("uni-skip-track", "uni-base"), ("bi-skip-track", "bi-base")]
     comp = vs.comparisons(df, pairs, ["hr@1", "hr@10"])
     comp["label"] = comp["variant"]
-    _labelled(vs.forest_plot(comp, series="metric"))
-    _labelled(vs.plot_protocols(df, pairs))
-    _labelled(vs.plot_seed_spread(df, {"skip": pairs[0], "bi skip": pairs[1]}, "hr@1"))
+    assert_labelled(vs.forest_plot(comp, series="metric"))
+    assert_labelled(vs.plot_protocols(df, pairs))
+    assert_labelled(vs.plot_seed_spread(df, {"skip": pairs[0], "bi skip": pairs[1]}, "hr@1"))
     bounds = make_bounds({"data/sim-a": 0.3})
     table = vs.oracle_table(df, bounds, ["uni-skip-track", "uni-base"])
-    _labelled(vs.oracle_curves(table, ["uni-skip-track", "uni-base"]))
-    _labelled(vs.plot_contexts(vs.context_table(df, bounds, "uni-skip-track", "uni-base"),
+    assert_labelled(vs.oracle_curves(table, ["uni-skip-track", "uni-base"]))
+    assert_labelled(vs.plot_contexts(vs.context_table(df, bounds, "uni-skip-track", "uni-base"),
                                "uni-skip-track", "uni-base"))
     w = make_grid({f"l{x}": ("" if x == 0 else "l0", 1 + x / 10, {"loss.skip_weight": x})
                    for x in (0, 0.1, 1, 3)}, seeds=(0, 1, 2))
-    _labelled(vs.sweep_plot(vs.sweep_table(w, "loss.skip_weight"), "lambda", xscale="symlog"))
+    assert_labelled(vs.sweep_plot(vs.sweep_table(w, "loss.skip_weight"), "lambda", xscale="symlog"))
 
 
 def test_figures_script_writes_every_figure(tmp_path):

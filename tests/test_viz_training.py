@@ -24,6 +24,7 @@ from negrec_lib.errors import ConfigError  # noqa: E402
 from negrec_lib.experiments import run_grid_cached, summarize  # noqa: E402
 from negrec_lib.metrics import RankAccumulator, target_ranks  # noqa: E402
 from negrec_lib.viz import training as vt  # noqa: E402
+from figure_checks import assert_labelled  # noqa: E402  (tests/figure_checks.py)
 
 TINY = ["sim.sessions=400", "sim.tracks=150", "sim.days=4", "model.d_model=8", "model.n_heads=2",
         "model.d_ff=8", "loss.n_negatives=20", "train.epochs=1", "train.batch_size=128",
@@ -34,15 +35,6 @@ TINY = ["sim.sessions=400", "sim.tracks=150", "sim.days=4", "model.d_model=8", "
 def _close_figures():
     yield
     plt.close("all")
-
-
-def _labelled(fig) -> None:
-    """A title, an x label on every panel with data, and a y label (or named y ticks) somewhere."""
-    assert fig._suptitle is not None or any(ax.get_title() for ax in fig.axes)
-    panels = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
-    assert panels and all(ax.get_xlabel() for ax in panels)
-    assert any(ax.get_ylabel() or any(t.get_text() for t in ax.get_yticklabels())
-               for ax in panels)
 
 
 # ------------------------------------------------------------------------ popularity baseline
@@ -148,7 +140,7 @@ def test_format_summary_and_forest():
     assert row["change [95% CI]"].startswith("+16.7%")     # (0.1167 - 0.10) / 0.10
     assert row["p (Wilcoxon)"] == "0.250"                   # the smallest p three pairs allow
     fig = vt.plot_forest(summary, ["test_hr@1"])
-    _labelled(fig)
+    assert_labelled(fig)
     assert "1 of 1 intervals exclude zero" in fig.axes[0].get_title()
 
 
@@ -194,16 +186,16 @@ def test_chapter3_figures_are_labelled():
     hist = [{"epoch": e, "loss": 7 - e, "valid_ndcg@10": 0.1 * e - 0.01 * e * e,
              "valid_hr@10": 0.2 + 0.01 * e} for e in range(1, 6)]
     fig = vt.plot_learning_curves({"uni": hist, "bi": pd.DataFrame(hist)})
-    _labelled(fig)
+    assert_labelled(fig)
     assert len(fig.axes) == 3 and "epoch 5" in fig._suptitle.get_text()
     full = {"uni": {"hr@1": 0.05, "hr@10": 0.2, "mrr": 0.1},
             "pop": {"hr@1": 0.01, "hr@10": 0.05, "mrr": 0.02}}
     sampled = {k: {m: 2 * x for m, x in v.items()} for k, v in full.items()}
     fig = vt.plot_protocol_comparison(full, sampled)
-    _labelled(fig)
+    assert_labelled(fig)
     assert "x2.0 to x2.0" in fig._suptitle.get_text()
     fig = vt.plot_breakdown({"uni": _examples(1), "pop": _examples(2)})
-    _labelled(fig)
+    assert_labelled(fig)
     table = vt.metrics_table(full, ["hr@1", "hr@10"])
     assert list(table.columns) == ["HR@1", "HR@10"] and list(table.index) == ["uni", "pop"]
 
@@ -211,10 +203,10 @@ def test_chapter3_figures_are_labelled():
 def test_skip_figures_are_labelled():
     keys, skipped, valid = _toy()
     roles, _, _ = vt.skip_roles(keys, skipped, valid)
-    _labelled(vt.plot_skip_roles({"own session": roles}, skipped, valid))
+    assert_labelled(vt.plot_skip_roles({"own session": roles}, skipped, valid))
     df = vt.skip_pair_cosines(keys.reshape(12, 3), torch.arange(12).reshape(2, 6), skipped,
                               valid.sum(1))
-    _labelled(vt.plot_pair_cosines({"a": df, "b": df}))
+    assert_labelled(vt.plot_pair_cosines({"a": df, "b": df}))
 
 
 # ------------------------------------------------------------------------ run_grid_cached
