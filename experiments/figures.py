@@ -23,17 +23,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from negrec_lib.notebook import apply_plot_style  # noqa: E402
 from negrec_lib.viz import study as vs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _style() -> None:
-    """The chapters' plotting style (what `setup_chapter` sets)."""
-    import seaborn as sns
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    matplotlib.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7, 3.8),
-                                "axes.titleweight": "bold"})
 
 
 # name -> function of the results folder; chapter 06 "Evaluation traps", chapter 07 "Beyond"
@@ -88,7 +81,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     args = parser.parse_args(argv)
     out = args.out or args.results / "figures"
     out.mkdir(parents=True, exist_ok=True)
-    _style()
+    apply_plot_style()
     written = []
     for name in args.only or FIGURES:
         fig = FIGURES[name](args.results)

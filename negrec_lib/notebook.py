@@ -35,6 +35,15 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
+def apply_plot_style() -> None:
+    """The book's plotting style (seaborn theme, size, resolution), for chapters and scripts."""
+    import matplotlib as mpl
+    import seaborn as sns
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7, 3.8),
+                         "axes.titleweight": "bold"})
+
+
 def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
     """Pick the profile (``NEGREC_PROFILE`` or the hardware), set plotting defaults, seed."""
     import torch
@@ -57,11 +66,7 @@ def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
     except ImportError:  # pragma: no cover - outside IPython
         pass
     try:
-        import matplotlib as mpl
-        import seaborn as sns
-        sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-        mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7, 3.8),
-                             "axes.titleweight": "bold"})
+        apply_plot_style()
     except ImportError:  # pragma: no cover - the viz extra is not installed
         pass
     device = "cuda" if torch.cuda.is_available() else "cpu"

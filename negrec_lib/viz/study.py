@@ -444,11 +444,12 @@ def summary_numbers(root: str | Path | None = None) -> dict[str, str]:
                                        if k.startswith("uni")}, ["hr@1", "hr@10"])
     for (label, m), text in zip(zip(ref["label"], ref["series"]), _changes(ref)):
         out[f"{label}, {m}"] = text
+    bounds = load_bounds("claims_paper", root)
     variants = oracle_variants(paper)
-    oracle = oracle_table(paper, load_bounds("claims_paper", root), variants)
+    oracle = oracle_table(paper, bounds, variants)
     for k, share in oracle[f"{variants[0]} / oracle"].items():
         out[f"{variants[0]} / oracle, K = {k}"] = f"{share:.0%} at K = {k}"
-    ctx = context_table(paper, load_bounds("claims_paper", root), "uni-skip-track", "uni-base")
+    ctx = context_table(paper, bounds, "uni-skip-track", "uni-base")
     for c in (ctx["rel_change"].idxmin(), ctx["rel_change"].idxmax()):
         out[f"skip loss in context {c}, HR@10"] = ctx.loc[c, "change [95% CI]"]
     for grid, key in (("skip_signal", "sim.skip_signal"), ("skip_weight", "loss.skip_weight")):
