@@ -136,11 +136,8 @@ def main() -> int:
     result["memory"] = memory
     result["machine"] = {"cpu": platform.processor() or platform.machine(),
                          "cores": os.cpu_count(), "python": platform.python_version()}
-    try:
-        result["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
-                                          text=True).stdout.strip()
-    except OSError:
-        pass
+    from negrec_lib.train import provenance
+    result.update({k: v for k, v in provenance().items() if k in ("commit", "dirty")})
     result["command"] = " ".join([Path(sys.executable).name, *sys.argv])
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,6 @@ import platform
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -67,6 +66,7 @@ from negrec_lib.data.sessions import SessionData
 from negrec_lib.data.tokens import N_RESERVED, PAD_ID
 from negrec_lib.losses import UniformSampler, compute_losses
 from negrec_lib.model import SessionEncoder, clip_grad_norm_, make_optimizer
+from negrec_lib.train import provenance
 
 PHASES = ("data", "forward", "backward", "clip", "optimizer")
 MAX_LENGTH = 20
@@ -310,6 +310,14 @@ class Row:
     def sessions_per_s(self) -> float:
         return self.batch / (self.median_ms / 1e3)
 
+    def record(self, phases: list[float], cpu0: float, flops: float) -> None:
+        """Keep one timed step: its phase times, wall and CPU time, and its FLOP count."""
+        self.cpu_ms.append((time.process_time() - cpu0) * 1e3)
+        self.step_ms.append(sum(phases))
+        for p, ms in zip(PHASES, phases):
+            self.phases_ms[p].append(ms)
+        self.flops.append(flops)
+
     def phase_share(self) -> dict[str, float]:
         med = {p: statistics.median(v) for p, v in self.phases_ms.items() if v}
         total = sum(med.values()) or 1.0
@@ -354,15 +362,12 @@ def run_ours(name: str, data: SessionData, args: argparse.Namespace, device: tor
         clock.mark()
         phases = clock.phase_ms()
         if i >= args.warmup:
-            row.cpu_ms.append((time.process_time() - cpu0) * 1e3)
-            row.step_ms.append(sum(phases))
-            for p, ms in zip(PHASES, phases):
-                row.phases_ms[p].append(ms)
             n_rows = int((b.lengths - 1).clamp(min=0).sum())
             targets = b.tracks[:, 1:][torch.arange(b.tracks.shape[1] - 1, device=device)
                                       < (b.lengths - 1)[:, None]]
             n_cols = int(torch.unique(targets).numel()) + args.negatives
-            row.flops.append(step_flops(args.batch, b.tracks.shape[1], n_rows, n_cols, skip))
+            row.record(phases, cpu0, step_flops(args.batch, b.tracks.shape[1], n_rows, n_cols,
+                                                skip))
     row.wait_share = (runqueue_wait_s() - wait0) / (time.perf_counter() - wall0)
     if not math.isfinite(float(out["total"].detach())):
         raise RuntimeError(f"{name}: non-finite loss")
@@ -428,13 +433,9 @@ def run_reference(arrays: dict[str, np.ndarray], args: argparse.Namespace, devic
         clock.mark()
         phases = clock.phase_ms()
         if i >= args.ref_warmup:
-            row.cpu_ms.append((time.process_time() - cpu0) * 1e3)
-            row.step_ms.append(sum(phases))
-            for p, ms in zip(PHASES, phases):
-                row.phases_ms[p].append(ms)
             n_rows = int((targets != PAD_ID).sum())
-            row.flops.append(3.0 * (encoder_flops(batch, inputs.shape[1])
-                                    + 2 * n_rows * args.vocab * 128))
+            row.record(phases, cpu0, 3.0 * (encoder_flops(batch, inputs.shape[1])
+                                            + 2 * n_rows * args.vocab * 128))
     row.wait_share = (runqueue_wait_s() - wait0) / (time.perf_counter() - wall0)
     row.peak_gb = peak_memory_gb(device)
     row.note = "; ".join(x for x in (row.note, mem_kind) if x)
@@ -469,21 +470,6 @@ def hardware(device: torch.device) -> dict[str, Any]:
         info["cuda"] = torch.version.cuda
     return info
 
-
-def git_commit() -> dict[str, Any]:
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=here)
-        # dirty: the measured code differs from the commit (the library or the benchmarks;
-        # results files and prose written meanwhile do not count, as in train.provenance)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                str(here.parent / "negrec_lib"), str(here)],
-                               capture_output=True, text=True, timeout=5, cwd=here)
-        return {"commit": commit.stdout.strip() or None,
-                "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
 
 
 def bound_of(row: Row) -> str:
@@ -607,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "train_step",
         "command": [sys.executable, *sys.argv],
         "args": vars(args),
-        **git_commit(),
+        **{k: v for k, v in provenance().items() if k in ("commit", "dirty")},
         "hardware": hardware(device),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None,

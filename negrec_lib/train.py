@@ -353,8 +353,9 @@ class Trainer:
 def provenance(device: torch.device | None = None, precision: str | None = None) -> dict:
     """Where a number came from: commit, whether the library differs from it, hardware, versions.
 
-    ``dirty`` is True when tracked files under ``negrec_lib/`` or ``experiments/`` differ from
-    the commit (edits to prose or notebooks do not change what a run computes).
+    ``dirty`` is True when tracked files under ``negrec_lib/``, ``experiments/`` or
+    ``benchmarks/`` (the code that produces the repository's numbers) differ from the commit;
+    edits to prose, notebooks or results files do not change what a run computes.
     """
     import platform
     import subprocess
@@ -364,7 +365,7 @@ def provenance(device: torch.device | None = None, precision: str | None = None)
                                 timeout=5, cwd=here).stdout.strip() or None
         dirty = bool(subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here),
-             str(here.parent / "experiments")],
+             str(here.parent / "experiments"), str(here.parent / "benchmarks")],
             capture_output=True, text=True, timeout=5, cwd=here).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
