@@ -199,7 +199,8 @@ def comparisons(df: pd.DataFrame, pairs: Sequence[tuple[str, str]],
     """Each (variant, baseline) pair on each metric, runs paired by seed (long format).
 
     Columns: variant, baseline, metric, protocol, n_pairs, variant_mean, baseline_mean, diff and
-    its interval, rel_change (diff / baseline mean) and its interval, p_ttest, p_wilcoxon.
+    its interval, rel_change (diff / baseline mean) and its interval, p_ttest, p_wilcoxon, and
+    ``change [95% CI]``, the relative change as the chapters print it (`format_change`).
     """
     rows = []
     for variant, baseline in pairs:
@@ -210,7 +211,8 @@ def comparisons(df: pd.DataFrame, pairs: Sequence[tuple[str, str]],
                          "protocol": protocol,
                          "variant_mean": float(df.loc[df["variant"] == variant, col].mean()),
                          "baseline_mean": float(df.loc[df["variant"] == baseline, col].mean()),
-                         **r})
+                         **r, "change [95% CI]": format_change(r["rel_change"], r["rel_ci_low"],
+                                                               r["rel_ci_high"])})
     return pd.DataFrame(rows)
 
 
@@ -241,8 +243,7 @@ def claims_table(df: pd.DataFrame, protocol: str = "full", ks: Sequence[int] = K
             rows.append({"claim": claim, "metric": metric_label(r["metric"]),
                          "comparison": f"{variant} vs {baseline}",
                          "paper": f"{100 * claimed:+.2f}%" if claimed is not None else "",
-                         "change [95% CI]": format_change(r["rel_change"], r["rel_ci_low"],
-                                                          r["rel_ci_high"]),
+                         "change [95% CI]": r["change [95% CI]"],
                          "p (t)": round(r["p_ttest"], 3),
                          "verdict": claim_verdict(r["rel_change"], r["rel_ci_low"],
                                                   r["rel_ci_high"], claimed),
@@ -422,10 +423,6 @@ def context_table(df: pd.DataFrame, bounds: pd.DataFrame, variant: str, baseline
     return pd.DataFrame(rows).set_index("context")
 
 
-def _changes(comp: pd.DataFrame) -> list[str]:
-    return [format_change(*r) for r in comp[["rel_change", "rel_ci_low", "rel_ci_high"]].values]
-
-
 def summary_numbers(root: str | Path | None = None) -> dict[str, str]:
     """Every number ``book/summary.md`` quotes, recomputed from the results tables.
 
@@ -442,7 +439,7 @@ def summary_numbers(root: str | Path | None = None) -> dict[str, str]:
     paper = grids["claims_paper"]
     ref = labelled_comparisons(paper, {k: v for k, v in REFERENCE_PAIRS.items()
                                        if k.startswith("uni")}, ["hr@1", "hr@10"])
-    for (label, m), text in zip(zip(ref["label"], ref["series"]), _changes(ref)):
+    for (label, m), text in zip(zip(ref["label"], ref["series"]), ref["change [95% CI]"]):
         out[f"{label}, {m}"] = text
     bounds = load_bounds("claims_paper", root)
     variants = oracle_variants(paper)
@@ -458,10 +455,10 @@ def summary_numbers(root: str | Path | None = None) -> dict[str, str]:
             if text != "baseline":
                 out[f"{grid} {value:g}, HR@1"] = text
     feat = labelled_comparisons(grids["features"], FEATURE_PAIRS, ["hr@1"])
-    for (label, m), text in zip(zip(feat["label"], feat["series"]), _changes(feat)):
+    for (label, m), text in zip(zip(feat["label"], feat["series"]), feat["change [95% CI]"]):
         out[f"{label}, {m}"] = text
     gap = labelled_comparisons(grids["long_sessions"], LENGTH_PAIRS, ["hr@1", "hr@10"])
-    for (label, m), text in zip(zip(gap["label"], gap["series"]), _changes(gap)):
+    for (label, m), text in zip(zip(gap["label"], gap["series"]), gap["change [95% CI]"]):
         out[f"uni vs bi, {label}, {m}"] = text
     return out
 
