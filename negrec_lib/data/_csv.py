@@ -174,10 +174,14 @@ class CSVFile:
         size = -(-max(n - start, 1) // n_blocks)
         whole = pa.py_buffer(mm)
         self._base = whole.address
+        k = 0
         while start < n:
-            cut = start
-            if n - start > size:
-                cut = _cut(mm, start, start + size, n)
+            # Block k ends at the last line end before body + k * size: the blocks stay equal
+            # (a cut relative to the previous one would leave a sliver of a last block, and a
+            # worker idle while another parses a whole one).
+            k, cut = k + 1, start
+            if k < n_blocks and n - start > size // 2:
+                cut = _cut(mm, start, max(self._body + k * size, start + 1), n)
             if cut == start:  # the last block
                 cut = _end_of_content(mm, start, n, final=True)
                 if cut > start:
@@ -374,7 +378,6 @@ class RowBatch:
     cols: dict[str, np.ndarray]     # decoded value columns, each [n]
     track_codes: np.ndarray         # int32 [n]
     track_dict: pa.Array            # string [n_tracks], distinct
-    track_names: np.ndarray         # object [n_tracks], same values
     run_starts: np.ndarray          # int64 [n_runs] rows where the session id changes
     run_ids: np.ndarray             # object [n_runs]
     lines: np.ndarray               # int64 [n] line of each row (block-local until placed)
@@ -391,7 +394,7 @@ class RowBatch:
     def empty(dtypes: dict[str, type]) -> RowBatch:
         """No rows, with value columns of the given dtypes."""
         return RowBatch({c: np.empty(0, d) for c, d in dtypes.items()},
-                        np.empty(0, np.int32), pa.array([], pa.string()), np.empty(0, object),
+                        np.empty(0, np.int32), pa.array([], pa.string()),
                         np.empty(0, np.int64), np.empty(0, object), np.empty(0, np.int64), [], [])
 
     def place(self, first_line: int) -> None:
@@ -416,7 +419,6 @@ class RowBatch:
             {c: np.concatenate([tail.cols[c], chunk.cols[c]]) for c in tail.cols},
             np.concatenate([pos[tail.track_codes], chunk.track_codes]),
             pa.concat_arrays([chunk.track_dict, tail.track_dict.take(pa.array(absent))]),
-            np.concatenate([chunk.track_names, tail.track_names[absent]]),
             np.concatenate([tail.run_starts, chunk.run_starts[int(same):] + tail.n]),
             np.concatenate([tail.run_ids, chunk.run_ids[int(same):]]),
             np.concatenate([tail.lines, chunk.lines]),
@@ -428,24 +430,24 @@ class RowBatch:
         used, codes = np.unique(self.track_codes[cut:], return_inverse=True)
         k = int(np.searchsorted(self.run_starts, cut))
         return RowBatch({c: v[cut:] for c, v in self.cols.items()}, codes.astype(np.int32),
-                        self.track_dict.take(pa.array(used)), self.track_names[used],
+                        self.track_dict.take(pa.array(used)),
                         self.run_starts[k:] - cut, self.run_ids[k:], self.lines[cut:],
                         [e.select(e.rows >= cut).shift(-cut) for e in self.errors
                          if (e.rows >= cut).any()], malformed)
 
     def take(self, keep_runs: np.ndarray, end: int) -> tuple:
         """The runs [0, len(keep_runs)) (rows [0, end)) without those not kept: (cols,
-        track_codes, track_names, run_starts, run_ids, lines, track_dict)."""
+        track_codes, track_dict, run_starts, run_ids, lines)."""
         starts, ids = self.run_starts[:len(keep_runs)], self.run_ids[:len(keep_runs)]
         if keep_runs.all():
             return ({c: v[:end] for c, v in self.cols.items()}, self.track_codes[:end],
-                    self.track_names, starts, ids, self.lines[:end], self.track_dict)
+                    self.track_dict, starts, ids, self.lines[:end])
         lens = np.diff(np.append(starts, end))
         keep = np.repeat(keep_runs, lens)  # [end]
         kept_lens = lens[keep_runs]
         return ({c: v[:end][keep] for c, v in self.cols.items()}, self.track_codes[:end][keep],
-                self.track_names, (np.cumsum(kept_lens) - kept_lens).astype(np.int64),
-                ids[keep_runs], self.lines[:end][keep], self.track_dict)
+                self.track_dict, (np.cumsum(kept_lens) - kept_lens).astype(np.int64),
+                ids[keep_runs], self.lines[:end][keep])
 
 
 def check_header(names: list[str], path: Path, required: tuple[str, ...]) -> list[str]:
@@ -482,9 +484,11 @@ def n_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def pipelined(csvf: CSVFile, pool: ThreadPoolExecutor, decode: Callable, *args
+def pipelined(csvf: CSVFile, pool: ThreadPoolExecutor, decode: Callable, *args,
+              on_exhausted: Callable[[], None] | None = None
               ) -> Iterator[tuple[object, int, bool]]:
-    """(decoded block, its first line, is it the last) in file order, decoded on the pool."""
+    """(decoded block, its first line, is it the last) in file order, decoded on the pool;
+    `on_exhausted` is called once the last block has been read (and handed to the pool)."""
     raw, pending = csvf.blocks(n_threads()), deque()
     state = {"exhausted": False}
 
@@ -492,6 +496,8 @@ def pipelined(csvf: CSVFile, pool: ThreadPoolExecutor, decode: Callable, *args
         block = next(raw, None)
         if block is None:
             state["exhausted"] = True
+            if on_exhausted is not None:
+                on_exhausted()
         else:
             pending.append((block[0], pool.submit(decode, *block, *args)))
 
@@ -546,6 +552,22 @@ def decode_map(col: pa.ChunkedArray, column: str, prio: int, fn: Callable[[str],
     bad = np.flatnonzero(np.isin(idx, bad_codes))
     return vals, row_errors(bad, np.asarray(texts, object)[idx[bad]], column,
                             f"bad_value:{column}", prio,
+                            lambda v: f"expected {expected}, got {v!r}")
+
+
+def decode_categorical(col: pa.ChunkedArray, column: str, prio: int, values: tuple[str, ...],
+                       expected: str) -> tuple[np.ndarray, list[RowErrors]]:
+    """A text column whose every value must be one of `values`: (int8 codes [n], the index in
+    `values`, 0 where invalid; errors). One hash lookup a row, with no dictionary built."""
+    if len(col) == 0:
+        return np.zeros(0, np.int8), []
+    codes = pc.index_in(col, value_set=pa.array(values, pa.string()))
+    vals = codes.fill_null(0).to_numpy().astype(np.int8)
+    if codes.null_count == 0:
+        return vals, []
+    bad = np.flatnonzero(codes.is_null().to_numpy())
+    texts = np.asarray(col.take(pa.array(bad, pa.int64())).to_pylist(), object)
+    return vals, row_errors(bad, texts, column, f"bad_value:{column}", prio,
                             lambda v: f"expected {expected}, got {v!r}")
 
 

@@ -18,10 +18,11 @@ check across files would need memory that grows with the dataset).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +34,9 @@ import pyarrow.compute as pc
 
 from negrec_lib.data import schema
 from negrec_lib.data._csv import (PRIO_MALFORMED, CSVFile, RowBatch, RowErrors, check_header,
-                                  decode_float, decode_int, decode_map, encode, malformed_lines,
-                                  n_threads, parse_block, pipelined, raise_first, row_errors)
+                                  decode_categorical, decode_float, decode_int, decode_map,
+                                  encode, malformed_lines, n_threads, parse_block, pipelined,
+                                  raise_first, row_errors)
 from negrec_lib.errors import MSSDFormatError
 
 __all__ = ["MSSDFormatError", "ReadReport", "LogBlock", "iter_log_blocks", "read_log",
@@ -153,17 +155,22 @@ class LogBlock:
     and 0/1 flags bool; hist_user_behavior_n_seekfwd/_n_seekback int32; hour_of_day int8; date
     int32 days since 1970-01-01 (per row, as in the file: see `session_dates`); context_type,
     hist_user_behavior_reason_start/_end int8 codes (index in the schema's tuples).
-    `track_names` may also hold a few ids that only rows of the next block use.
+    `track_dict` may also hold a few ids that only rows of the next block use.
     """
 
     path: Path
     columns: dict[str, np.ndarray]  # each [n_rows]
-    track_codes: np.ndarray         # int32 [n_rows] index into track_names
-    track_names: np.ndarray         # object [n_tracks] distinct track_id_clean values
+    track_codes: np.ndarray         # int32 [n_rows] index into track_dict
+    track_dict: pa.Array            # string [n_tracks] distinct track_id_clean values
     session_starts: np.ndarray      # int64 [n_sessions] first row of each session
     session_ids: np.ndarray         # object [n_sessions]
     lines: np.ndarray               # int64 [n_rows] 1-based line in the (decompressed) file
-    track_dict: pa.Array | None = None  # string [n_tracks]: track_names as an Arrow array
+
+    @functools.cached_property
+    def track_names(self) -> np.ndarray:
+        """object [n_tracks] `track_dict` as Python strings (made on first use: preparation
+        works on `track_dict` and never needs them)."""
+        return self.track_dict.to_numpy(zero_copy_only=False)
 
     @property
     def n_rows(self) -> int:
@@ -234,8 +241,7 @@ def _decode_log(data: pa.Buffer, quoted: bool, names: list[str]) -> RowBatch:
                                     "a date YYYY-MM-DD or dd-mm-yy")
         elif c in schema.LOG_CATEGORICAL_COLUMNS:
             values = schema.LOG_CATEGORICAL_COLUMNS[c]
-            cols[c], e = decode_map(col, c, prio, {v: k for k, v in enumerate(values)}.get,
-                                    np.int8, f"one of {', '.join(values)}")
+            cols[c], e = decode_categorical(col, c, prio, values, f"one of {', '.join(values)}")
         elif c == "track_id_clean":
             track_codes, track_dict = encode(col)
             k = pc.index(track_dict, "").as_py()
@@ -256,8 +262,7 @@ def _decode_log(data: pa.Buffer, quoted: bool, names: list[str]) -> RowBatch:
                            _PRIO_SKIPS,
                            lambda b, c=col_name: f"skip flags must be cumulative (skip_1 => "
                                                  f"skip_2 => skip_3): {b} is true but {c} is false")
-    return RowBatch(cols, track_codes, track_dict, track_dict.to_numpy(zero_copy_only=False),
-                    run_starts, run_ids, parsed.row_lines, errs,
+    return RowBatch(cols, track_codes, track_dict, run_starts, run_ids, parsed.row_lines, errs,
                     malformed_lines(parsed, len(names)), parsed.n_lines)
 
 
@@ -435,9 +440,10 @@ class _FileReader:
     """Reads one log file: blocks decoded on the pool, settled here in file order."""
 
     def __init__(self, path: Path, pool: ThreadPoolExecutor, on_error: str, report: ReadReport,
-                 block_size: int, budget: list) -> None:
+                 block_size: int, budget: list,
+                 on_read: Callable[[Path], None] | None = None) -> None:
         self.path, self.pool, self.on_error, self.report = path, pool, on_error, report
-        self.block_size, self.budget = block_size, budget
+        self.block_size, self.budget, self.on_read = block_size, budget, on_read
         self.seen: dict[str, int] = {}  # session id -> line of its first row
 
     def blocks(self) -> Iterator[LogBlock]:
@@ -448,7 +454,9 @@ class _FileReader:
         try:
             names = check_header(csvf.names, self.path, schema.LOG_COLUMNS)
             tail = RowBatch.empty(VALUE_DTYPES)
-            for chunk, first_line, final in pipelined(csvf, self.pool, _decode_log, names):
+            on_read = None if self.on_read is None else (lambda: self.on_read(self.path))
+            for chunk, first_line, final in pipelined(csvf, self.pool, _decode_log, names,
+                                                      on_exhausted=on_read):
                 chunk.place(first_line)
                 block, tail = self._settle(RowBatch.concat(tail, chunk), final)
                 if block.n_rows:
@@ -505,8 +513,8 @@ class _FileReader:
 
 
 def iter_log_blocks(path: str | Path, *, on_error: str = "raise", report: ReadReport | None = None,
-                    block_size: int = 16 << 20, max_sessions: int | None = None
-                    ) -> Iterator[LogBlock]:
+                    block_size: int = 16 << 20, max_sessions: int | None = None,
+                    on_file_read: Callable[[Path], None] | None = None) -> Iterator[LogBlock]:
     """Stream validated `LogBlock`s of whole sessions from a log file or folder.
 
     Parameters
@@ -517,6 +525,9 @@ def iter_log_blocks(path: str | Path, *, on_error: str = "raise", report: ReadRe
     report : a ReadReport to fill (files, rows, sessions kept and dropped by reason)
     block_size : bytes per block; memory stays a few blocks whatever the file size
     max_sessions : stop after this many kept sessions
+    on_file_read : called with a file's path as soon as its last block has been read (its
+        blocks may still be parsing): the moment to start other work on the file, such as a
+        checksum, that would otherwise compete with the parsing for the cores
     """
     if on_error not in ("raise", "drop"):
         raise ValueError(f"on_error must be 'raise' or 'drop', got {on_error!r}")
@@ -528,7 +539,8 @@ def iter_log_blocks(path: str | Path, *, on_error: str = "raise", report: ReadRe
         for f in files:
             if budget[0] <= 0:
                 break
-            yield from _FileReader(f, pool, on_error, report, block_size, budget).blocks()
+            yield from _FileReader(f, pool, on_error, report, block_size, budget,
+                                   on_file_read).blocks()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
