@@ -27,10 +27,11 @@ import os
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -117,23 +118,28 @@ class _Collector:
             self.parts[key].append(value)
         self.n += n
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Concatenate everything collected so far (track ids: global first-seen id + 1)."""
-        self.merge()
+    def arrays(self, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """Concatenate what was collected so far under `keys` (default: all; track ids: global
+        first-seen id + 1, so the tracks need `merge` first, which this does for them)."""
+        keys = tuple(self.parts) if keys is None else keys
+        if "tracks" in keys:
+            self.merge()
         L = self.max_length
         empty = {"tracks": np.zeros((0, L), np.int32), "skip": np.zeros((0, L), np.int8),
                  "context": np.zeros((0, L), np.int8), "length": np.zeros(0, np.int16),
                  "day": np.zeros(0, np.int32), "offset": np.zeros(0, np.int16),
                  "sid": np.zeros(0, object)}
         out = {}
-        for key, parts in self.parts.items():
+        for key in keys:
+            parts = self.parts[key]
             out[key] = np.concatenate(parts) if parts else empty[key]
             parts.clear()
         return out
 
 
 def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Counter,
-             block_size: int, progress: bool) -> tuple[dict[str, np.ndarray], list[str]]:
+             block_size: int, progress: bool, on_file_read: Callable[[Path], None] | None = None
+             ) -> _Collector:
     """Stream every log block once; keep the sessions that pass the filters."""
     from tqdm.auto import tqdm
 
@@ -143,7 +149,7 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
     done_bytes = 0
     for path in files:
         for block in iter_log_blocks(path, on_error=cfg.on_error, report=report,
-                                     block_size=block_size):
+                                     block_size=block_size, on_file_read=on_file_read):
             c = block.columns
             strength = (c["skip_1"].astype(np.int8) + c["skip_2"] + c["skip_3"])   # [rows] 0..3
             starts = np.asarray(block.session_starts, np.int64)                    # [S]
@@ -168,9 +174,7 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
             row_keep = np.repeat(keep, lengths)
             ks = starts[keep]
             new_starts = np.cumsum(np.concatenate([[0], lengths[keep][:-1]])) if len(ks) else ks
-            names = block.track_dict if block.track_dict is not None else pa.array(
-                list(block.track_names), pa.string())
-            col.add_block(block.track_codes[row_keep], names,
+            col.add_block(block.track_codes[row_keep], block.track_dict,
                           skip=strength[row_keep], context=c["context_type"][row_keep],
                     starts=new_starts.astype(np.int64), lengths=lengths[keep],
                     day=np.asarray(block.session_dates)[keep], sids=np.asarray(block.session_ids, dtype=object)[keep])
@@ -181,8 +185,7 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
         if cfg.max_sessions is not None and col.n >= cfg.max_sessions:
             break
     bar.close()
-    arrays = col.arrays()
-    return arrays, col.names               # first-seen order; global id g -> names[g - 1]
+    return col
 
 
 # ---------------------------------------------------------------------- pass 2: split
@@ -246,16 +249,13 @@ def _vocabulary(a: dict[str, np.ndarray], split: dict, cfg: DataConfig,
                 n_names: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frequency-ordered vocabulary.
 
-    Returns (old->new id map [n_names + 1], first-seen index of each vocabulary track in id
-    order [n_tracks], count of each vocabulary track [n_tracks], training popularity [V]).
+    Returns (the tracks in vocabulary ids [N, L], first-seen index of each vocabulary track in
+    id order [n_tracks], count of each vocabulary track [n_tracks], training popularity [V]).
     """
     tracks = a["tracks"]                                          # [N, L] first-seen ids + 1
-    if cfg.split == "paper":
-        counted = tracks[tracks > 0]
-    else:
-        counted = tracks[split["train_rows"]]
-        counted = counted[counted > 0]
-    counts = np.bincount(counted, minlength=n_names + 1)[1:]     # [n_names] by first-seen id
+    counted = tracks if cfg.split == "paper" else tracks[split["train_rows"]]
+    # padding (0) is counted too, and cut off: cheaper than selecting the real positions
+    counts = np.bincount(counted.ravel(), minlength=n_names + 1)[1:]   # [n_names] by first seen
     order = np.argsort(-counts, kind="stable")                   # most frequent first, ties by first seen
     in_vocab = counts[order] >= max(cfg.min_count, 1)
     order = order[in_vocab]
@@ -267,7 +267,7 @@ def _vocabulary(a: dict[str, np.ndarray], split: dict, cfg: DataConfig,
     train = _train_mask(a, split)
     popularity = np.bincount(new_tracks[train], minlength=len(order) + N_RESERVED)
     popularity[:N_RESERVED] = 0
-    return old_to_new, order, vocab_counts, popularity.astype(np.int64)
+    return new_tracks, order, vocab_counts, popularity.astype(np.int64)
 
 
 # ---------------------------------------------------------------------- the whole job
@@ -326,15 +326,72 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
                                 "to replace it, or choose another --out")
     t0 = time.perf_counter()
     files = find_log_files(input_path)
-    with ThreadPoolExecutor(max_workers=1) as pool:      # checksums overlap with parsing
-        digests = pool.map(_sha256, files)
+    # A file's checksum starts once its last block is read (hasher): started earlier, it
+    # competes with the parsing for the cores, started then it fills the core that the serial
+    # end of the work leaves idle. That end, the last merge of the track dictionaries and the
+    # parquet writes, overlaps with the work on the main thread (side).
+    with ThreadPoolExecutor(1) as hasher, ThreadPoolExecutor(2) as side:
+        digests: dict[Path, Future] = {}
+
+        def checksum(path: Path) -> None:
+            if path not in digests:
+                digests[path] = hasher.submit(_sha256, path)
+
         report, dropped = ReadReport(), Counter()
-        a, names = _collect(files, cfg, report, dropped, block_size, progress)
-        checksums = [{"file": str(f), "bytes": f.stat().st_size, "sha256": d}
-                     for f, d in zip(files, digests)]
-    split, split_info = _split(a, cfg)
-    old_to_new, vocab_index, vocab_counts, popularity = _vocabulary(a, split, cfg, len(names))
-    a["tracks"] = old_to_new[a["tracks"]]
+        col = _collect(files, cfg, report, dropped, block_size, progress, checksum)
+        for f in files:                      # those not read to the end (max_sessions)
+            checksum(f)
+        merged = side.submit(col.arrays, ("tracks",))
+        a = col.arrays(tuple(k for k in col.parts if k != "tracks"))
+        session_ids = pa.array(a.pop("sid").tolist(), pa.string())           # [N]
+        tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        writes: list[Future] = []
+        # Unless sessions with out-of-vocabulary tracks are dropped later, the kept sessions
+        # are final now: write all but their track ids while the merge runs.
+        final = cfg.oov != "drop_session"
+        try:
+            split, split_info = _split(a, cfg)
+            if final:
+                writes.append(side.submit(_write_table, {"session_id": session_ids},
+                                          tmp / "session_ids.parquet"))
+                _write_arrays(tmp, a, split, [k for k in ARRAY_FILES if k != "tracks"])
+            a.update(merged.result())
+            names = col.names              # first-seen order; global id g -> names[g - 1]
+            manifest = _finish(input_path, tmp, cfg, a, names, session_ids, split, split_info,
+                               report, dropped, [(f, digests[f]) for f in files], t0, side,
+                               writes, final)
+        except BaseException:
+            wait(writes)                     # no write may land after the folder is gone
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    _replace_dir(tmp, out_dir)
+    return manifest
+
+
+def _write_table(columns: dict[str, pa.Array], path: Path) -> None:
+    """A parquet file of id columns: every value distinct, so no dictionary, and no
+    compression (random ids barely compress; writing is then about twice as fast)."""
+    pq.write_table(pa.table(columns), path, use_dictionary=False, compression="none")
+
+
+def _write_arrays(tmp: Path, a: dict[str, np.ndarray], split: dict[str, np.ndarray] | None,
+                  keys: list[str]) -> None:
+    for key in keys:
+        np.save(tmp / f"{key}.npy", a[key])
+    if split is not None:
+        np.savez(tmp / "splits.npz", **split)
+
+
+def _finish(input_path: Path, tmp: Path, cfg: DataConfig, a: dict[str, np.ndarray],
+            names: pa.Array, session_ids: pa.Array, split: dict[str, np.ndarray],
+            split_info: dict, report: ReadReport, dropped: Counter,
+            digests: list[tuple[Path, Future]], t0: float, side: ThreadPoolExecutor, writes: list, final: bool) -> dict:
+    """Vocabulary, out-of-vocabulary handling and features; write the prepared folder into
+    `tmp` (the parquet files on `side`, joining the `writes` already under way, the arrays
+    here; with `final`, all but the track ids are written already); return the manifest."""
+    a["tracks"], vocab_index, vocab_counts, popularity = _vocabulary(a, split, cfg, len(names))
     vocab_size = len(vocab_counts) + N_RESERVED
     if cfg.oov == "drop_session":
         has_oov = (a["tracks"] == OOV_ID).any(1)
@@ -344,27 +401,27 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
             remap = np.full(len(has_oov), -1, np.int64)
             remap[keep_rows] = np.arange(len(keep_rows))
             a = {k: v[keep_rows] for k, v in a.items()}
+            session_ids = session_ids.take(pa.array(keep_rows, pa.int64()))
             for part, pos in (("train", "train_end"), ("valid", "valid_pos"), ("test", "test_pos")):
                 r = remap[split[f"{part}_rows"]]
                 split[f"{part}_rows"], split[pos] = r[r >= 0], split[pos][r >= 0]
     vocab_names = names.take(pa.array(vocab_index, pa.int64()))     # [n_tracks] in id order
     feats, feat_info = _features(input_path, vocab_names, vocab_size)
 
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for key in ARRAY_FILES:
-        np.save(tmp / f"{key}.npy", a[key])
-    np.savez(tmp / "splits.npz", **split)
+    if not final:
+        writes.append(side.submit(_write_table, {"session_id": session_ids},
+                                  tmp / "session_ids.parquet"))
+    writes.append(side.submit(_write_table,
+                              {"id": pa.array(np.arange(N_RESERVED, vocab_size), pa.int32()),
+                               "track_id": vocab_names,
+                               "count": pa.array(vocab_counts, pa.int64())},
+                              tmp / "vocab.parquet"))
+    _write_arrays(tmp, a, None if final else split, ["tracks"] if final else list(ARRAY_FILES))
     np.save(tmp / "popularity.npy", popularity)
     if feats is not None:
         np.save(tmp / "features.npy", feats)
-    pq.write_table(pa.table({"session_id": pa.array(a["sid"].tolist(), pa.string())}),
-                   tmp / "session_ids.parquet")
-    pq.write_table(pa.table({"id": pa.array(np.arange(N_RESERVED, vocab_size), pa.int32()),
-                             "track_id": vocab_names,
-                             "count": pa.array(vocab_counts, pa.int64())}),
-                   tmp / "vocab.parquet")
+    for w in writes:
+        w.result()
     truth = input_path / "ground_truth"
     n_train_targets = int(np.clip(split["train_end"] - 1, 0, None).sum())
     manifest = {
@@ -373,7 +430,8 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "input": str(input_path.resolve()),
         "ground_truth": str(truth.resolve()) if truth.is_dir() else None,
-        "inputs": checksums,
+        "inputs": [{"file": str(f), "bytes": f.stat().st_size, "sha256": d.result()}
+                   for f, d in digests],
         "rows_read": report.rows_read,
         "sessions_read": report.sessions_kept + sum(report.sessions_dropped.values()),
         "sessions_kept": int(len(a["length"])),
@@ -397,7 +455,6 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
         "seconds": round(time.perf_counter() - t0, 2),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    _replace_dir(tmp, out_dir)
     return manifest
 
 
