@@ -225,6 +225,37 @@ def test_blocks_stay_small(tmp_path):
                                   expected_frame(rows))
 
 
+def test_blocks_are_equal_and_a_multiple_of_the_workers(tmp_path):
+    """A plain file is cut into blocks of nearly equal size, as many as a multiple of the
+    workers: no sliver of a last block that leaves the other workers idle."""
+    from negrec_lib.data._csv import CSVFile
+    path = write(tmp_path / "log.csv", render(make_sessions((20,) * 50, seed=9)))
+    longest = max(len(line) for line in path.read_bytes().splitlines(keepends=True))
+    for workers, block_size in ((2, 8 << 10), (3, 8 << 10), (2, 30 << 10), (4, 5 << 10)):
+        csvf = CSVFile(path, block_size)
+        try:
+            sizes = [b.size for b, _ in csvf.blocks(workers)]
+        finally:
+            csvf.close()
+        assert len(sizes) % workers == 0 and len(sizes) >= path.stat().st_size // block_size
+        assert max(sizes) - min(sizes) <= 2 * longest, sizes
+
+
+def test_on_file_read_is_called_once_per_file_before_its_last_block(tmp_path):
+    root = tmp_path / "root" / "training_set"
+    for k in range(2):
+        write(root / f"log_{k}.csv", render(make_sessions((20,) * 40, seed=k, prefix=f"f{k}_")))
+    calls = []
+    for block in iter_log_blocks(tmp_path / "root", block_size=4 << 10,
+                                 on_file_read=calls.append):
+        calls.append(("block", block.path))
+    files = sorted(root.glob("log_*.csv"))
+    assert [c for c in calls if not isinstance(c, tuple)] == files
+    for f in files:   # called after the file's first block was read, before its last one
+        where = [i for i, c in enumerate(calls) if c == ("block", f)]
+        assert where[0] < calls.index(f) < where[-1]
+
+
 def test_max_sessions(tmp_path):
     path = write(tmp_path / "log.csv", render(ROWS))
     report = ReadReport()
