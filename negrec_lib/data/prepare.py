@@ -169,15 +169,16 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
                 over = np.cumsum(keep) > room
                 dropped["beyond_max_sessions"] += int((keep & over).sum())
                 keep &= ~over
-            # Map the block's distinct track ids to first-seen global ids (one dict lookup per
-            # distinct id, never per row).
+            # The kept rows, with track codes into the block's dictionary (the collector maps
+            # them to global first-seen ids when it merges the dictionaries).
             row_keep = np.repeat(keep, lengths)
             ks = starts[keep]
             new_starts = np.cumsum(np.concatenate([[0], lengths[keep][:-1]])) if len(ks) else ks
             col.add_block(block.track_codes[row_keep], block.track_dict,
                           skip=strength[row_keep], context=c["context_type"][row_keep],
-                    starts=new_starts.astype(np.int64), lengths=lengths[keep],
-                    day=np.asarray(block.session_dates)[keep], sids=np.asarray(block.session_ids, dtype=object)[keep])
+                          starts=new_starts.astype(np.int64), lengths=lengths[keep],
+                          day=np.asarray(block.session_dates)[keep],
+                          sids=np.asarray(block.session_ids, dtype=object)[keep])
             if cfg.max_sessions is not None and col.n >= cfg.max_sessions:
                 break
         done_bytes += path.stat().st_size
@@ -256,7 +257,7 @@ def _vocabulary(a: dict[str, np.ndarray], split: dict, cfg: DataConfig,
     counted = tracks if cfg.split == "paper" else tracks[split["train_rows"]]
     # padding (0) is counted too, and cut off: cheaper than selecting the real positions
     counts = np.bincount(counted.ravel(), minlength=n_names + 1)[1:]   # [n_names] by first seen
-    order = np.argsort(-counts, kind="stable")                   # most frequent first, ties by first seen
+    order = np.argsort(-counts, kind="stable")      # most frequent first, ties by first seen
     in_vocab = counts[order] >= max(cfg.min_count, 1)
     order = order[in_vocab]
     old_to_new = np.full(n_names + 1, OOV_ID, np.int32)
@@ -348,20 +349,18 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         writes: list[Future] = []
-        # Unless sessions with out-of-vocabulary tracks are dropped later, the kept sessions
-        # are final now: write all but their track ids while the merge runs.
-        final = cfg.oov != "drop_session"
         try:
             split, split_info = _split(a, cfg)
-            if final:
+            if _sessions_final(cfg):         # write all but the track ids while the merge runs
                 writes.append(side.submit(_write_table, {"session_id": session_ids},
                                           tmp / "session_ids.parquet"))
-                _write_arrays(tmp, a, split, [k for k in ARRAY_FILES if k != "tracks"])
+                _write_arrays(tmp, a, [k for k in ARRAY_FILES if k != "tracks"])
+                np.savez(tmp / "splits.npz", **split)
             a.update(merged.result())
             names = col.names              # first-seen order; global id g -> names[g - 1]
             manifest = _finish(input_path, tmp, cfg, a, names, session_ids, split, split_info,
                                report, dropped, [(f, digests[f]) for f in files], t0, side,
-                               writes, final)
+                               writes)
         except BaseException:
             wait(writes)                     # no write may land after the folder is gone
             shutil.rmtree(tmp, ignore_errors=True)
@@ -376,21 +375,27 @@ def _write_table(columns: dict[str, pa.Array], path: Path) -> None:
     pq.write_table(pa.table(columns), path, use_dictionary=False, compression="none")
 
 
-def _write_arrays(tmp: Path, a: dict[str, np.ndarray], split: dict[str, np.ndarray] | None,
-                  keys: list[str]) -> None:
+def _write_arrays(tmp: Path, a: dict[str, np.ndarray], keys: list[str]) -> None:
     for key in keys:
         np.save(tmp / f"{key}.npy", a[key])
-    if split is not None:
-        np.savez(tmp / "splits.npz", **split)
+
+
+def _sessions_final(cfg: DataConfig) -> bool:
+    """Are the kept sessions final before the vocabulary exists? Yes, unless sessions with an
+    out-of-vocabulary track are to be dropped."""
+    return cfg.oov != "drop_session"
 
 
 def _finish(input_path: Path, tmp: Path, cfg: DataConfig, a: dict[str, np.ndarray],
             names: pa.Array, session_ids: pa.Array, split: dict[str, np.ndarray],
             split_info: dict, report: ReadReport, dropped: Counter,
-            digests: list[tuple[Path, Future]], t0: float, side: ThreadPoolExecutor, writes: list, final: bool) -> dict:
+            digests: list[tuple[Path, Future]], t0: float, side: ThreadPoolExecutor,
+            writes: list[Future]) -> dict:
     """Vocabulary, out-of-vocabulary handling and features; write the prepared folder into
     `tmp` (the parquet files on `side`, joining the `writes` already under way, the arrays
-    here; with `final`, all but the track ids are written already); return the manifest."""
+    here; when the sessions were final before the vocabulary, all but the track ids are
+    written already); return the manifest."""
+    final = _sessions_final(cfg)
     a["tracks"], vocab_index, vocab_counts, popularity = _vocabulary(a, split, cfg, len(names))
     vocab_size = len(vocab_counts) + N_RESERVED
     if cfg.oov == "drop_session":
@@ -416,7 +421,9 @@ def _finish(input_path: Path, tmp: Path, cfg: DataConfig, a: dict[str, np.ndarra
                                "track_id": vocab_names,
                                "count": pa.array(vocab_counts, pa.int64())},
                               tmp / "vocab.parquet"))
-    _write_arrays(tmp, a, None if final else split, ["tracks"] if final else list(ARRAY_FILES))
+    _write_arrays(tmp, a, ["tracks"] if final else list(ARRAY_FILES))
+    if not final:
+        np.savez(tmp / "splits.npz", **split)
     np.save(tmp / "popularity.npy", popularity)
     if feats is not None:
         np.save(tmp / "features.npy", feats)
