@@ -370,6 +370,13 @@ def row_errors(rows, payload, column: str | None, reason: str, prio: int,
     return [RowErrors(np.asarray(rows, np.int64), out, column, reason, prio, describe)]
 
 
+def value_errors(rows, payload, column: str, prio: int, expected: str) -> list[RowErrors]:
+    """`row_errors` for values that break their column's format: reason ``bad_value:<column>``,
+    message "expected <expected>, got <value>"."""
+    return row_errors(rows, payload, column, f"bad_value:{column}", prio,
+                      lambda v: f"expected {expected}, got {v!r}")
+
+
 @dataclass
 class RowBatch:
     """Decoded rows in flight: a parsed block, possibly behind the unfinished session (the
@@ -550,9 +557,7 @@ def decode_map(col: pa.ChunkedArray, column: str, prio: int, fn: Callable[[str],
     if not bad_codes:
         return vals, []
     bad = np.flatnonzero(np.isin(idx, bad_codes))
-    return vals, row_errors(bad, np.asarray(texts, object)[idx[bad]], column,
-                            f"bad_value:{column}", prio,
-                            lambda v: f"expected {expected}, got {v!r}")
+    return vals, value_errors(bad, np.asarray(texts, object)[idx[bad]], column, prio, expected)
 
 
 def decode_categorical(col: pa.ChunkedArray, column: str, prio: int, values: tuple[str, ...],
@@ -567,8 +572,7 @@ def decode_categorical(col: pa.ChunkedArray, column: str, prio: int, values: tup
         return vals, []
     bad = np.flatnonzero(codes.is_null().to_numpy())
     texts = np.asarray(col.take(pa.array(bad, pa.int64())).to_pylist(), object)
-    return vals, row_errors(bad, texts, column, f"bad_value:{column}", prio,
-                            lambda v: f"expected {expected}, got {v!r}")
+    return vals, value_errors(bad, texts, column, prio, expected)
 
 
 def bad_casts(texts: pa.Array, typ: pa.DataType) -> np.ndarray:
@@ -601,15 +605,11 @@ def decode_int(col: pa.ChunkedArray, column: str, prio: int, dtype: type, lo: in
                hi: int | None) -> tuple[np.ndarray, list[RowErrors]]:
     """An integer column (typed, or text to parse) checked against lo..hi and its dtype."""
     hi = int(np.iinfo(dtype).max) if hi is None else min(hi, int(np.iinfo(dtype).max))
-
-    def describe(v: object) -> str:
-        return f"expected an integer from {lo} to {hi}, got {v!r}"
-
+    expected = f"an integer from {lo} to {hi}"
     if pa.types.is_integer(col.type):
         vals = col.to_numpy().astype(dtype, copy=False)
         bad = np.flatnonzero((vals < lo) | (vals > hi))
-        return vals, row_errors(bad, vals[bad].tolist(), column, f"bad_value:{column}", prio,
-                                describe)
+        return vals, value_errors(bad, vals[bad].tolist(), column, prio, expected)
     idx, uniq = encode(col)
     nums, bad_u = cast_texts(uniq, dtype)
     ok = (nums >= lo) & (nums <= hi)
@@ -619,7 +619,7 @@ def decode_int(col: pa.ChunkedArray, column: str, prio: int, dtype: type, lo: in
         return vals, []
     bad = np.flatnonzero(~ok[idx])
     texts = np.asarray(uniq.to_pylist(), object)[idx[bad]]
-    return vals, row_errors(bad, texts, column, f"bad_value:{column}", prio, describe)
+    return vals, value_errors(bad, texts, column, prio, expected)
 
 
 def decode_float(col: pa.ChunkedArray, column: str, prio: int
@@ -629,6 +629,5 @@ def decode_float(col: pa.ChunkedArray, column: str, prio: int
         return col.to_numpy().astype(np.float32), []
     texts = col.combine_chunks() if col.num_chunks else pa.array([], pa.string())
     vals, bad = cast_texts(texts, np.float64)
-    return vals.astype(np.float32), row_errors(
-        bad, texts.take(pa.array(bad, pa.int64())).to_pylist(), column, f"bad_value:{column}",
-        prio, lambda v: f"expected a number, got {v!r}")
+    return vals.astype(np.float32), value_errors(
+        bad, texts.take(pa.array(bad, pa.int64())).to_pylist(), column, prio, "a number")

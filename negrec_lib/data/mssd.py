@@ -36,7 +36,7 @@ from negrec_lib.data import schema
 from negrec_lib.data._csv import (PRIO_MALFORMED, CSVFile, RowBatch, RowErrors, check_header,
                                   decode_categorical, decode_float, decode_int, decode_map,
                                   encode, malformed_lines, n_threads, parse_block, pipelined,
-                                  raise_first, row_errors)
+                                  raise_first, row_errors, value_errors)
 from negrec_lib.errors import MSSDFormatError
 
 __all__ = ["MSSDFormatError", "ReadReport", "LogBlock", "iter_log_blocks", "read_log",
@@ -246,8 +246,7 @@ def _decode_log(data: pa.Buffer, quoted: bool, names: list[str]) -> RowBatch:
             track_codes, track_dict = encode(col)
             k = pc.index(track_dict, "").as_py()
             bad = np.flatnonzero(track_codes == k) if k >= 0 else np.empty(0, np.int64)
-            e = row_errors(bad, [""] * len(bad), c, f"bad_value:{c}", prio,
-                           lambda v: f"expected a non-empty track id, got {v!r}")
+            e = value_errors(bad, [""] * len(bad), c, prio, "a non-empty track id")
         else:  # session_id: runs of equal ids
             run_starts = np.zeros(min(n, 1), np.int64)
             if n > 1:
@@ -279,9 +278,8 @@ def _empty_ids(t: pa.Table, run_starts: np.ndarray, run_ids: np.ndarray, n: int,
     return (row_errors(rows[blank], np.full(int(blank.sum()), "", object), None, BLANK,
                        _PRIO_BLANK, lambda v: "blank line (empty lines between rows are not "
                                               "allowed; remove it)")
-            + row_errors(rows[~blank], np.full(int((~blank).sum()), "", object), "session_id",
-                         "bad_value:session_id", prio,
-                         lambda v: f"expected a non-empty session id, got {v!r}"))
+            + value_errors(rows[~blank], np.full(int((~blank).sum()), "", object), "session_id",
+                           prio, "a non-empty session id"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -601,8 +599,7 @@ def _decode_tf(data: pa.Buffer, quoted: bool, names: list[str]) -> _TfRows:
         if c == "track_id":
             cols[c] = arr.to_numpy()
             bad = np.flatnonzero(cols[c] == "")
-            e = row_errors(bad, cols[c][bad].tolist(), c, f"bad_value:{c}", prio,
-                           lambda v: f"expected a non-empty track id, got {v!r}")
+            e = value_errors(bad, cols[c][bad].tolist(), c, prio, "a non-empty track id")
         elif c == "mode":
             modes = {v: k for k, v in enumerate(schema.TF_MODES)}
             cols[c], e = decode_map(arr, c, prio, modes.get, np.int8, "major or minor")
