@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -134,10 +133,11 @@ def main() -> int:
         print(f"  peak RSS of prepare on {size:8,.0f} MB input: {rss:8,.0f} MB "
               f"({secs:.1f} s, {size / secs:.0f} MB/s)")
     result["memory"] = memory
-    result["machine"] = {"cpu": platform.processor() or platform.machine(),
-                         "cores": os.cpu_count(), "python": platform.python_version()}
     from negrec_lib.train import provenance
-    result.update({k: v for k, v in provenance().items() if k in ("commit", "dirty")})
+    prov = provenance()
+    result["machine"] = {"cpu": prov["hardware"], "cores": prov["cpu_count"],
+                         "python": prov["python"]}
+    result.update({k: prov[k] for k in ("commit", "dirty")})
     result["command"] = " ".join([Path(sys.executable).name, *sys.argv])
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
