@@ -64,6 +64,11 @@ class ModelConfig:
     pre_ln: bool = False              # the reference uses PyTorch's post-LN layer
     mask_prob: float = 0.15           # bidirectional: share of input positions replaced by [MASK]
     use_features: bool = False        # add projected track features (tf files) to track embeddings
+    # Initialisation (see `SessionEncoder.reset_parameters`): "scaled" (default) draws track and
+    # position embeddings from N(0, 1/d_model), so each starts at about unit norm, and layers from
+    # N(0, 0.02); "gpt" draws everything from N(0, 0.02) (negrec before the fix: the model sits on
+    # the popularity plateau for epochs); "torch" keeps PyTorch's module defaults (the reference).
+    init: Literal["scaled", "gpt", "torch"] = "scaled"
 
 
 @dataclass

@@ -160,6 +160,8 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
                **_flatten("test_", result["test"]), **_flatten("sampled_", result["test_sampled"]),
                **_by_context(result),
                "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+               "max_epochs": cfg.train.epochs, "data_seed": cfg.sim.seed,
+               "valid_hr@10_by_epoch": json.dumps(_curve(run_dir, "valid_hr@10")),
                "wall_seconds": round(time.perf_counter() - t0, 1),
                "command": shlex.join(cmd), **{k: result["provenance"][k]
                                              for k in ("commit", "dirty", "hardware", "device",
@@ -171,6 +173,12 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
         done.to_csv(tmp, index=False)
         tmp.replace(table)
     return done
+
+
+def _curve(run_dir: Path, key: str) -> list[float | None]:
+    """``key`` at every epoch of a finished run (None where the epoch was not validated)."""
+    history = json.loads((Path(run_dir) / "history.json").read_text())
+    return [None if h.get(key) is None else round(float(h[key]), 5) for h in history]
 
 
 # ---------------------------------------------------------------------- statistics

@@ -198,15 +198,38 @@ class SessionEncoder(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Normal(0, 0.02) weights, zero biases, unit LayerNorms, zero PAD embedding."""
+        """Initialise every weight as ``cfg.init`` says; biases 0, LayerNorms 1, the PAD row 0.
+
+        - ``"scaled"`` (default): linear layers N(0, 0.02); track and position embeddings
+          N(0, 1/D), so every embedding starts with a norm of about 1.
+        - ``"gpt"``: every weight N(0, 0.02), embeddings included (GPT-2's rule; what negrec
+          did before). Tied output scores then start near 0 and the first updates push every
+          track embedding along one shared "popularity" direction, which swamps their small
+          random parts: the encoder sees nearly identical inputs and stays at popularity-level
+          accuracy for epochs (the training chapter measures it).
+        - ``"torch"``: PyTorch's module defaults (embeddings N(0, 1), Kaiming-uniform linear
+          layers, Xavier-uniform attention projections), as the reference code has them.
+        """
+        d, how = self.cfg.d_model, self.cfg.init
         for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, std=0.02)
-                if isinstance(m, nn.Linear) and m.bias is not None:
-                    nn.init.zeros_(m.bias)
+            if isinstance(m, nn.Linear):
+                if how == "torch":
+                    m.reset_parameters()
+                else:
+                    nn.init.normal_(m.weight, std=0.02)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Embedding):
+                std = {"scaled": d ** -0.5, "gpt": 0.02, "torch": 1.0}[how]
+                nn.init.normal_(m.weight, std=std)
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if how == "torch":                          # nn.MultiheadAttention's own choice
+            for layer in self.layers:
+                nn.init.xavier_uniform_(layer.qkv.weight)
+                nn.init.zeros_(layer.qkv.bias)
+                nn.init.zeros_(layer.out.bias)
         with torch.no_grad():
             self.item_emb.weight[PAD_ID].zero_()
 
