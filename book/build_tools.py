@@ -56,10 +56,53 @@ def execute_in_place(paths: list[Path], timeout: int) -> int:
             failures += 1
             print(f"FAILED {path}: {str(exc).splitlines()[0] if str(exc) else exc}", file=sys.stderr)
             continue  # the file on disk keeps its previous outputs
+        prune_widget_state(nb)
         nbformat.validate(nb)
         nbformat.write(nb, path)
         print(f"executed {path} in {time.perf_counter() - start:.0f} s")
     return 1 if failures else 0
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def prune_widget_state(nb: dict) -> int:
+    """Keep only the widget models that an output shows (and the models they refer to).
+
+    nbclient saves every widget the kernel ever opened, closed ones included: the progress bars
+    of training (negrec_lib.progress) would otherwise stay in the notebook as dead state.
+    Returns the number of models removed.
+    """
+    state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+    if not state:
+        return 0
+    todo = [o["data"][WIDGET_VIEW]["model_id"] for c in nb["cells"] if c["cell_type"] == "code"
+            for o in c.get("outputs", []) if WIDGET_VIEW in o.get("data", {})]
+    keep: set[str] = set()
+
+    def refs(value):
+        if isinstance(value, str) and value.startswith("IPY_MODEL_"):
+            yield value[len("IPY_MODEL_"):]
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from refs(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from refs(v)
+
+    while todo:
+        model = todo.pop()
+        if model in keep or model not in state:
+            continue
+        keep.add(model)
+        todo.extend(refs(state[model].get("state", {})))
+    removed = [m for m in state if m not in keep]
+    for m in removed:
+        del state[m]
+    if not state:
+        del nb["metadata"]["widgets"]
+    return len(removed)
 
 
 def main(argv: list[str] | None = None) -> int:

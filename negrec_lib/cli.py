@@ -84,7 +84,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="override a field, e.g. --set loss.skip_weight=1 --set model.causal=false")
     p.add_argument("--data", help="a prepared folder (overrides data_dir)")
     p.add_argument("--out", help="run folder (overrides out_dir)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out; without --config, --profile and --set it "
+                        "continues with the run's own configuration (from its last.pt)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: accept a configuration that differs from the "
+                        "checkpoint's in keys that are safe to change mid-run (the epoch cap, "
+                        "patience, evaluation frequency, device, name); the changes are "
+                        "recorded in metrics.json. Other differences are always refused")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="also save last.pt every N batches (long epochs)")
     p.add_argument("--dump-config", action="store_true",
@@ -95,8 +102,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from .data.cache import ensure_dataset
     from .data.sessions import SessionData
-    from .train import Trainer
-    cfg = load_config(args.config, args.profile, args.set)
+    from .train import Trainer, load_checkpoint
+    own = (args.resume and args.out and not (args.config or args.profile or args.set)
+           and (Path(args.out) / "last.pt").is_file())
+    if own:       # resume with the run's own configuration
+        from .config import ExperimentConfig
+        from .errors import display_path
+        last = Path(args.out) / "last.pt"
+        cfg = ExperimentConfig.from_dict(load_checkpoint(last)["config"],
+                                         source=display_path(last))
+    else:
+        cfg = load_config(args.config, args.profile, args.set)
     if args.data:
         cfg.data_dir = args.data
     if args.out:
@@ -107,7 +123,8 @@ def _run_train(args: argparse.Namespace) -> int:
     data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=cfg.train.progress)
     data = SessionData.load(data_dir)
     result = Trainer(cfg, data, cfg.out_dir, resume=args.resume,
-                     checkpoint_every=args.checkpoint_every).fit()
+                     checkpoint_every=args.checkpoint_every,
+                     allow_config_change=args.allow_config_change).fit()
     if result:
         _print_metrics(result["test"], f"test ({cfg.name}, best epoch {result['best_epoch']})")
         print(f"run folder: {cfg.out_dir}")
@@ -154,7 +171,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                    seed=cfg.train.seed)
     _print_metrics(res.metrics, f"{args.split} ({args.protocol} protocol), {args.checkpoint}")
     if args.json:
-        Path(args.json).write_text(json.dumps(res.to_dict(), indent=2, default=float))
+        from .atomic import atomic_write_text
+        try:
+            atomic_write_text(args.json, json.dumps(res.to_dict(), indent=2, default=float))
+        except OSError as exc:
+            raise NegrecError(f"--json {args.json}: cannot write it ({exc.strerror or exc})"
+                              ) from None
     return 0
 
 
@@ -196,17 +218,43 @@ def _run_bounds(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``negrec`` console script."""
+    """Entry point of the ``negrec`` console script.
+
+    A `NegrecError` (a bad file, setting or folder) prints one line and exits with status 2;
+    so does an operating-system error on a path the user gave (a full disk, a folder without
+    write permission). Anything else is a bug in negrec: one line too, and status 1; set
+    ``NEGREC_TRACEBACK=1`` to see the traceback.
+    """
+    import os
+
+    from .errors import display_path
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except NegrecError as exc:
-        print(f"negrec {args.command}: error: {exc}", file=sys.stderr)
+        print(f"negrec {args.command}: error: {_one_line(exc.for_cli())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"negrec {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if os.environ.get("NEGREC_TRACEBACK"):
+            raise
+        where = f"{display_path(exc.filename)}: " if getattr(exc, "filename", None) else ""
+        print(f"negrec {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if os.environ.get("NEGREC_TRACEBACK"):
+            raise
+        print(f"negrec {args.command}: internal error: {type(exc).__name__}: "
+              f"{_one_line(str(exc))[:300]} (a bug in negrec; rerun with NEGREC_TRACEBACK=1 "
+              "and report the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -256,7 +256,7 @@ def profile_config(name: str | None = None) -> ExperimentConfig:
             model=ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=32, dropout=0.1),
             loss=LossConfig(n_negatives=200),
             train=TrainConfig(epochs=6, batch_size=128, lr=0.005, patience=None,
-                              eval_batch_size=512, progress=False),
+                              eval_batch_size=512),
         )
     if name == "cpu":
         return ExperimentConfig(

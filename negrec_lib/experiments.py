@@ -31,7 +31,8 @@ import pandas as pd
 import yaml
 
 from .config import ExperimentConfig, profile_config
-from .errors import ConfigError
+from .config import read_yaml
+from .errors import ConfigError, NegrecError, ResultsError, display_path
 
 METRIC_PREFIXES = ("hr@", "ndcg@", "mrr", "skip_mrr")
 
@@ -66,16 +67,29 @@ class ExperimentSpec:
 def load_spec(path: str | Path) -> ExperimentSpec:
     """Read and validate an experiment file."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such experiment file") from None
-    return spec_from_dict(raw, path)
+    return spec_from_dict(read_yaml(path, "experiment file"), path)
 
 
 def spec_from_dict(raw: dict, path: Path | None = None) -> ExperimentSpec:
-    """Build a spec from the dict form of an experiment file."""
-    where = str(path or "experiment")
+    """Build a spec from the dict form of an experiment file (a malformed one raises
+    `ConfigError` naming the file)."""
+    try:
+        return _spec_from_dict(raw, path)
+    except NegrecError:
+        raise
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
+        raise ConfigError(f"malformed experiment file: {type(exc).__name__} ({exc}); expected "
+                          "name, seeds (a list of integers), base and variants or grid",
+                          path) from None
+
+
+def _spec_from_dict(raw: dict, path: Path | None = None) -> ExperimentSpec:
+    where = display_path(path) if path is not None else "experiment"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the top level must be a mapping")
+    if not isinstance(raw.get("seeds", []), list) or not raw.get("seeds", [0]) or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw.get("seeds", [])):
+        raise ConfigError(f"{where}: seeds: expected a non-empty list of integers >= 0")
     for key in ("name", "seeds"):
         if key not in raw:
             raise ConfigError(f"{where}: missing '{key}'")

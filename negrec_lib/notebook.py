@@ -55,7 +55,9 @@ def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
     os.environ["NEGREC_DATA"] = str(data_root)
     profile = detect_profile()
     cfg = profile_config(profile)
-    cfg.train.progress = False            # no progress-bar debris in the rendered book
+    # Progress stays on: each epoch shows a tqdm bar (a widget, emptied when the run ends, so
+    # the saved notebook keeps no bar) and leaves one summary line on stdout.
+    cfg.train.progress = True
     seed_everything(seed)
     warnings.filterwarnings("ignore", category=UserWarning, module="torch")
     try:

@@ -17,6 +17,7 @@ optimiser, scheduler, scaler, every random-number generator and the position in 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -30,7 +31,8 @@ from torch import nn
 
 from .config import ExperimentConfig
 from .data.sessions import SessionData
-from .errors import ConfigError
+from .atomic import atomic_write_text
+from .errors import CheckpointError, ConfigError, NegrecError, display_path, file_error
 from .losses import compute_losses, make_sampler
 from .metrics import evaluate
 from .model import SessionEncoder, clip_grad_norm_, make_optimizer
@@ -72,28 +74,135 @@ def build_model(cfg: ExperimentConfig, data: SessionData) -> SessionEncoder:
 
 def _atomic_save(obj: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+_CHECKPOINT_KEYS = ("version", "config", "vocab_size", "n_features", "model")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint as data (``weights_only=True``: no code is ever unpickled)."""
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+    """Read a checkpoint as data (``weights_only=True``: no code is ever unpickled).
+
+    A missing, damaged or foreign file raises `CheckpointError` naming it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError("is a folder, expected a checkpoint file (best.pt or last.pt "
+                              "of a run folder)", path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        raise file_error(CheckpointError, path, exc, "checkpoint file") from None
+    except Exception as exc:   # any failure to deserialise is damage: truncation, bit flips
+        raise file_error(CheckpointError, path, exc, "checkpoint",
+                         "use the run's other checkpoint (best.pt / last.pt) or train again"
+                         ) from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _CHECKPOINT_KEYS):
+        missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+        raise CheckpointError(f"not a negrec checkpoint (missing {', '.join(missing)})", path)
+    if ckpt["version"] != CHECKPOINT_VERSION:
+        raise CheckpointError(f"checkpoint version {ckpt['version']!r}; this negrec reads "
+                              f"version {CHECKPOINT_VERSION}", path)
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError("the checkpoint's config is not a mapping", path)
+    try:
+        ExperimentConfig.from_dict(ckpt["config"], source="config")
+    except ConfigError as exc:
+        raise CheckpointError(f"the stored configuration is invalid ({exc})", path) from None
+    for key in ("vocab_size", "n_features"):
+        if isinstance(ckpt[key], bool) or not isinstance(ckpt[key], int) or ckpt[key] < 0:
+            raise CheckpointError(f"{key} is {ckpt[key]!r}, expected an integer >= 0", path)
+    return ckpt
 
 
 def model_from_checkpoint(path: str | Path, data: SessionData | None = None,
                           device: str | torch.device = "cpu") -> tuple[SessionEncoder,
                                                                         ExperimentConfig]:
-    """Rebuild the encoder stored in a checkpoint (``data`` supplies track features)."""
+    """Rebuild the encoder stored in a checkpoint (``data`` supplies track features).
+
+    Raises `CheckpointError` when the file is damaged or does not fit ``data``.
+    """
     ckpt = load_checkpoint(path, device)
-    cfg = ExperimentConfig.from_dict(ckpt["config"], source=str(path))
+    cfg = ExperimentConfig.from_dict(ckpt["config"], source=display_path(path))
     feats = data.features if (data is not None and cfg.model.use_features) else None
     n_feat = int(ckpt["n_features"])
     if cfg.model.use_features and feats is None:
-        raise ConfigError(f"{path}: the model uses track features; pass the prepared data")
-    model = SessionEncoder(cfg.model, int(ckpt["vocab_size"]), n_features=n_feat, features=feats)
-    model.load_state_dict(ckpt["model"])
+        raise CheckpointError("the model uses track features; pass the prepared data "
+                              "(data=...) that holds them", path)
+    if data is not None and int(ckpt["vocab_size"]) != data.vocab_size:
+        raise CheckpointError(f"the model was trained on a vocabulary of {ckpt['vocab_size']} "
+                              f"ids, the prepared data {display_path(data.path or '?')} has "
+                              f"{data.vocab_size}; evaluate it on the data it was trained on",
+                              path)
+    if feats is not None and int(feats.shape[1]) != n_feat:
+        raise CheckpointError(f"the model expects {n_feat} track features, the data has "
+                              f"{int(feats.shape[1])}", path)
+    try:
+        model = SessionEncoder(cfg.model, int(ckpt["vocab_size"]), n_features=n_feat,
+                               features=feats)
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"the stored weights do not fit the stored configuration "
+                              f"({' '.join(str(exc).split())[:200]}); the file is damaged",
+                              path) from None
     return model.to(device).eval(), cfg
+
+
+# Keys that may differ from the checkpoint's when resuming: always (they change nothing that is
+# computed), or with ``allow_config_change`` (recorded in the run's ``config_changes``).
+# data_dir only says where the data is now: the data itself is checked (vocabulary, sessions).
+_FREE_ON_RESUME = frozenset({"out_dir", "data_dir", "train.progress"})
+SAFE_ON_RESUME = frozenset({"name", "train.epochs", "train.patience",
+                            "train.eval_every", "train.eval_batch_size", "train.device",
+                            "train.tensorboard"})
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _reconcile(ckpt: dict, cfg: ExperimentConfig, allow: bool, path: Path
+               ) -> tuple[ExperimentConfig, list[dict[str, Any]]]:
+    """The configuration a resumed run trains on, and the recorded changes."""
+    old, new = _flat(ckpt["config"]), _flat(cfg.to_dict())
+    diff = sorted(k for k in old.keys() | new.keys()
+                  if old.get(k) != new.get(k) and k not in _FREE_ON_RESUME)
+    if not diff:
+        return cfg, []
+    shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+    unsafe = [k for k in diff if k not in SAFE_ON_RESUME]
+    if unsafe:
+        raise ConfigError(
+            f"cannot resume with a different configuration: {shown}. The run trained with the "
+            f"checkpoint's values; {', '.join(unsafe)} cannot change mid-run: resume with the "
+            "run's own configuration (its config.yaml) or start a new run elsewhere", path)
+    if not allow:
+        raise ConfigError(
+            f"the configuration differs from the checkpoint's: {shown}; pass "
+            "allow_config_change=True to continue with the new value(s) (recorded as "
+            "config_changes), or resume with the run's own configuration", path
+        ).with_cli(f"{display_path(path)}: the configuration differs from the checkpoint's: "
+                   f"{shown}; pass --allow-config-change to continue with the new value(s) "
+                   "(recorded in metrics.json as config_changes), or resume without --set / "
+                   "--config (the run's own configuration is then used)")
+    state = ckpt.get("state") or {}
+    changes = [{"key": k, "from": old.get(k), "to": new.get(k),
+                "after_epoch": int(state.get("epoch", 0)) if isinstance(state, dict) else 0}
+               for k in diff]
+    return cfg, changes
 
 
 @dataclass
@@ -114,9 +223,30 @@ class Trainer:
     """Train one configuration on one prepared dataset (see the module docstring)."""
 
     def __init__(self, cfg: ExperimentConfig, data: SessionData, out_dir: str | Path,
-                 resume: bool = False, checkpoint_every: int | None = None) -> None:
-        self.cfg = cfg
+                 resume: bool = False, checkpoint_every: int | None = None,
+                 allow_config_change: bool = False) -> None:
+        cfg.validate("config")
         self.out = Path(out_dir)
+        last = self.out / "last.pt"
+        if last.exists() and not resume:
+            raise ConfigError(f"{display_path(self.out)} already holds a run (last.pt); pass "
+                              "resume=True to continue it, or choose another out_dir"
+                              ).with_cli(f"{display_path(self.out)} already holds a run "
+                                         "(last.pt); pass --resume to continue it, or choose "
+                                         "another --out")
+        ckpt = load_checkpoint(last, "cpu") if resume and last.exists() else None
+        # Resuming trains on with the checkpoint's configuration; a different one is refused
+        # unless asked for (and only for keys that are safe to change), and recorded.
+        self.config_changes: list[dict[str, Any]] = []
+        if ckpt is not None:
+            cfg, self.config_changes = _reconcile(ckpt, cfg, allow_config_change, last)
+            if int(ckpt["vocab_size"]) != data.vocab_size or \
+                    int(ckpt.get("n_sessions", len(data))) != len(data):
+                raise CheckpointError(f"the run was trained on other data ({ckpt['vocab_size']} "
+                                      f"vocabulary ids, {ckpt.get('n_sessions', '?')} sessions;"
+                                      f" this data has {data.vocab_size} and {len(data)}); "
+                                      "resume it on the data it was trained on", last)
+        self.cfg = cfg
         self.device = resolve_device(cfg.train.device)
         self.dist: Distributed = init_distributed(self.device)
         self.precision: Precision = resolve_precision(cfg.train.precision, self.device)
@@ -149,13 +279,23 @@ class Trainer:
         self.writer = None
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            last = self.out / "last.pt"
-            if last.exists() and not resume:
-                raise ConfigError(f"{self.out} already holds a run (last.pt); pass --resume to "
-                                  "continue it, or choose another --out")
-            cfg.to_yaml(self.out / "config.yaml")
-        if resume and (self.out / "last.pt").exists():
-            self._restore(load_checkpoint(self.out / "last.pt", self.device))
+            if ckpt is None:       # a fresh run: nothing of an earlier one may be taken for it
+                for stale in ("metrics.json", "best.pt", "history.json", "history.csv"):
+                    (self.out / stale).unlink(missing_ok=True)
+            atomic_write_text(self.out / "config.yaml", cfg.to_yaml())
+        if ckpt is not None:
+            try:
+                self._restore(load_checkpoint(last, self.device))
+            except NegrecError:
+                raise
+            except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+                raise CheckpointError(f"cannot resume from it: the stored training state does "
+                                      f"not fit this run ({' '.join(str(exc).split())[:200]})",
+                                      last) from None
+            self.config_changes = self._prior_changes + self.config_changes
+            if self.dist.main and self.state.epoch < cfg.train.epochs and not self.state.stopped:
+                # training goes on: an earlier metrics.json no longer describes this run
+                (self.out / "metrics.json").unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ schedule
     def _lr_factor(self, step: int) -> float:
@@ -173,6 +313,7 @@ class Trainer:
             "version": CHECKPOINT_VERSION,
             "config": self.cfg.to_dict(),
             "vocab_size": self.data.vocab_size,
+            "n_sessions": len(self.data),
             "n_features": (0 if self.model.feature_proj is None
                            else int(self.model.feature_proj.in_features)),
             "model": self.model.state_dict(),
@@ -184,6 +325,7 @@ class Trainer:
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "rng_sample": self.sample_gen.get_state(),
+            "config_changes": json.dumps(self.config_changes),
         }
 
     def _restore(self, ckpt: dict) -> None:
@@ -197,6 +339,7 @@ class Trainer:
         if ckpt["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
         self.sample_gen.set_state(ckpt["rng_sample"])
+        self._prior_changes = json.loads(ckpt.get("config_changes", "[]"))
 
     def _save(self, name: str) -> None:
         if self.dist.main:
@@ -209,7 +352,6 @@ class Trainer:
         return g
 
     def _train_epoch(self) -> dict[str, float]:
-        from tqdm.auto import tqdm
         s, t = self.state, self.cfg.train
         self.model.train()
         world, rank = self.dist.world, self.dist.rank
@@ -320,12 +462,13 @@ class Trainer:
         self._write_history()
 
     def _write_history(self) -> None:
-        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+        atomic_write_text(self.out / "history.json", json.dumps(self.history, indent=1))
         keys = sorted({k for r in self.history for k in r}, key=lambda k: (k != "epoch", k))
-        with open(self.out / "history.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=keys)
-            w.writeheader()
-            w.writerows(self.history)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        w.writerows(self.history)
+        atomic_write_text(self.out / "history.csv", buf.getvalue())
 
     def _finish(self) -> dict[str, Any]:
         best = self.out / "best.pt"
@@ -344,7 +487,10 @@ class Trainer:
             "test_by_context": full.to_dict().get("by_context"),
             "provenance": provenance(self.device, self.precision.name),
         }
-        (self.out / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
+        if self.config_changes:
+            result["config_changes"] = self.config_changes
+        # metrics.json marks the run finished: written last, atomically
+        atomic_write_text(self.out / "metrics.json", json.dumps(result, indent=2, default=float))
         if self.writer is not None:
             self.writer.close()
         return result

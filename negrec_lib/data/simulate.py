@@ -960,7 +960,8 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, dest="max_length", help="longest session")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--force", action="store_true", help="replace a non-empty output folder")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ..progress import add_quiet_argument
+    add_quiet_argument(parser, "--no-progress")
 
 
 def main_simulate(args: argparse.Namespace) -> int:
@@ -973,7 +974,7 @@ def main_simulate(args: argparse.Namespace) -> int:
         for name in values:
             if getattr(args, name, None) is not None:
                 values[name] = getattr(args, name)
-        summary = simulate(args.out, force=args.force, progress=not args.no_progress, **values)
+        summary = simulate(args.out, force=args.force, progress=not args.quiet, **values)
     except NegrecError as exc:
         print(f"negrec simulate: {exc}", file=sys.stderr)
         return 2
