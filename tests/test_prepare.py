@@ -177,7 +177,7 @@ def test_refuses_to_overwrite_without_force(raw, tmp_path):
     out = tmp_path / "p"
     prepare(raw, out, progress=False)
     marker = (out / "manifest.json").read_text()
-    with pytest.raises(PreparedDataError, match="--force"):
+    with pytest.raises(PreparedDataError, match="force=True"):
         prepare(raw, out, progress=False)
     assert (out / "manifest.json").read_text() == marker
     man = prepare(raw, out, DataConfig(min_length=10), force=True, progress=False)

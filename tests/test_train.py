@@ -117,7 +117,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, data_root, monkeyp
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg, data, tmp_path / "cut", checkpoint_every=every).fit()
     monkeypatch.setattr(Trainer, "_save", original)
-    with pytest.raises(ConfigError, match="--resume"):
+    with pytest.raises(ConfigError, match="resume=True"):
         Trainer(cfg, data, tmp_path / "cut")
     resumed = Trainer(cfg, data, tmp_path / "cut", resume=True, checkpoint_every=every).fit()
     assert resumed["test"] == full["test"]

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
@@ -39,8 +40,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..config import DataConfig
-from ..errors import ConfigError, MSSDFormatError, PreparedDataError
+from ..config import DataConfig, ExperimentConfig
+from ..errors import ConfigError, MSSDFormatError, NegrecError, PreparedDataError, display_path
 from . import schema
 from .mssd import ReadReport, find_log_files, find_tf_files, iter_log_blocks, read_track_features
 from .tokens import N_RESERVED, OOV_ID, PAD_ID
@@ -280,12 +281,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _features(input_path: Path, vocab_names: pa.Array,
-              vocab_size: int) -> tuple[np.ndarray | None, dict]:
+def _features(input_path: Path, vocab_names: pa.Array, vocab_size: int,
+              on_error: str = "raise") -> tuple[np.ndarray | None, dict]:
     """Standardised track features aligned with the vocabulary, when tf files exist.
 
     Looked for in a folder input (and its ``track_features/``), or, for a single log file in an
-    MSSD layout (``.../training_set/log_*.csv``), in the dataset root next to it.
+    MSSD layout (``.../training_set/log_*.csv``), in the dataset root next to it. With
+    ``on_error="drop"`` malformed feature rows are dropped and counted (``rows_dropped``), and
+    a feature file that cannot be read at all disables the features with a warning.
     """
     where = input_path if input_path.is_dir() else (
         input_path.parent.parent if input_path.parent.name == "training_set" else None)
@@ -295,9 +298,31 @@ def _features(input_path: Path, vocab_names: pa.Array,
         tf_files = find_tf_files(where)
     except MSSDFormatError:
         return None, {"available": False}
-    frames = [read_track_features(f) for f in tf_files]
     import pandas as pd
-    tf = pd.concat(frames, ignore_index=True).set_index("track_id")
+    tf_report = ReadReport()
+    try:
+        frames = [read_track_features(f, on_error=on_error, report=tf_report) for f in tf_files]
+        tf = pd.concat(frames, ignore_index=True)
+        dup = tf["track_id"].duplicated(keep="first")     # across files
+        if dup.any():
+            if on_error == "raise":
+                raise MSSDFormatError(f"track_id {tf['track_id'][dup].iloc[0]!r} appears in "
+                                      "more than one track-feature file", tf_files[-1],
+                                      column="track_id")
+            tf_report.sessions_dropped["duplicate_track_id"] += int(dup.sum())
+            tf = tf[~dup]
+    except NegrecError as exc:
+        if on_error == "raise":
+            raise
+        # features are optional: under on_error="drop" an unreadable file disables them
+        warnings.warn(f"track features disabled: {exc}", stacklevel=3)
+        return None, {"available": False, "error": str(exc)}
+    tf = tf.set_index("track_id")
+    if len(tf) == 0:
+        warnings.warn(f"track features disabled: no valid row in {len(tf_files)} feature "
+                      "file(s)", stacklevel=3)
+        return None, {"available": False, "error": "no valid feature row",
+                      "rows_dropped": {k: int(v) for k, v in tf_report.sessions_dropped.items()}}
     cols = [c for c in schema.TF_NUMERIC_COLUMNS]
     x = tf[cols].to_numpy(np.float64)
     x = np.column_stack([x, (tf["mode"].astype(str) == "major").to_numpy(np.float64)])
@@ -308,23 +333,21 @@ def _features(input_path: Path, vocab_names: pa.Array,
     have = pos >= 0
     feats[N_RESERVED:][have] = x[pos[have]]
     return feats, {"available": True, "files": [str(f) for f in tf_files],
-                   "columns": cols + ["mode_major"], "missing": int((~have).sum())}
+                   "columns": cols + ["mode_major"], "missing": int((~have).sum()),
+                   "rows_dropped": {k: int(v) for k, v in tf_report.sessions_dropped.items()}}
 
 
 def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None = None, *,
             force: bool = False, progress: bool = True, block_size: int = 16 << 20) -> dict:
     """Prepare MSSD logs (file, .csv.gz or folder) into ``out_dir``; returns the manifest."""
     cfg = cfg or DataConfig()
-    if not 1 <= cfg.skip_strength <= schema.MAX_SKIP_STRENGTH:
-        raise ConfigError(f"data.skip_strength={cfg.skip_strength}: expected 1, 2 or 3")
-    if cfg.split == "paper" and min(cfg.min_length, cfg.max_length) < 3:
-        raise ConfigError("data.split=paper needs sessions of at least 3 tracks (training "
-                          "input, validation and test target); raise data.min_length and "
-                          "data.max_length to 3 or more")
+    ExperimentConfig(data=cfg).validate("data")
     input_path, out_dir = Path(input_path), Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise PreparedDataError(f"{out_dir} exists and is not empty; pass --force (force=True) "
-                                "to replace it, or choose another --out")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
+        raise PreparedDataError("exists and is not empty; pass force=True to replace it, or "
+                                "choose another out_dir", out_dir).with_cli(
+            f"{display_path(out_dir)}: exists and is not empty; pass --force to replace it, "
+            "or choose another --out")
     t0 = time.perf_counter()
     files = find_log_files(input_path)
     # A file's checksum starts once its last block is read (hasher): started earlier, it
@@ -340,6 +363,8 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
 
         report, dropped = ReadReport(), Counter()
         col = _collect(files, cfg, report, dropped, block_size, progress, checksum)
+        if col.n == 0:
+            raise PreparedDataError(_nothing_kept(report, dropped), input_path)
         for f in files:                      # those not read to the end (max_sessions)
             checksum(f)
         merged = side.submit(col.arrays, ("tracks",))
@@ -367,6 +392,20 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
             raise
     _replace_dir(tmp, out_dir)
     return manifest
+
+
+def _nothing_kept(report: ReadReport, dropped: Counter) -> str:
+    """Why no session was kept: the drops by reason."""
+    reasons = {**{f"malformed ({k})": v for k, v in report.sessions_dropped.items()},
+               **{k: v for k, v in dropped.items() if v}}
+    total = sum(reasons.values())
+    detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    msg = (f"no session was kept: {report.rows_read:,} rows read, {total:,} session(s) "
+           f"dropped" + (f" ({detail})" if detail else ""))
+    examples = [e for ex in report.examples.values() for e in ex][:3]
+    if examples:
+        msg += f"; e.g. {', '.join(examples)}"
+    return msg + "; nothing to prepare (check the files, or the filters min_length / require_skip)"
 
 
 def _write_table(columns: dict[str, pa.Array], path: Path) -> None:
@@ -410,8 +449,12 @@ def _finish(input_path: Path, tmp: Path, cfg: DataConfig, a: dict[str, np.ndarra
             for part, pos in (("train", "train_end"), ("valid", "valid_pos"), ("test", "test_pos")):
                 r = remap[split[f"{part}_rows"]]
                 split[f"{part}_rows"], split[pos] = r[r >= 0], split[pos][r >= 0]
+    if len(a["length"]) == 0:
+        raise PreparedDataError("no session was kept: every session has a track outside the "
+                                f"vocabulary (oov=drop_session, min_count={cfg.min_count}); "
+                                "lower min_count or use oov=token", input_path)
     vocab_names = names.take(pa.array(vocab_index, pa.int64()))     # [n_tracks] in id order
-    feats, feat_info = _features(input_path, vocab_names, vocab_size)
+    feats, feat_info = _features(input_path, vocab_names, vocab_size, cfg.on_error)
 
     if not final:
         writes.append(side.submit(_write_table, {"session_id": session_ids},
