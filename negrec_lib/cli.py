@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import DataConfig
 from .errors import NegrecError
+from .progress import add_quiet_argument
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
                                                   "(or the dataset root with training_set/)")
     p.add_argument("--out", required=True, help="the prepared folder to write")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(p)
     d = DataConfig()
     p.add_argument("--split", choices=["paper", "by_day"], default=d.split)
     p.add_argument("--skip-strength", type=int, default=d.skip_strength,
@@ -96,6 +97,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="also save last.pt every N batches (long epochs)")
     p.add_argument("--dump-config", action="store_true",
                    help="print the resolved configuration as YAML and exit")
+    add_quiet_argument(p)
     p.set_defaults(func=_run_train)
 
 
@@ -117,6 +119,8 @@ def _run_train(args: argparse.Namespace) -> int:
         cfg.data_dir = args.data
     if args.out:
         cfg.out_dir = args.out
+    if args.quiet:
+        cfg.train.progress = False
     if args.dump_config:
         print(cfg.to_yaml(), end="")
         return 0
@@ -150,6 +154,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="do not rank tracks already in the session")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the metrics to this JSON file")
+    add_quiet_argument(p)
     p.set_defaults(func=_run_evaluate)
 
 
@@ -168,7 +173,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     model, cfg = model_from_checkpoint(args.checkpoint, data, device)
     res = evaluate(model, data, split=args.split, protocol=args.protocol,
                    exclude_seen=args.exclude_seen, batch_size=cfg.train.eval_batch_size,
-                   seed=cfg.train.seed)
+                   seed=cfg.train.seed, progress=not args.quiet)
     _print_metrics(res.metrics, f"{args.split} ({args.protocol} protocol), {args.checkpoint}")
     if args.json:
         from .atomic import atomic_write_text

@@ -24,7 +24,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -157,7 +157,7 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
             if (only is None or v.name in only) and (v.name, s) not in have]
     for i, (variant, seed) in enumerate(todo, 1):
         cfg = spec.config(variant, seed)
-        cfg.train.progress = progress and cfg.train.progress
+        cfg.train.progress = progress          # epoch bars and summaries unless --quiet
         t0 = time.perf_counter()
         data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data)
         data = SessionData.load(data_dir)
@@ -271,7 +271,8 @@ def add_experiment_command(sub: Any) -> None:
     p.add_argument("--seed", action="append", type=int, dest="seeds", help="run only these seeds")
     p.add_argument("--results", default="results", help="folder of the results tables")
     p.add_argument("--runs", default="runs", help="folder of the run folders (checkpoints)")
-    p.add_argument("--quiet", action="store_true")
+    from .progress import add_quiet_argument
+    add_quiet_argument(p)
     p.set_defaults(func=_run_cli)
 
 
@@ -296,7 +297,8 @@ def _slug(label: str) -> str:
 
 def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], seeds: list[int],
                     baselines: dict[str, str] | None = None, runs_root: str | Path = "runs",
-                    data_root: str | Path | None = None) -> pd.DataFrame:
+                    data_root: str | Path | None = None,
+                    callbacks: Sequence[Any] = ()) -> pd.DataFrame:
     """Train (or reuse) every (variant, seed) with `run_cached`; one row per run, for `summarize`.
 
     Parameters
@@ -310,6 +312,8 @@ def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], 
         pair across variants (same initialisation, batch order and sampled negatives).
     baselines : label -> the label of its baseline variant (variants without one compare to
         nothing); every baseline must be a variant.
+    callbacks : passed to `run_cached` for every run, e.g. a `negrec_lib.viz.live.LiveCurve`
+        (each run's line is labelled "<variant>, seed <seed>").
 
     Returns
     -------
@@ -334,7 +338,10 @@ def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], 
             cfg = base_cfg.override(list(overrides) + [f"train.seed={int(seed)}"])
             if not named:
                 cfg.name = _slug(label)
-            result, run_dir = run_cached(cfg, runs_root, data_root)
+            for cb in callbacks:
+                if hasattr(cb, "label"):
+                    cb.label = f"{label}, seed {int(seed)}"
+            result, run_dir = run_cached(cfg, runs_root, data_root, callbacks=callbacks)
             history = json.loads((Path(run_dir) / "history.json").read_text())
             rows.append({"variant": label, "seed": int(seed), "baseline": baselines.get(label, ""),
                          **_flatten("test_", result["test"]),

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -36,6 +36,7 @@ from .errors import CheckpointError, ConfigError, NegrecError, display_path, fil
 from .losses import compute_losses, make_sampler
 from .metrics import evaluate
 from .model import SessionEncoder, clip_grad_norm_, make_optimizer
+from .progress import ProgressSlot, epoch_summary
 from .runtime import (Distributed, Precision, init_distributed, resolve_device,
                       resolve_precision, seed_everything)
 
@@ -357,9 +358,11 @@ class Trainer:
         world, rank = self.dist.world, self.dist.rank
         batches = self.data.train_batches(t.batch_size * world, self._epoch_order(s.epoch),
                                           start=s.batch)
-        bar = tqdm(batches, total=self.steps_per_epoch, initial=s.batch, leave=False,
-                   desc=f"epoch {s.epoch + 1}/{t.epochs}", unit="batch",
-                   disable=not (t.progress and self.dist.main))
+        slot = getattr(self, "_slot", None) or ProgressSlot(t.progress and self.dist.main)
+        bar = slot.bar(batches, total=self.steps_per_epoch, initial=s.batch,
+                       desc=f"epoch {s.epoch + 1}/{t.epochs}", unit="batch")
+        # The running loss is a host sync: show it about 20 times an epoch, not every step.
+        every = max(1, min(20, self.steps_per_epoch // 20))
         # Running sums stay on the device (no host sync per step) and in the checkpoint, so a
         # resumed epoch reports the same averages as an uninterrupted one.
         sums = torch.tensor(s.sums, dtype=torch.float64, device=self.device)  # [loss, next, skip]
@@ -383,13 +386,13 @@ class Trainer:
             s.batch += 1
             s.step += 1
             s.sessions += len(batch.rows)
-            if s.batch % 20 == 0 and bar.disable is False:
+            if s.batch % every == 0 and bar.disable is False:
                 rate = s.sessions / (time.perf_counter() - t0)
                 bar.set_postfix(loss=f"{float(sums[0]) / s.batch:.3f}", sess_s=f"{rate:,.0f}")
             if self.checkpoint_every and s.batch % self.checkpoint_every == 0:
                 s.sums, s.seconds = sums.tolist(), time.perf_counter() - t0
                 self._save("last.pt")
-        bar.close()
+        slot.done(bar)
         seconds = time.perf_counter() - t0
         k = max(s.batch, 1)
         loss, nxt, skip = (v / k for v in sums.tolist())
@@ -411,10 +414,34 @@ class Trainer:
         return evaluate(self.model, self.data, split=split, protocol=protocol,
                         batch_size=size, seed=t.seed)
 
-    def fit(self) -> dict[str, Any]:
-        """Train until the epoch budget or early stopping; then test the best model once."""
+    def fit(self, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+        """Train until the epoch budget or early stopping; then test the best model once.
+
+        With ``train.progress`` each epoch shows a ``tqdm.auto`` bar with the running loss, and
+        one summary line stays after it (epoch, train loss, validation metric, seconds).
+        ``callbacks`` are objects with any of ``on_fit_start(trainer)``,
+        ``on_epoch_end(trainer, row)`` (``row``: the epoch's history entry) and
+        ``on_fit_end(trainer, result)``, called on the main process; for example
+        `negrec_lib.viz.live.LiveCurve`, a learning curve drawn as the model trains.
+        """
+        s, t = self.state, self.cfg.train
+        show = bool(t.progress and self.dist.main)
+        callbacks = list(callbacks) if self.dist.main else []
+        for cb in callbacks:
+            _call(cb, "on_fit_start", self)
+        self._slot = ProgressSlot(show)
+        try:
+            result = self._fit_loop(callbacks, show)
+        finally:
+            self._slot.close()
+        for cb in callbacks:
+            _call(cb, "on_fit_end", self, result)
+        return result
+
+    def _fit_loop(self, callbacks: list[Any], show: bool) -> dict[str, Any]:
         s, t = self.state, self.cfg.train
         while s.epoch < t.epochs and not s.stopped:
+            started = time.perf_counter()
             row = {"epoch": s.epoch + 1, **self._train_epoch()}
             s.epoch += 1
             s.batch = 0
@@ -438,6 +465,12 @@ class Trainer:
                 self._log(row)
             else:
                 self.history.append(row)
+            if show:
+                line = epoch_summary({**row, "epoch_seconds": time.perf_counter() - started},
+                                     t.epochs, t.select_metric, best=s.best_epoch == s.epoch)
+                print(line, flush=True)
+            for cb in callbacks:
+                _call(cb, "on_epoch_end", self, row)
             s.stopped = self._broadcast_stop(s.stopped)
             self._save("last.pt")
         return self._finish() if self.dist.main else {}
@@ -496,6 +529,13 @@ class Trainer:
         return result
 
 
+def _call(callback: Any, hook: str, *args: Any) -> None:
+    """Call ``callback.hook(*args)`` when the callback has that hook."""
+    method = getattr(callback, hook, None)
+    if method is not None:
+        method(*args)
+
+
 def provenance(device: torch.device | None = None, precision: str | None = None) -> dict:
     """Where a number came from: commit, whether the library differs from it, hardware, versions.
 
@@ -537,11 +577,15 @@ def _cpu_name() -> str:
 
 
 def run_cached(cfg: ExperimentConfig, root: str | Path = "runs",
-               data_root: str | Path | None = None) -> tuple[dict[str, Any], Path]:
+               data_root: str | Path | None = None,
+               callbacks: Sequence[Any] = ()) -> tuple[dict[str, Any], Path]:
     """Train ``cfg`` unless a finished run of the same configuration exists; resume a cut one.
 
     Runs live in ``root/<name>-<hash of the configuration>``, so chapters that ask for the
     same model share it, and re-executing a chapter costs nothing once its runs exist.
+    ``callbacks`` go to `Trainer.fit`; for a run that is already finished, those with an
+    ``on_cached_run(cfg, history, result)`` hook get its saved history instead (a
+    `negrec_lib.viz.live.LiveCurve` then draws the finished run's curve).
     Returns (the run's metrics.json content, the run folder).
     """
     import hashlib
@@ -554,14 +598,24 @@ def run_cached(cfg: ExperimentConfig, root: str | Path = "runs",
     run_dir = Path(root) / f"{cfg.name}-{key}"
     done = run_dir / "metrics.json"
     if done.is_file():
-        return json.loads(done.read_text()), run_dir
+        return _replay(cfg, run_dir, callbacks), run_dir
     data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, data_root)
     Path(root).mkdir(parents=True, exist_ok=True)
     with _locked(Path(root) / f".{run_dir.name}.lock"):     # parallel notebooks: train once
         if done.is_file():
-            return json.loads(done.read_text()), run_dir
+            return _replay(cfg, run_dir, callbacks), run_dir
         cfg = ExperimentConfig.from_dict(cfg.to_dict())
         cfg.out_dir = str(run_dir)
         data = SessionData.load(data_dir)
-        result = Trainer(cfg, data, run_dir, resume=(run_dir / "last.pt").exists()).fit()
+        Trainer(cfg, data, run_dir, resume=(run_dir / "last.pt").exists()).fit(callbacks)
     return json.loads(done.read_text()), run_dir
+
+
+def _replay(cfg: ExperimentConfig, run_dir: Path, callbacks: Sequence[Any]) -> dict[str, Any]:
+    """A finished run's metrics; its history goes to the callbacks' ``on_cached_run``."""
+    result = json.loads((run_dir / "metrics.json").read_text())
+    history_file = run_dir / "history.json"
+    history = json.loads(history_file.read_text()) if history_file.is_file() else []
+    for cb in callbacks:
+        _call(cb, "on_cached_run", cfg, history, result)
+    return result
