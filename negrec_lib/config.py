@@ -8,14 +8,16 @@ variable ``NEGREC_PROFILE`` picks one, otherwise the hardware decides.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, display_path
 
 PROFILES = ("ci", "cpu", "gpu")
 
@@ -138,41 +140,51 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "ExperimentConfig":
-        """Build from a nested dict; unknown keys and wrong types raise `ConfigError`."""
-        return _build(cls, data, source)
+        """Build from a nested dict; unknown keys, wrong types and out-of-range values raise
+        `ConfigError` naming the key."""
+        cfg = _build(cls, data, source)
+        cfg.validate(source)
+        return cfg
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ExperimentConfig":
         """Read a YAML file written by `to_yaml` (or by hand; missing keys keep their defaults)."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_yaml(path, "config file"), source=display_path(path))
+
+    def validate(self, source: str = "config") -> "ExperimentConfig":
+        """Check every numeric and enumerated setting's range; `ConfigError` names the key.
+
+        Called when a configuration is loaded (`from_dict`, `from_yaml`, `override`) and by the
+        trainer and `prepare`, for configurations built directly in Python. Returns self.
+        """
+        problems = [f"{key}={value!r}: {why}" for key, value, why in _range_problems(self)]
+        if problems:
+            raise ConfigError(f"{source}: " + "; ".join(problems))
+        return self
 
     def override(self, assignments: list[str]) -> "ExperimentConfig":
         """Apply ``section.key=value`` strings (values parsed as YAML), returning a new config."""
         data = self.to_dict()
         for item in assignments:
             if "=" not in item:
-                raise ConfigError(f"--set {item!r}: expected key=value, e.g. loss.skip_weight=1")
+                raise ConfigError(f"override {item!r}: expected key=value, e.g. "
+                                  "loss.skip_weight=1")
             key, raw = item.split("=", 1)
             parts = key.strip().split(".")
             node = data
             for p in parts[:-1]:
                 if not isinstance(node, dict) or p not in node or not isinstance(node[p], dict):
-                    raise ConfigError(f"--set {item!r}: no config section '{p}'")
+                    raise ConfigError(f"override {item!r}: no config section '{p}'")
                 node = node[p]
             if parts[-1] not in node:
-                raise ConfigError(f"--set {item!r}: unknown field '{key}'; "
+                raise ConfigError(f"override {item!r}: unknown field '{key}'; "
                                   f"known here: {', '.join(node)}")
-            node[parts[-1]] = yaml.safe_load(raw)
-        return ExperimentConfig.from_dict(data, source="--set")
+            try:
+                node[parts[-1]] = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"override {item!r}: the value is not valid YAML "
+                                  f"({_first_line(exc)})") from None
+        return ExperimentConfig.from_dict(data, source="override")
 
 
 def _check_value(value: Any, hint: Any, where: str) -> Any:
@@ -227,6 +239,128 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def read_yaml(path: str | Path, what: str = "YAML file") -> dict:
+    """A YAML file's top-level mapping; any failure is a `ConfigError` naming the file (and the
+    line, for a syntax error)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no such {what}", path) from None
+    except IsADirectoryError:
+        raise ConfigError(f"is a folder, expected a {what}", path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} ({exc.strerror or exc})", path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or _first_line(exc)
+        raise ConfigError(f"not valid YAML ({problem})", path, line) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of sections", path)
+    return data
+
+
+# ---------------------------------------------------------------------- ranges
+_METRIC = re.compile(r"(hr|ndcg|mrr)@([1-9][0-9]*)\Z|mrr\Z")
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]+)?)\Z")
+
+
+def _range_problems(cfg: "ExperimentConfig") -> list[tuple[str, Any, str]]:
+    """(key, value, what is wrong) for every out-of-range setting of ``cfg``."""
+    out: list[tuple[str, Any, str]] = []
+
+    def need(ok: bool, key: str, value: Any, why: str) -> None:
+        if not ok:
+            out.append((key, value, why))
+
+    def finite(x: float) -> bool:
+        return isinstance(x, (int, float)) and math.isfinite(x)
+
+    s, d, m, lo, t = cfg.sim, cfg.data, cfg.model, cfg.loss, cfg.train
+    need(bool(cfg.name.strip()) and "/" not in cfg.name and cfg.name not in (".", ".."),
+         "name", cfg.name, "expected a non-empty name without '/'")
+    need(s.sessions >= 1, "sim.sessions", s.sessions, "expected at least 1")
+    need(s.tracks >= 2, "sim.tracks", s.tracks, "expected at least 2")
+    need(finite(s.skip_signal) and 0 <= s.skip_signal <= 1, "sim.skip_signal", s.skip_signal,
+         "expected a number from 0 to 1")
+    need(s.days >= 1, "sim.days", s.days, "expected at least 1")
+    need(s.max_length >= 1, "sim.max_length", s.max_length, "expected at least 1")
+    need(s.seed >= 0, "sim.seed", s.seed, "expected 0 or more")
+    need(1 <= d.skip_strength <= 3, "data.skip_strength", d.skip_strength,
+         "expected 1, 2 or 3 (skip_3, skip_2, skip_1)")
+    need(d.min_length >= 1, "data.min_length", d.min_length, "expected at least 1")
+    need(d.min_count >= 1, "data.min_count", d.min_count, "expected at least 1")
+    need(d.valid_days >= 1, "data.valid_days", d.valid_days, "expected at least 1")
+    need(d.test_days >= 1, "data.test_days", d.test_days, "expected at least 1")
+    need(d.max_length >= 1, "data.max_length", d.max_length, "expected at least 1")
+    need(d.max_sessions is None or d.max_sessions >= 1, "data.max_sessions", d.max_sessions,
+         "expected at least 1 (or null for all)")
+    if d.split == "paper":
+        need(d.min_length >= 3, "data.min_length", d.min_length,
+             "the paper split needs sessions of at least 3 tracks (training input, "
+             "validation and test targets)")
+        need(d.max_length >= 3, "data.max_length", d.max_length,
+             "the paper split needs sessions of at least 3 tracks")
+    else:
+        need(d.min_length >= 2, "data.min_length", d.min_length,
+             "the by_day split needs sessions of at least 2 tracks (a prefix and a target)")
+    need(m.d_model >= 1, "model.d_model", m.d_model, "expected at least 1")
+    need(m.n_heads >= 1, "model.n_heads", m.n_heads, "expected at least 1")
+    if m.d_model >= 1 and m.n_heads >= 1:
+        need(m.d_model % m.n_heads == 0, "model.n_heads", m.n_heads,
+             f"must divide model.d_model={m.d_model}")
+    need(m.n_layers >= 1, "model.n_layers", m.n_layers, "expected at least 1")
+    need(m.d_ff >= 1, "model.d_ff", m.d_ff, "expected at least 1")
+    need(finite(m.dropout) and 0 <= m.dropout < 1, "model.dropout", m.dropout,
+         "expected a number in [0, 1)")
+    need(m.max_length >= 2, "model.max_length", m.max_length, "expected at least 2")
+    need(finite(m.mask_prob) and 0 < m.mask_prob < 1, "model.mask_prob", m.mask_prob,
+         "expected a number in (0, 1)")
+    need(lo.n_negatives >= 1, "loss.n_negatives", lo.n_negatives, "expected at least 1")
+    need(finite(lo.skip_weight) and lo.skip_weight >= 0, "loss.skip_weight", lo.skip_weight,
+         "expected a number >= 0 (0 disables the skip loss)")
+    need(finite(lo.skip_temperature) and lo.skip_temperature > 0, "loss.skip_temperature",
+         lo.skip_temperature, "expected a number > 0")
+    need(t.epochs >= 1, "train.epochs", t.epochs, "expected at least 1")
+    need(t.batch_size >= 1, "train.batch_size", t.batch_size, "expected at least 1")
+    need(finite(t.lr) and t.lr >= 0, "train.lr", t.lr,
+         "expected a number >= 0 (0 freezes the model)")
+    need(finite(t.weight_decay) and t.weight_decay >= 0, "train.weight_decay", t.weight_decay,
+         "expected a number >= 0")
+    need(t.grad_clip is None or (finite(t.grad_clip) and t.grad_clip > 0), "train.grad_clip",
+         t.grad_clip, "expected a number > 0, or null for no clipping")
+    need(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "expected 0 or more")
+    need(t.seed >= 0, "train.seed", t.seed, "expected 0 or more")
+    need(bool(_DEVICE.match(t.device)), "train.device", t.device,
+         "expected auto, cpu, mps, cuda or cuda:<index>")
+    need(t.patience is None or t.patience >= 1, "train.patience", t.patience,
+         "expected at least 1, or null for no early stopping")
+    metric = _METRIC.match(t.select_metric)
+    need(bool(metric) and (metric.group(2) is None or int(metric.group(2)) in _KS),
+         "train.select_metric", t.select_metric,
+         f"expected hr@K, ndcg@K or mrr@K with K in {list(_KS)}, or mrr")
+    need(t.eval_batch_size >= 1, "train.eval_batch_size", t.eval_batch_size,
+         "expected at least 1")
+    need(t.sampled_eval_batch_size >= 1, "train.sampled_eval_batch_size",
+         t.sampled_eval_batch_size, "expected at least 1")
+    need(t.eval_every >= 1, "train.eval_every", t.eval_every, "expected at least 1")
+    return out
+
+
+_KS = (1, 5, 10, 20)      # the cut-offs `metrics.evaluate` reports (metrics.DEFAULT_KS)
+
+
 # ---------------------------------------------------------------------- profiles
 def detect_profile() -> str:
     """`NEGREC_PROFILE` if set, else ``gpu`` when CUDA is available, else ``cpu``."""
@@ -252,10 +386,12 @@ def profile_config(name: str | None = None) -> ExperimentConfig:
     if name == "ci":
         return ExperimentConfig(
             name="ci",
-            sim=SimConfig(sessions=3_000, tracks=800, skip_signal=0.8, days=4),
+            # 6,000 sessions in batches of 32: about 185 steps an epoch, enough for both
+            # directions to leave the popularity plateau in the first epoch (tests/test_learning.py).
+            sim=SimConfig(sessions=6_000, tracks=800, skip_signal=0.8, days=4),
             model=ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=32, dropout=0.1),
             loss=LossConfig(n_negatives=200),
-            train=TrainConfig(epochs=6, batch_size=128, lr=0.005, patience=None,
+            train=TrainConfig(epochs=4, batch_size=32, lr=0.005, patience=None,
                               eval_batch_size=512),
         )
     if name == "cpu":
