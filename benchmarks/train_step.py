@@ -18,7 +18,7 @@ Rows ("variants"), each timed over ``--steps`` steps after ``--warmup`` steps:
 - ``ours/dense, Trainer as-is`` (fp32 only): the dense step with what train.py did when this
   was written: ``zero_grad(set_to_none=True)``, ``torch.nn.utils.clip_grad_norm_``, default
   ``torch.optim.Adam`` (on the CPU a per-tensor loop that makes several passes over the table).
-- ``reference``: what the paper's reference code does, written from PAPER.md: a ``Dataset``
+- ``reference``: what the paper's reference code does, written from the specification page (book/paper.md): a ``Dataset``
   whose ``__getitem__`` builds one padded session from Python lists, a ``DataLoader`` (default
   collate, ``num_workers=0``), PyTorch's ``nn.TransformerEncoder`` (post-LN, causal mask, no
   padding mask), logits over the WHOLE catalogue [N, V], then the candidate columns (unique batch
@@ -78,7 +78,7 @@ def synthetic_arrays(n_sessions: int, vocab: int, seed: int) -> dict[str, np.nda
 
     Track ids: half the plays log-uniform over the catalogue (a Zipf-like head), half uniform
     (a long tail), so batches hold both repeated and rare tracks. Skip strength 0..3 with
-    P(strength >= 2) = 0.5 (PAPER.md section 6 calibration: skip_2 rate 0.41-0.49).
+    P(strength >= 2) = 0.5 (book/paper.md section 6 calibration: skip_2 rate 0.41-0.49).
     """
     rng = np.random.default_rng(seed)
     n_tracks = vocab - N_RESERVED

@@ -75,7 +75,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Next-track loss and the skip contrastive loss (PAPER.md section 3)."""
+    """Next-track loss and the skip contrastive loss (book/paper.md section 3)."""
 
     next_loss: Literal["sampled", "full"] = "sampled"
     sampler: Literal["uniform", "popularity"] = "uniform"

@@ -1,4 +1,4 @@
-"""Next-track losses (full and sampled softmax) and the skip contrastive loss (PAPER.md section 3).
+"""Next-track losses (full and sampled softmax) and the skip contrastive loss (book/paper.md section 3).
 
 Reserved ids (PAD, MASK, OOV) are never candidates, never sampled, and a row whose target is a
 reserved id is ignored. Sampled softmax computes only the candidate columns: the [N, V] logits
@@ -196,7 +196,7 @@ def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Ten
                       temperature: float = 0.1,
                       pairing: Literal["session", "reference"] = "session",
                       reduction: Literal["mean", "none"] = "mean") -> tuple[Tensor, Tensor]:
-    """The negative-feedback InfoNCE of PAPER.md section 3, vectorised over the batch.
+    """The negative-feedback InfoNCE of book/paper.md section 3, vectorised over the batch.
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 Every metric derives from one number per example, the 1-based rank of the held-out track.
 `target_ranks` ranks it against the whole catalogue (the honest protocol, the paper's 2023
 code); `sampled_target_ranks` ranks it against the batch's targets plus random tracks (the
-2024 code, PAPER.md pitfall 5). Ties are broken pessimistically and out-of-vocabulary targets
+2024 code, book/paper.md pitfall 5). Ties are broken pessimistically and out-of-vocabulary targets
 are misses, so no number here is ever better than what the model really does.
 """
 from __future__ import annotations
@@ -122,7 +122,7 @@ def sampled_target_ranks(scores: Tensor | Callable[[Tensor], Tensor], targets: T
                          candidates: Tensor | None = None) -> Tensor:
     """1-based rank of each target among the batch's targets plus random tracks (sampled protocol).
 
-    The paper's 2024 evaluation (PAPER.md pitfall 5): the candidates are the unique targets of
+    The paper's 2024 evaluation (book/paper.md pitfall 5): the candidates are the unique targets of
     the evaluation batch plus `n_random` tracks drawn uniformly from the non-reserved ids
     (`sample_candidates`); each row ranks its own target against every other candidate, with
     pessimistic ties as in `target_ranks`. Numbers from this protocol are inflated (about

@@ -2,7 +2,7 @@
 
 Sessions arrive LEFT-aligned: ``tracks[b, 0]`` is the first track, ``PAD_ID`` fills the row after
 the last real track. Padding is inferred from ``tracks == PAD_ID`` and masked as attention keys;
-the reference code does not mask it (PAPER.md section 2), we do. The encoder returns the
+the reference code does not mask it (book/paper.md section 2), we do. The encoder returns the
 prediction-head output at every position; scores are dot products with the track-embedding table
 (tied input/output embeddings, no output bias).
 

@@ -29,7 +29,7 @@ def random_sessions(B: int, L: int, D: int, seed: int):
 
 
 def brute_force(anchors, keys, skipped, valid, tau: float, pairing: str):
-    """Per-anchor losses and validity, straight from the formula in PAPER.md section 3."""
+    """Per-anchor losses and validity, straight from the formula in book/paper.md section 3."""
     B, L, _ = anchors.shape
     loss = torch.zeros(B, L, dtype=torch.float64)
     ok = torch.zeros(B, L, dtype=torch.bool)

@@ -1,7 +1,7 @@
 """Tests of the session simulator (`negrec_lib.data.simulate`).
 
 The output is read back with plain pandas, not with negrec's reader, so these tests check the
-files themselves. Calibration tolerance: PAPER.md section 6 ranges widened by 0.02 on each side
+files themselves. Calibration tolerance: book/paper.md section 6 ranges widened by 0.02 on each side
 (0.03 for the share of full-length sessions; context shares within 0.02 of the stated values).
 """
 from __future__ import annotations
@@ -173,7 +173,7 @@ def test_marginals_match_paper(run20k):
                             ("backbtn", 0.07, 0.08)):
         checks[f"end {name}"] = (end[name], low, high)
     bad = {k: round(v, 4) for k, (v, lo, hi) in checks.items() if not within(v, lo, hi)}
-    assert not bad, f"outside PAPER.md ranges (+-{WIDEN}): {bad}"
+    assert not bad, f"outside book/paper.md ranges (+-{WIDEN}): {bad}"
     first = df[df.session_position == 1]
     assert within((first.session_length == 20).mean(), 0.45, 0.45, 0.03)
     shares = first.context_type.value_counts(normalize=True)

@@ -1,6 +1,6 @@
 """Read MSSD session logs and track features: validated, streamed in blocks of whole sessions.
 
-The layout is PAPER.md section 6; column names and value sets come from `schema.py`. A log is a
+The layout is book/paper.md section 6; column names and value sets come from `schema.py`. A log is a
 file (`.csv` or `.csv.gz`) or a folder of `log_*.csv[.gz]` files (or the dataset root, with a
 `training_set/` folder). Every violation of the format raises `MSSDFormatError` naming the file,
 the 1-based line of the decompressed file (the header is line 1) and the column; with

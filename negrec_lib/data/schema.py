@@ -1,7 +1,7 @@
 """The MSSD file schema: column names, their order, and the allowed values.
 
 Shared by the reader (`mssd.py`), the simulator (`simulate.py`) and preparation (`prepare.py`),
-so the three can never disagree about the format. See PAPER.md section 6 for the meaning of
+so the three can never disagree about the format. See book/paper.md section 6 for the meaning of
 every column.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The session simulator: synthetic listening sessions in the exact MSSD format, with a known truth.
 
 MSSD can no longer be downloaded or redistributed, so this simulator is every reader's data. It
-writes the same files as MSSD (PAPER.md section 6) and, beside them, the ground truth of the
+writes the same files as MSSD (book/paper.md section 6) and, beside them, the ground truth of the
 process that generated them, so the book can compute an oracle (the best any model could do).
 Everything below is synthetic; only the marginal statistics are calibrated to real samples.
 

@@ -7,7 +7,7 @@ return the figure; in a notebook, end the cell with ``plt.show()``. Titles state
 shows (computed from it) unless ``title`` is given.
 
 `marginals` compares a log with the statistics measured on two small real MSSD samples
-(PAPER.md section 6, kept here as `REAL_MARGINALS`).
+(book/paper.md section 6, kept here as `REAL_MARGINALS`).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ START, END = "hist_user_behavior_reason_start", "hist_user_behavior_reason_end"
 # ---------------------------------------------------------------------------------- references
 @dataclass(frozen=True)
 class Reference:
-    """One statistic of the real MSSD samples: its range and how PAPER.md states it."""
+    """One statistic of the real MSSD samples: its range and how the specification page (book/paper.md) states it."""
 
     group: str
     statistic: str
@@ -92,7 +92,7 @@ REAL_MARGINALS: tuple[Reference, ...] = (
     _span(R_END, "endplay", 0.08, 0.09),
     _span(R_END, "backbtn", 0.07, 0.08),
 )
-"""PAPER.md section 6, one entry per statistic; rates are shares of rows, except where named."""
+"""book/paper.md section 6, one entry per statistic; rates are shares of rows, except where named."""
 
 
 # ---------------------------------------------------------------------------------- statistics
@@ -130,12 +130,12 @@ def _simulated_value(df: pd.DataFrame, ref: Reference) -> float:
 
 def marginals(df: pd.DataFrame, references: tuple[Reference, ...] = REAL_MARGINALS
               ) -> pd.DataFrame:
-    """The statistics of PAPER.md section 6 computed on ``df``, beside the real ranges.
+    """The statistics of book/paper.md section 6 computed on ``df``, beside the real ranges.
 
     Returns
     -------
     DataFrame with one row per statistic: group, statistic, simulated (the value in ``df``),
-    real (the range as text; "~v" where PAPER.md says "about v"), low, high (the range it is compared with; a value stated as
+    real (the range as text; "~v" where book/paper.md says "about v"), low, high (the range it is compared with; a value stated as
     "about v" becomes v +- POINT_TOLERANCE) and inside (low <= simulated <= high, with
     simulated rounded to three decimals, the precision the book prints).
     """

@@ -47,7 +47,7 @@ CLAIMS: tuple[tuple[str, str, str, str], ...] = (
     ("2", "uni-base", "bi-base", "unidirectional beats bidirectional"),
     ("3", "uni-skip-track", "uni-skip-hidden", "the track anchor beats the hidden anchor"),
 )
-"""The paper's three claims (PAPER.md section 5): (claim, variant, baseline, statement)."""
+"""The paper's three claims (book/paper.md section 5): (claim, variant, baseline, statement)."""
 CLAIM_LABELS = {"1": "skip loss", "2": "uni vs bi", "3": "track vs hidden anchor"}
 SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("leave-last-out, sampled", "claims_paper", "sampled"),

@@ -460,7 +460,7 @@ def plot_forest(summary: pd.DataFrame, metrics: Sequence[str], title: str | None
 
 
 PAPER_SKIP_GAINS = {"hr@1": 0.2026, "hr@5": 0.0593, "hr@10": 0.0490, "hr@20": 0.0377}
-"""Claim 1 of the paper (PAPER.md section 5): relative HR@K gains of the skip loss."""
+"""Claim 1 of the paper (book/paper.md section 5): relative HR@K gains of the skip loss."""
 
 
 def claim_verdict(rel: float, lo: float, hi: float, claimed: float | None = None) -> str:
