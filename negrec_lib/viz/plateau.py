@@ -1,0 +1,51 @@
+"""The popularity-plateau figure of the training chapter (data from `negrec_lib.diagnostics`)."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def plot_plateau(curves: pd.DataFrame, popularity: float,
+                 drift: Mapping[str, pd.DataFrame] | None = None,
+                 variants: Sequence[str] | None = None, ax=None) -> Figure:
+    """Validation HR@10 per epoch (mean over seeds, band min..max) against popularity's level.
+
+    ``curves``: `negrec_lib.diagnostics.plateau_curves` output. With ``drift`` (name ->
+    `negrec_lib.diagnostics.first_steps` output) a second panel shows how much of each track
+    embedding's starting direction survives the first steps.
+    """
+    variants = list(variants or dict.fromkeys(curves["variant"]))
+    if ax is None:
+        ncols = 2 if drift else 1
+        fig, axes = plt.subplots(1, ncols, figsize=(7.2 if drift else 4.8, 3.6),
+                                 layout="constrained", squeeze=False)
+        ax = axes[0][0]
+    else:
+        fig, axes = ax.figure, None
+    for i, name in enumerate(variants):
+        c = curves[curves["variant"] == name]
+        ax.plot(c["epoch"], c["mean"], marker="o", ms=3.5, color=f"C{i}", label=name)
+        ax.fill_between(c["epoch"], c["low"], c["high"], color=f"C{i}", alpha=0.15, lw=0)
+    ax.axhline(popularity, color="0.3", ls="--", lw=1)
+    ax.annotate("popularity", (curves["epoch"].min(), popularity), xytext=(0, 4),
+                textcoords="offset points", fontsize=9, color="0.3")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("HR@10 (validation)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=9)
+    ax.set_title("Learning curves by initialisation", fontsize=10)
+    if drift and axes is not None:
+        ax2 = axes[0][1]
+        for i, (name, d) in enumerate(drift.items()):
+            ax2.plot(d["step"], d["identity_kept"], color=f"C{i}", label=f"{name}: kept direction")
+            ax2.plot(d["step"], d["pairwise_cos"], color=f"C{i}", ls=":",
+                     label=f"{name}: pairwise cosine")
+        ax2.set_xlabel("optimiser step")
+        ax2.set_ylabel("cosine")
+        ax2.set_ylim(-0.02, 1.02)
+        ax2.legend(frameon=False, fontsize=8)
+        ax2.set_title("The track table in the first steps", fontsize=10)
+    return fig
