@@ -14,6 +14,7 @@ within ``--tol`` (default 0: to the last digit).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -46,6 +47,12 @@ def choose(table: pd.DataFrame, rows: list[str], sample: int, seed: int) -> pd.D
 
 def rerun(row: pd.Series, scratch: Path) -> pd.Series:
     """Run the row's command into ``scratch`` and return the new row."""
+    config = json.loads(row["config"]) if isinstance(row.get("config"), str) else {}
+    if config and "init" not in config.get("model", {}):
+        raise SystemExit(
+            f"{row['experiment']} {row['variant']}:{row['seed']} predates model.init (it trained "
+            f"with every weight N(0, 0.02), what model.init=gpt does now), and its experiment file "
+            f"now trains the new default; rerun it at its own commit: git checkout {row['commit']}")
     argv = shlex.split(row["command"])
     if argv[:2] != ["negrec", "experiment"]:
         raise SystemExit(f"unexpected command {row['command']!r}")

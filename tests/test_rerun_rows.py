@@ -40,3 +40,11 @@ def test_compare_rows_flags_only_metric_differences():
     new["test_hr@1"] = 0.1 + 1e-9
     assert not rr.compare_rows(old, new, tol=0.0).loc["test_hr@1", "agrees"]
     assert rr.compare_rows(old, new, tol=1e-6).loc["test_hr@1", "agrees"]
+
+
+def test_rows_from_before_the_initialisation_fix_are_not_rerun_at_head(tmp_path):
+    row = pd.Series({"experiment": "claims_paper", "variant": "uni-base", "seed": 0,
+                     "commit": "abc1234", "command": "negrec experiment x.yaml",
+                     "config": '{"model": {"d_model": 64}}'})
+    with pytest.raises(SystemExit, match="predates model.init.*git checkout abc1234"):
+        rr.rerun(row, tmp_path)
