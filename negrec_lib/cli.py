@@ -41,7 +41,21 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-days", type=int, default=d.test_days)
     p.add_argument("--eval-targets", choices=["last", "all"], default=d.eval_targets)
     p.add_argument("--on-error", choices=["raise", "drop"], default=d.on_error,
-                   help="malformed sessions: stop with an error (default) or drop and count them")
+                   help="malformed sessions: stop with an error (default) or drop and count "
+                        "them (by reason, in the manifest); with drop, malformed track-feature "
+                        "rows are dropped too, and an unreadable feature file disables the "
+                        "features with a warning. Refused when no session is left")
+    p.add_argument("--partial-sessions", choices=["error", "drop", "keep"],
+                   default=d.partial_sessions,
+                   help="a session the file starts or ends inside (a sample cut mid-session): "
+                        "stop with an error saying where (default), drop and count it, or keep "
+                        "the rows the file has")
+    p.add_argument("--date-format", default=d.date_format,
+                   choices=["auto", "yyyy-mm-dd", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd"],
+                   help="how the date column is spelled; auto (default) reads YYYY-MM-DD (with "
+                        "or without a time), dd/mm/yyyy, and dd-mm-yy or yy-mm-dd told apart by "
+                        "MSSD's date range (2018-07-15 to 2018-09-18), refusing what the range "
+                        "does not decide")
     p.set_defaults(func=_run_prepare)
 
 

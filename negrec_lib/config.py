@@ -50,6 +50,13 @@ class DataConfig:
     max_length: int = 20              # sessions longer than this keep their last max_length tracks
     max_sessions: int | None = None   # read at most this many sessions (the paper samples ~450 K)
     on_error: Literal["raise", "drop"] = "raise"     # malformed sessions: stop, or drop and count
+    # How the `date` column is spelled: "auto" reads YYYY-MM-DD (with or without a time),
+    # dd/mm/yyyy, and dd-mm-yy or yy-mm-dd resolved by MSSD's date range (refused when the
+    # range does not decide); or name one spelling.
+    date_format: Literal["auto", "yyyy-mm-dd", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd"] = "auto"
+    # A session the file starts or ends inside (a sample cut mid-session): refuse it ("error"),
+    # drop and count it, or keep the rows the file has.
+    partial_sessions: Literal["error", "drop", "keep"] = "error"
 
 
 @dataclass
@@ -237,6 +244,17 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         else:
             kwargs[f.name] = _check_value(data[f.name], hint, f"{where}: {f.name}")
     return cls(**kwargs)
+
+
+# Settings added after datasets and runs were first cached: left out of the cache keys while
+# they hold their defaults, so that existing caches stay valid.
+_LATE_DEFAULTS = {"data": {"date_format": "auto", "partial_sessions": "error"}}
+
+
+def cache_key_view(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` of a config section without the late-added settings at their defaults."""
+    late = _LATE_DEFAULTS.get(section, {})
+    return {k: v for k, v in values.items() if not (k in late and late[k] == v)}
 
 
 def _first_line(exc: BaseException) -> str:

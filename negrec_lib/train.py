@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .config import ExperimentConfig
+from .config import ExperimentConfig, cache_key_view
 from .data.sessions import SessionData
 from .atomic import atomic_write_text
 from .errors import CheckpointError, ConfigError, NegrecError, display_path, file_error
@@ -592,6 +592,7 @@ def run_cached(cfg: ExperimentConfig, root: str | Path = "runs",
 
     from .data.cache import _locked, ensure_dataset
     key_cfg = cfg.to_dict()
+    key_cfg["data"] = cache_key_view("data", key_cfg["data"])
     key_cfg.pop("out_dir")
     key_cfg["train"].pop("progress")
     key = hashlib.sha256(json.dumps(key_cfg, sort_keys=True).encode()).hexdigest()[:10]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import mmap
 import os
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +65,47 @@ class ParsedChunk:
 # ---------------------------------------------------------------------------------------------
 # Files and blocks
 # ---------------------------------------------------------------------------------------------
+class _GzipStream:
+    """Decompresses a gzip file (one or more members) into caller buffers. Unlike a stream that
+    fails a whole read, it hands over every byte decoded before a truncation or corruption,
+    and raises only on the read after them, so the caller knows the last complete line."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 (closed in close())
+        self._z = zlib.decompressobj(wbits=31)
+        self._buf, self._pos, self._end = b"", 0, False
+
+    def readinto(self, view: memoryview) -> int:
+        out = 0
+        while out < len(view):
+            if self._pos < len(self._buf):
+                k = min(len(view) - out, len(self._buf) - self._pos)
+                view[out:out + k] = self._buf[self._pos:self._pos + k]
+                self._pos += k
+                out += k
+                continue
+            if self._end:
+                break
+            if out:                   # hand over what there is before decoding further
+                break
+            chunk = self._file.read(1 << 20)
+            if not chunk:
+                self._end = True
+                if not self._z.eof:
+                    raise EOFError("the compressed stream ends before its end marker")
+                break
+            buf = self._z.decompress(chunk)
+            while self._z.eof and self._z.unused_data:    # the next gzip member
+                rest = self._z.unused_data
+                self._z = zlib.decompressobj(wbits=31)
+                buf += self._z.decompress(rest)
+            self._buf, self._pos = buf, 0
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class CSVFile:
     """A CSV file opened for block-wise reading: header parsed, body cut at line ends."""
 
@@ -74,12 +116,17 @@ class CSVFile:
             raise MSSDFormatError("file not found", self.path)
         if self.path.stat().st_size == 0:
             raise MSSDFormatError("the file is empty (0 bytes); expected a header line", self.path)
-        self._file = open(self.path, "rb")  # noqa: SIM115 (closed in close())
+        self._newlines = 0       # line ends decompressed so far (gzip files)
+        try:
+            self._file = open(self.path, "rb")  # noqa: SIM115 (closed in close())
+        except OSError as exc:
+            raise MSSDFormatError(f"cannot open the file ({exc.strerror or exc})",
+                                  self.path) from None
         self.compressed = self._file.read(2) == GZIP_MAGIC
         self._mm: mmap.mmap | None = None
         try:
             if self.compressed:
-                self._stream = pa.input_stream(str(self.path), compression="gzip")
+                self._stream = _GzipStream(self.path)
                 head = self._stream_head()
             else:
                 self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
@@ -112,10 +159,16 @@ class CSVFile:
                 n = self._stream.readinto(view[got:])
                 if not n:
                     break
+                self._newlines += int(np.count_nonzero(
+                    np.frombuffer(view[got:got + n], np.uint8) == 10))
                 got += n
-        except (OSError, pa.ArrowException) as e:
+        except (OSError, pa.ArrowException, EOFError, ValueError, zlib.error) as e:
+            done = self._newlines
+            where = (f"after line {done}, the last complete line (the header is line 1)"
+                     if done else "before the end of the header line")
             raise MSSDFormatError(f"cannot decompress the file: the gzip data is truncated or "
-                                  f"corrupt ({e})", self.path) from None
+                                  f"corrupt {where}; what follows is lost ({e}). Re-download "
+                                  "or re-compress the file", self.path) from None
         return got
 
     def _stream_head(self) -> bytes:

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
-from ..config import DataConfig, SimConfig
+from ..config import DataConfig, SimConfig, cache_key_view
 
 
 def default_root() -> Path:
@@ -42,7 +42,7 @@ def ensure_dataset(sim: SimConfig, data: DataConfig, root: str | Path | None = N
     from .simulate import simulate
 
     raw = simulated_dir(sim, root)
-    prepared = raw.parent / f"{raw.name}-prep-{_key(asdict(data))}"
+    prepared = raw.parent / f"{raw.name}-prep-{_key(cache_key_view('data', asdict(data)))}"
     if (prepared / "manifest.json").is_file():
         return prepared
     raw.parent.mkdir(parents=True, exist_ok=True)

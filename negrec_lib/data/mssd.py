@@ -37,7 +37,7 @@ from negrec_lib.data._csv import (PRIO_MALFORMED, CSVFile, RowBatch, RowErrors, 
                                   decode_categorical, decode_float, decode_int, decode_map,
                                   encode, malformed_lines, n_threads, parse_block, pipelined,
                                   raise_first, row_errors, value_errors)
-from negrec_lib.errors import MSSDFormatError
+from negrec_lib.errors import ConfigError, MSSDFormatError
 
 __all__ = ["MSSDFormatError", "ReadReport", "LogBlock", "iter_log_blocks", "read_log",
            "read_track_features", "find_log_files", "find_tf_files", "VALUE_COLUMNS"]
@@ -65,14 +65,18 @@ _FAST_TYPES = {c: pa.bool_() for c in _BOOLS} | {
 MALFORMED, BLANK = "malformed_row", "blank_line"
 POSITION, OVER, LENGTH = "position_out_of_order", "position_exceeds_length", "length_changes"
 SHORT, REAPPEARS, SKIPS = "session_ends_early", "session_not_contiguous", "skips_not_cumulative"
+PARTIAL = "partial_session"     # the file starts or ends inside a session
+PARTIAL_SESSIONS = ("error", "drop", "keep")
 # Which message wins when several violations sit on one line (lower first).
 _PRIO_BLANK, _PRIO_VALUE = 1, 10  # + column index (0 is a malformed line)
 _PRIO_SHORT, _PRIO_REAPPEARS, _PRIO_POSITION, _PRIO_LENGTH = 50, 51, 52, 53
 _PRIO_OVER, _PRIO_SKIPS, _PRIO_SHORT_EOF = 54, 55, 60
 
 _TRUE = dict.fromkeys(schema.TRUE_SPELLINGS, True) | dict.fromkeys(schema.FALSE_SPELLINGS, False)
-_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
-_DMY_DATE = re.compile(r"(\d{2})-(\d{2})-(\d{2})\Z")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                       r"(?:Z|[+-]\d{2}:?\d{2})?)?\Z")
+_SLASH_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\Z")
+_TWO_DIGIT_DATE = re.compile(r"(\d{2})-(\d{2})-(\d{2})\Z")
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -200,19 +204,81 @@ class LogBlock:
 # ---------------------------------------------------------------------------------------------
 # Decoding one parsed block (runs on a worker thread)
 # ---------------------------------------------------------------------------------------------
-def _parse_date(text: str) -> int | None:
-    """Days since 1970-01-01 of `YYYY-MM-DD` or `dd-mm-yy` (20yy), or None."""
-    if m := _ISO_DATE.match(text):
-        y, mo, d = map(int, m.groups())
-    elif m := _DMY_DATE.match(text):
-        d, mo, y = map(int, m.groups())
-        y += 2000
-    else:
-        return None
+DATE_FORMATS = ("auto", "yyyy-mm-dd", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd")
+MSSD_FIRST_DAY, MSSD_LAST_DAY = dt.date(2018, 7, 15), dt.date(2018, 9, 18)
+
+
+def _date(y: int, m: int, d: int) -> dt.date | None:
     try:
-        return (dt.date(y, mo, d) - _EPOCH).days
+        return dt.date(y, m, d)
     except ValueError:
         return None
+
+
+def _parse_date(text: str, fmt: str = "auto") -> int | tuple[str, str] | None:
+    """Days since 1970-01-01 of one `date` value; None when it is not a date in `fmt`; for
+    `dd-mm-yy` vs `yy-mm-dd` under "auto", the pair of readings when MSSD's date range does
+    not decide between them.
+
+    Spellings: `YYYY-MM-DD` (optionally with a time: `2018-07-15 00:00:00`, ISO `T...`),
+    `dd/mm/yyyy`, and two digits each, `dd-mm-yy` or `yy-mm-dd` (20yy). Under "auto" a
+    two-digit date is read the way that falls in MSSD's range (2018-07-15 to 2018-09-18) when
+    exactly one does (both readings of an MSSD date agree or only one is in range).
+    """
+    day: dt.date | None = None
+    if m := _ISO_DATE.match(text):
+        if fmt in ("auto", "yyyy-mm-dd"):
+            day = _date(*map(int, m.groups()))
+    elif m := _SLASH_DATE.match(text):
+        if fmt in ("auto", "dd/mm/yyyy"):
+            d, mo, y = map(int, m.groups())
+            day = _date(y, mo, d)
+    elif m := _TWO_DIGIT_DATE.match(text):
+        a, b, c = map(int, m.groups())
+        dmy, ymd = _date(2000 + c, b, a), _date(2000 + a, b, c)
+        if fmt == "dd-mm-yy":
+            day = dmy
+        elif fmt == "yy-mm-dd":
+            day = ymd
+        elif fmt == "auto":
+            readings = {x for x in (dmy, ymd) if x is not None}
+            in_range = {x for x in readings if MSSD_FIRST_DAY <= x <= MSSD_LAST_DAY}
+            if len(readings) == 1:
+                day = readings.pop()
+            elif len(in_range) == 1:
+                day = in_range.pop()
+            elif readings:
+                return (dmy.isoformat(), ymd.isoformat())
+    return None if day is None else (day - _EPOCH).days
+
+
+def _decode_date(col: pa.ChunkedArray, prio: int, fmt: str
+                 ) -> tuple[np.ndarray, list[RowErrors]]:
+    """The `date` column as int32 days since 1970; errors for bad and ambiguous values."""
+    idx, uniq = encode(col)
+    texts = uniq.to_pylist()
+    parsed = [_parse_date(t, fmt) for t in texts]
+    ok = [isinstance(x, int) for x in parsed]
+    lut = np.array([x if k else 0 for x, k in zip(parsed, ok)], np.int32)
+    vals = lut[idx] if len(texts) else np.zeros(len(idx), np.int32)
+    errs: list[RowErrors] = []
+    bad_codes = [i for i, x in enumerate(parsed) if x is None]
+    if bad_codes:
+        bad = np.flatnonzero(np.isin(idx, bad_codes))
+        spelled = ("a date YYYY-MM-DD (optionally with a time), dd/mm/yyyy, dd-mm-yy or "
+                   "yy-mm-dd" if fmt == "auto" else f"a date in the format {fmt}")
+        errs += value_errors(bad, np.asarray(texts, object)[idx[bad]], "date", prio, spelled)
+    amb_codes = [i for i, x in enumerate(parsed) if isinstance(x, tuple)]
+    if amb_codes:
+        bad = np.flatnonzero(np.isin(idx, amb_codes))
+        payload = [(texts[c], *parsed[c]) for c in idx[bad]]
+        errs += row_errors(bad, payload, "date", "bad_value:date", prio,
+                           lambda p: f"ambiguous date {p[0]!r}: read as dd-mm-yy it is {p[1]}, "
+                                     f"as yy-mm-dd {p[2]}, and MSSD's range "
+                                     f"({MSSD_FIRST_DAY} to {MSSD_LAST_DAY}) does not decide; "
+                                     "pass date_format='dd-mm-yy' or 'yy-mm-dd' "
+                                     "(--date-format)")
+    return vals, errs
 
 
 def _decode_bool(col: pa.ChunkedArray, column: str, prio: int
@@ -224,7 +290,8 @@ def _decode_bool(col: pa.ChunkedArray, column: str, prio: int
     return decode_map(col, column, prio, _TRUE.get, np.bool_, expected)
 
 
-def _decode_log(data: pa.Buffer, quoted: bool, names: list[str]) -> RowBatch:
+def _decode_log(data: pa.Buffer, quoted: bool, names: list[str], date_format: str = "auto"
+                ) -> RowBatch:
     """Parse and decode one block of log rows (worker thread)."""
     parsed = parse_block(data, quoted, names, list(schema.LOG_COLUMNS), _FAST_TYPES)
     t, n = parsed.table, parsed.table.num_rows
@@ -237,8 +304,7 @@ def _decode_log(data: pa.Buffer, quoted: bool, names: list[str]) -> RowBatch:
         elif c in schema.LOG_INT_COLUMNS:
             cols[c], e = decode_int(col, c, prio, _INT_DTYPES[c], *schema.LOG_INT_COLUMNS[c])
         elif c == "date":
-            cols[c], e = decode_map(col, c, prio, _parse_date, np.int32,
-                                    "a date YYYY-MM-DD or dd-mm-yy")
+            cols[c], e = _decode_date(col, prio, date_format)
         elif c in schema.LOG_CATEGORICAL_COLUMNS:
             values = schema.LOG_CATEGORICAL_COLUMNS[c]
             cols[c], e = decode_categorical(col, c, prio, values, f"one of {', '.join(values)}")
@@ -285,22 +351,39 @@ def _empty_ids(t: pa.Table, run_starts: np.ndarray, run_ids: np.ndarray, n: int,
 # ---------------------------------------------------------------------------------------------
 # Session structure (main thread, vectorised)
 # ---------------------------------------------------------------------------------------------
-def _structure_errors(rows: RowBatch, m: int, cut: int, seen: dict[str, int], eof_line: int
-                      ) -> list[RowErrors]:
+def _structure_errors(rows: RowBatch, m: int, cut: int, seen: dict[str, int], eof_line: int,
+                      file_start: bool = False) -> tuple[list[RowErrors], list[RowErrors]]:
     """Violations of the session structure in runs [0, m), i.e. rows [0, cut); `eof_line`: the
-    file's last line if these are its last rows, else 0."""
+    file's last line if these are its last rows, else 0; `file_start`: run 0 is the file's
+    first session. Returns (violations, partial sessions): a session the file starts inside
+    (its first row's position is above 1) or ends inside (fewer rows than its length) is a
+    partial session, not a violation; the caller decides what to do with it."""
     if m == 0:
-        return []
+        return [], []
     starts = rows.run_starts[:m]
     lens = np.diff(np.append(starts, cut))                # [m]
     ids, lines = rows.run_ids, rows.lines
     pos = rows.cols["session_position"][:cut]             # [cut] int16
     length = rows.cols["session_length"][:cut]            # [cut] int16
     length0 = length[starts]                              # [m] length on each first row
+    expect = length0.astype(np.int64)                     # [m] rows each session should have
     # a session's positions run 1, 2, ...: each row one more than the row before
     bad_pos = np.empty(cut, bool)
     bad_pos[1:] = pos[1:] != pos[:-1].astype(np.int32) + 1
     bad_pos[starts] = pos[starts] != 1
+    partial: list[RowErrors] = []
+    first = int(starts[0])
+    if file_start and ids[0] != "" and 1 < pos[first] <= length[first]:
+        bad_pos[first] = False                            # the file starts inside a session
+        expect[0] -= int(pos[first]) - 1
+        partial.append(RowErrors(
+            np.array([first]), np.array([(ids[0], int(pos[first]), int(length[first]))], object),
+            "session_position", PARTIAL, _PRIO_SHORT_EOF,
+            lambda p: f"the file starts inside session '{p[0]}': its first row here has "
+                      f"session_position {p[1]} of {p[2]} (rows 1 to {p[1] - 1} are not in "
+                      "the file; a sample cut mid-session?); pass partial_sessions='drop' or "
+                      "'keep' (--partial-sessions drop|keep) to accept cut sessions",
+            np.array([0])))
     bad_len = np.empty(cut, bool)
     bad_len[1:] = length[1:] != length[:-1]
     bad_len[starts] = False
@@ -328,15 +411,17 @@ def _structure_errors(rows: RowBatch, m: int, cut: int, seen: dict[str, int], eo
                            "session_position", OVER, _PRIO_OVER,
                            lambda p: f"session_position {p[1]} exceeds session_length {p[2]} "
                                      f"in session '{p[0]}'")
-    for r in np.flatnonzero(lens < length0):  # shown where the next session begins, or at EOF
+    for r in np.flatnonzero(lens < expect):   # shown where the next session begins, or at EOF
         nxt = r + 1 < len(rows.run_starts)
         at = int(rows.run_starts[r + 1]) if nxt else cut - 1
-        payload = (ids[r], int(lens[r]), int(length0[r]), ids[r + 1] if nxt else None)
-        errs.append(RowErrors(np.array([at]), np.array([payload], object),
-                              "session_id" if nxt else "session_length", SHORT,
-                              _PRIO_SHORT if nxt else _PRIO_SHORT_EOF, _describe_short,
-                              np.array([r]), None if nxt else np.array([eof_line])))
-    return errs + _reappearing(ids[:m], starts, lines, seen)
+        payload = (ids[r], int(lens[r]) + int(length0[r] - expect[r]), int(length0[r]),
+                   ids[r + 1] if nxt else None)
+        e = RowErrors(np.array([at]), np.array([payload], object),
+                      "session_id" if nxt else "session_length", SHORT if nxt else PARTIAL,
+                      _PRIO_SHORT if nxt else _PRIO_SHORT_EOF, _describe_short,
+                      np.array([r]), None if nxt else np.array([eof_line]))
+        (errs if nxt else partial).append(e)
+    return errs + _reappearing(ids[:m], starts, lines, seen), partial
 
 
 def _run_of(rows: RowBatch, row_idx: np.ndarray) -> np.ndarray:
@@ -355,8 +440,9 @@ def _describe_position(p: tuple) -> str:
 def _describe_short(p: tuple) -> str:
     sid, k, length, nxt = p
     if nxt is None:
-        return (f"the file ends after {k} row(s) of session '{sid}' whose session_length is "
-                f"{length}")
+        return (f"the file ends after {k} of the {length} rows of session '{sid}' (its "
+                "session_length); a sample cut mid-session? pass partial_sessions='drop' or "
+                "'keep' (--partial-sessions drop|keep) to accept cut sessions")
     return (f"session '{sid}' ends after {k} of its {length} rows: expected its "
             f"session_position {k + 1} here, got a row of session '{nxt}' (rows of a session "
             "must be consecutive and ordered by position)")
@@ -439,10 +525,13 @@ class _FileReader:
 
     def __init__(self, path: Path, pool: ThreadPoolExecutor, on_error: str, report: ReadReport,
                  block_size: int, budget: list,
-                 on_read: Callable[[Path], None] | None = None) -> None:
+                 on_read: Callable[[Path], None] | None = None, date_format: str = "auto",
+                 partial_sessions: str = "error") -> None:
         self.path, self.pool, self.on_error, self.report = path, pool, on_error, report
         self.block_size, self.budget, self.on_read = block_size, budget, on_read
+        self.date_format, self.partial = date_format, partial_sessions
         self.seen: dict[str, int] = {}  # session id -> line of its first row
+        self.started = False            # a session of the file has been settled
 
     def blocks(self) -> Iterator[LogBlock]:
         """Yield the file's blocks; warn once at the end if sessions were dropped."""
@@ -454,7 +543,7 @@ class _FileReader:
             tail = RowBatch.empty(VALUE_DTYPES)
             on_read = None if self.on_read is None else (lambda: self.on_read(self.path))
             for chunk, first_line, final in pipelined(csvf, self.pool, _decode_log, names,
-                                                      on_exhausted=on_read):
+                                                      self.date_format, on_exhausted=on_read):
                 chunk.place(first_line)
                 block, tail = self._settle(RowBatch.concat(tail, chunk), final)
                 if block.n_rows:
@@ -481,7 +570,11 @@ class _FileReader:
         if final:
             eof_line = max([int(x) for x in rows.lines[-1:]] + [x[0] for x in rows.malformed],
                            default=0)
-        structure = _structure_errors(rows, m, cut, self.seen, eof_line)
+        structure, partial = _structure_errors(rows, m, cut, self.seen, eof_line,
+                                               file_start=not self.started)
+        self.started = self.started or m > 0
+        if self.partial == "error":      # a cut session is a violation like any other
+            structure += partial
         errs = [e for e in errs + structure if len(e.rows)]
         if self.on_error == "raise":
             raise_first(errs, [x for x in rows.malformed if x[0] < limit], rows.lines,
@@ -490,6 +583,12 @@ class _FileReader:
                                                        if x[0] >= limit]
         else:
             keep, drops, carry = _assign_drops(rows, m, cut, errs, limit)
+        if self.partial == "drop":
+            for e in partial:
+                r = int(e.runs[0])
+                if keep[r]:
+                    keep[r] = False
+                    drops.append((r, PARTIAL, int(e.where(rows.lines)[0])))
         m_eff = self._budgeted(keep)
         end = int(rows.run_starts[m_eff]) if m_eff < n_runs else rows.n
         for run, reason, line in drops:
@@ -512,7 +611,9 @@ class _FileReader:
 
 def iter_log_blocks(path: str | Path, *, on_error: str = "raise", report: ReadReport | None = None,
                     block_size: int = 16 << 20, max_sessions: int | None = None,
-                    on_file_read: Callable[[Path], None] | None = None) -> Iterator[LogBlock]:
+                    on_file_read: Callable[[Path], None] | None = None,
+                    date_format: str = "auto", partial_sessions: str = "error"
+                    ) -> Iterator[LogBlock]:
     """Stream validated `LogBlock`s of whole sessions from a log file or folder.
 
     Parameters
@@ -526,9 +627,20 @@ def iter_log_blocks(path: str | Path, *, on_error: str = "raise", report: ReadRe
     on_file_read : called with a file's path as soon as its last block has been read (its
         blocks may still be parsing): the moment to start other work on the file, such as a
         checksum, that would otherwise compete with the parsing for the cores
+    date_format : "auto" (every spelling of DATE_FORMATS; a two-digit date is read the way
+        that falls in MSSD's range, and refused when the range does not decide) or one of
+        "yyyy-mm-dd", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd"
+    partial_sessions : a session the file starts or ends inside (a sample cut mid-session):
+        "error" (a violation, as under `on_error`), "drop" (drop and count it as
+        ``partial_session``) or "keep" (keep the rows the file has)
     """
     if on_error not in ("raise", "drop"):
-        raise ValueError(f"on_error must be 'raise' or 'drop', got {on_error!r}")
+        raise ConfigError(f"on_error must be 'raise' or 'drop', got {on_error!r}")
+    if date_format not in DATE_FORMATS:
+        raise ConfigError(f"date_format must be one of {list(DATE_FORMATS)}, got {date_format!r}")
+    if partial_sessions not in PARTIAL_SESSIONS:
+        raise ConfigError(f"partial_sessions must be one of {list(PARTIAL_SESSIONS)}, got "
+                          f"{partial_sessions!r}")
     files = find_log_files(path)
     report = report if report is not None else ReadReport()
     budget = [np.inf if max_sessions is None else int(max_sessions)]
@@ -538,7 +650,7 @@ def iter_log_blocks(path: str | Path, *, on_error: str = "raise", report: ReadRe
             if budget[0] <= 0:
                 break
             yield from _FileReader(f, pool, on_error, report, block_size, budget,
-                                   on_file_read).blocks()
+                                   on_file_read, date_format, partial_sessions).blocks()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -652,7 +764,7 @@ def read_track_features(path: str | Path, *, on_error: str = "raise",
     """Validated track features of a tf file or folder: track_id str, features float32, key and
     time_signature int8, release_year int16, mode categorical (major/minor)."""
     if on_error not in ("raise", "drop"):
-        raise ValueError(f"on_error must be 'raise' or 'drop', got {on_error!r}")
+        raise ConfigError(f"on_error must be 'raise' or 'drop', got {on_error!r}")
     report = report if report is not None else ReadReport()
     parts, where = [], []
     with ThreadPoolExecutor(n_threads(), thread_name_prefix="mssd-tf") as pool:

@@ -150,7 +150,9 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
     done_bytes = 0
     for path in files:
         for block in iter_log_blocks(path, on_error=cfg.on_error, report=report,
-                                     block_size=block_size, on_file_read=on_file_read):
+                                     block_size=block_size, on_file_read=on_file_read,
+                                     date_format=cfg.date_format,
+                                     partial_sessions=cfg.partial_sessions):
             c = block.columns
             strength = (c["skip_1"].astype(np.int8) + c["skip_2"] + c["skip_3"])   # [rows] 0..3
             starts = np.asarray(block.session_starts, np.int64)                    # [S]
