@@ -403,6 +403,62 @@ def test_colab_buttons_open_this_repository(book):
         assert REPOSITORY_URL.removeprefix("https://github.com/") in colab[0]
 
 
+class _Anchors(HTMLParser):
+    """The ids an HTML document defines (link targets) and the hrefs of its links."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        self.ids.update(v for k, v in a.items() if k in ("id", "name") and v)
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(a["href"])
+
+
+# A file name that linkify turned into a web address: http://CONTRIBUTING.md (.md is a TLD).
+_BARE_FILE_LINK = re.compile(r"^https?://[\w.-]+\.(md|py|ipynb|ya?ml|toml|txt|cfg|csv)/?$", re.I)
+
+
+@pytest.mark.slow
+def test_internal_links_resolve(book):
+    """Every link of the built book to one of its pages or anchors resolves; no bare file names."""
+    from urllib.parse import unquote
+
+    _need_html(book)
+    docs: dict[Path, _Anchors] = {}
+
+    def doc(path: Path) -> _Anchors:
+        if path not in docs:
+            parser = _Anchors()
+            parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+            docs[path] = parser
+        return docs[path]
+
+    bad = []
+    pages = [p for p in sorted(book.html.rglob("*.html")) if "_static" not in p.parts]
+    for page in pages:
+        where = page.relative_to(book.html)
+        for href in doc(page).hrefs:
+            if _BARE_FILE_LINK.match(href):
+                bad.append(f"{where}: {href} (a file name turned into a web address)")
+                continue
+            parts = urlsplit(href)
+            if parts.scheme or href.startswith("//"):
+                continue                                  # the outside world, mailto:, javascript:
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                bad.append(f"{where}: {href} (no such file in the book)")
+            elif parts.fragment and target.suffix == ".html" and \
+                    unquote(parts.fragment) not in doc(target).ids:
+                bad.append(f"{where}: {href} (no anchor #{parts.fragment} in {target.name})")
+    assert pages and not bad, f"{len(bad)} broken links:\n" + "\n".join(bad[:40])
+
+
 # ---------------------------------------------------------------------------- the browser
 def _chromium() -> str | None:
     for name in (os.environ.get("NEGREC_CHROMIUM"), "chromium", "google-chrome",
