@@ -18,13 +18,15 @@ baseline and paired tests across seeds.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import re
 import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +34,8 @@ import yaml
 
 from .config import ExperimentConfig, profile_config
 from .config import read_yaml
-from .errors import ConfigError, NegrecError, ResultsError, display_path
+from .atomic import atomic_write_text, file_lock
+from .errors import ConfigError, NegrecError, ResultsError, display_path, file_error
 
 METRIC_PREFIXES = ("hr@", "ndcg@", "mrr", "skip_mrr")
 
@@ -151,47 +154,120 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = out / f"{spec.name}.csv"
-    done = pd.read_csv(table) if table.exists() else pd.DataFrame(columns=["variant", "seed"])
+    # Several processes may run one grid: the table is read and written under its lock (and
+    # re-read before each write, so no row is lost or written twice), and each run is trained
+    # by the process that holds its run lock; a run another process holds is put off to the end
+    # (by then it has its row, or this process takes it over).
+    with file_lock(table):
+        done = read_results_table(table)
     have = set(zip(done["variant"].astype(str), done["seed"].astype(int)))
     todo = [(v, s) for v in spec.variants for s in (seeds or spec.seeds)
             if (only is None or v.name in only) and (v.name, s) not in have]
-    for i, (variant, seed) in enumerate(todo, 1):
-        cfg = spec.config(variant, seed)
-        cfg.train.progress = progress          # epoch bars and summaries unless --quiet
-        t0 = time.perf_counter()
-        data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data)
-        data = SessionData.load(data_dir)
+
+    def train_one(i: int, variant: Variant, seed: int, wait: bool) -> bool:
         run_dir = Path(runs_dir) / spec.name / variant.name / f"seed-{seed}"
-        resume = (run_dir / "last.pt").exists()
-        if progress:
-            print(f"[{i}/{len(todo)}] {spec.name}: {variant.name}, seed {seed}"
-                  + (" (resuming)" if resume else ""), flush=True)
-        result = Trainer(cfg, data, run_dir, resume=resume).fit()
-        cmd = ["negrec", "experiment", str(spec.path or spec.name), "--only", variant.name,
-               "--seed", str(seed)]
-        row = {"experiment": spec.name, "variant": variant.name, "seed": seed,
-               "baseline": variant.baseline or "",
-               **_flatten("test_", result["test"]), **_flatten("sampled_", result["test_sampled"]),
-               **_by_context(result),
-               "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
-               "max_epochs": cfg.train.epochs, "data_seed": cfg.sim.seed,
-               "valid_hr@10_by_epoch": json.dumps(_curve(run_dir, "valid_hr@10")),
-               "wall_seconds": round(time.perf_counter() - t0, 1),
-               "command": shlex.join(cmd), **{k: result["provenance"][k]
-                                             for k in ("commit", "dirty", "hardware", "device",
-                                                       "precision", "torch")},
-               "data": str(data_dir), "overrides": json.dumps(variant.overrides),
-               "config": json.dumps(cfg.to_dict())}
-        done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
-        tmp = table.with_suffix(".csv.tmp")
-        done.to_csv(tmp, index=False)
-        tmp.replace(table)
-    return done
+        with _run_lock(run_dir, wait) as mine:
+            if not mine:
+                return False
+            with file_lock(table):
+                current = read_results_table(table)
+            if ((current["variant"].astype(str) == variant.name)
+                    & (current["seed"].astype(int) == seed)).any():
+                return True                    # another process finished it meanwhile
+            cfg = spec.config(variant, seed)
+            cfg.train.progress = progress          # epoch bars and summaries unless --quiet
+            t0 = time.perf_counter()
+            data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data)
+            data = SessionData.load(data_dir)
+            resume = (run_dir / "last.pt").exists()
+            if progress:
+                print(f"[{i}/{len(todo)}] {spec.name}: {variant.name}, seed {seed}"
+                      + (" (resuming)" if resume else ""), flush=True)
+            result = Trainer(cfg, data, run_dir, resume=resume).fit()
+            cmd = ["negrec", "experiment", str(spec.path or spec.name), "--only", variant.name,
+                   "--seed", str(seed)]
+            row = {"experiment": spec.name, "variant": variant.name, "seed": seed,
+                   "baseline": variant.baseline or "",
+                   **_flatten("test_", result["test"]), **_flatten("sampled_", result["test_sampled"]),
+                   **_by_context(result),
+                   "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+                   "max_epochs": cfg.train.epochs, "data_seed": cfg.sim.seed,
+                   "valid_hr@10_by_epoch": json.dumps(_curve(run_dir, "valid_hr@10")),
+                   "wall_seconds": round(time.perf_counter() - t0, 1),
+                   "command": shlex.join(cmd), **{k: result["provenance"][k]
+                                                 for k in ("commit", "dirty", "hardware", "device",
+                                                           "precision", "torch")},
+                   "data": str(data_dir), "overrides": json.dumps(variant.overrides),
+                   "config": json.dumps(cfg.to_dict())}
+            with file_lock(table):
+                current = read_results_table(table)
+                if not ((current["variant"].astype(str) == variant.name)
+                        & (current["seed"].astype(int) == seed)).any():
+                    current = pd.concat([current, pd.DataFrame([row])], ignore_index=True)
+                    atomic_write_text(table, current.to_csv(index=False))
+        return True
+
+    later = [(i, v, s) for i, (v, s) in enumerate(todo, 1) if not train_one(i, v, s, False)]
+    for i, variant, seed in later:
+        train_one(i, variant, seed, True)
+    with file_lock(table):
+        return read_results_table(table)
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path, wait: bool) -> Iterator[bool]:
+    """Hold the lock of one run folder (a file beside it); yields False when another process
+    holds it and ``wait`` is False."""
+    from filelock import FileLock, Timeout
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(run_dir.parent / f".{run_dir.name}.lock"), timeout=-1 if wait else 0)
+    try:
+        lock.acquire()
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def read_results_table(path: str | Path, key_columns: tuple[str, ...] = ("variant", "seed")
+                       ) -> pd.DataFrame:
+    """A grid's results table (an empty one with the key columns when the file does not exist);
+    a damaged table raises `ResultsError` naming the file (and the line, when known)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=list(key_columns))
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
+            ValueError) as exc:
+        text = " ".join(str(exc).split())
+        m = re.search(r"line (\d+)", text)
+        raise ResultsError(f"not a readable results table ({text[:200]}); restore it from git "
+                           "or delete it to run the grid again", path,
+                           int(m.group(1)) if m else None) from None
+    missing = [c for c in key_columns if c not in df.columns]
+    if missing:
+        raise ResultsError(f"no column {', '.join(missing)}; not a results table written by "
+                           "negrec", path)
+    if "seed" in key_columns:
+        try:
+            df["seed"].astype(int)
+        except (TypeError, ValueError):
+            raise ResultsError("the seed column holds a value that is not an integer", path,
+                               column="seed") from None
+    return df
 
 
 def _curve(run_dir: Path, key: str) -> list[float | None]:
     """``key`` at every epoch of a finished run (None where the epoch was not validated)."""
-    history = json.loads((Path(run_dir) / "history.json").read_text())
+    path = Path(run_dir) / "history.json"
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise file_error(ResultsError, path, exc, "run history") from None
     return [None if h.get(key) is None else round(float(h[key]), 5) for h in history]
 
 

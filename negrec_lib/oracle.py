@@ -122,6 +122,9 @@ def bounds_table(spec_path: str | Path, out: str | Path = "results",
                          **{k: v for k, v in provenance().items()
                             if k in ("commit", "dirty", "hardware")}})
     df = pd.DataFrame(rows)
+    from .atomic import atomic_write_text, file_lock
     Path(out).mkdir(parents=True, exist_ok=True)
-    df.to_csv(Path(out) / f"{spec.name}_bounds.csv", index=False)
+    table = Path(out) / f"{spec.name}_bounds.csv"
+    with file_lock(table):
+        atomic_write_text(table, df.to_csv(index=False))
     return df

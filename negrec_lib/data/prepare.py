@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__
+from ..atomic import replace_dir
 from ..config import DataConfig, ExperimentConfig
 from ..errors import ConfigError, MSSDFormatError, NegrecError, PreparedDataError, display_path
 from . import schema
@@ -392,7 +393,7 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
             wait(writes)                     # no write may land after the folder is gone
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    _replace_dir(tmp, out_dir)
+    replace_dir(tmp, out_dir)
     return manifest
 
 
@@ -508,14 +509,3 @@ def _finish(input_path: Path, tmp: Path, cfg: DataConfig, a: dict[str, np.ndarra
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
-
-
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Move ``tmp`` to ``out_dir``, replacing an existing folder only after the move succeeds."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

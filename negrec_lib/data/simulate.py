@@ -94,7 +94,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from scipy.special import ndtri
 
-from ..errors import ConfigError, NegrecError
+from ..atomic import replace_dir
+from ..errors import ConfigError, NegrecError, NegrecFileError, display_path, file_error
 from . import schema
 
 VERSION = 1
@@ -659,8 +660,10 @@ def simulate(out_dir: str | Path, sessions: int = 20_000, tracks: int = 5_000,
     P = params or ModelParams()
     out_dir = Path(out_dir)
     if out_dir.exists() and not force and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise OutputExistsError(f"{out_dir} exists and is not empty; choose another folder or pass "
-                                f"force=True (--force) to replace it")
+        raise OutputExistsError(f"{display_path(out_dir)} exists and is not empty; choose another "
+                                "folder or pass force=True to replace it").with_cli(
+            f"{display_path(out_dir)} exists and is not empty; choose another --out or pass "
+            "--force to replace it")
     n, L = int(sessions), int(max_length)
     chunk = chunk_sessions or max(BLOCK, 32 * BLOCK * 20 // L)
     chunk = max(BLOCK, -(-int(chunk) // BLOCK) * BLOCK)
@@ -670,14 +673,11 @@ def simulate(out_dir: str | Path, sessions: int = 20_000, tracks: int = 5_000,
     try:
         rows, files = _simulate_into(tmp, n, int(tracks), float(skip_signal), int(seed), int(days),
                                      L, chunk, P, progress)
-        if out_dir.exists():
-            if out_dir.is_dir() and not any(out_dir.iterdir()):
-                out_dir.rmdir()
-            elif out_dir.is_dir():
-                shutil.rmtree(out_dir)
-            else:
-                out_dir.unlink()
-        os.replace(tmp, out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            out_dir.unlink()
+        # the old folder is moved aside before the new one takes its name, and deleted after:
+        # a kill at any moment leaves the old dataset or the new one, never half of one
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -826,12 +826,29 @@ class SimulationTruth:
         path = folder / "truth.json"
         if not path.is_file():
             raise NegrecError(f"{path}: not found; is {out_dir} a folder written by negrec simulate?")
-        meta = json.loads(path.read_text())
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise file_error(NegrecFileError, path, exc, "simulation record",
+                             "simulate again") from None
+        if not isinstance(meta, dict):
+            raise NegrecFileError("expected a JSON object; simulate again", path)
         if meta.get("format") != "negrec-simulation" or meta.get("version") != VERSION:
             raise NegrecError(f"{path}: simulator format {meta.get('format')!r} version "
                               f"{meta.get('version')!r}; this negrec reads version {VERSION}: simulate again")
-        arrays = {p.stem: np.load(p, allow_pickle=False) for p in folder.glob("*.npy")}
-        return cls(Path(out_dir), meta, arrays)
+        arrays = {}
+        for p in sorted(folder.glob("*.npy")):
+            try:
+                arrays[p.stem] = np.load(p, allow_pickle=False)
+            except Exception as exc:   # truncated or damaged
+                raise file_error(NegrecFileError, p, exc, "ground-truth array",
+                                 "simulate again") from None
+        try:
+            return cls(Path(out_dir), meta, arrays)
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            raise NegrecFileError(f"the ground truth is incomplete or inconsistent "
+                                  f"({type(exc).__name__}: {exc}); simulate again",
+                                  folder) from None
 
     @property
     def n_sessions(self) -> int:
@@ -976,7 +993,7 @@ def main_simulate(args: argparse.Namespace) -> int:
                 values[name] = getattr(args, name)
         summary = simulate(args.out, force=args.force, progress=not args.quiet, **values)
     except NegrecError as exc:
-        print(f"negrec simulate: {exc}", file=sys.stderr)
+        print(f"negrec simulate: error: {exc.for_cli()}", file=sys.stderr)
         return 2
     print(summary)
     return 0

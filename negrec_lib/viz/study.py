@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from ..data.schema import CONTEXT_TYPES
 from ..errors import ConfigError
-from ..experiments import compare, t_interval
+from ..experiments import compare, read_results_table, t_interval
 from .training import PAPER_SKIP_GAINS, claim_verdict, metric_label
 
 __all__ = ["PROTOCOLS", "KS", "CLAIMS", "SETTINGS", "SKIP_PAIRS", "REFERENCE_PAIRS", "SEED_PAIRS",
@@ -122,7 +122,7 @@ def load_results(name: str, root: str | Path | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{path}: no results table; run `negrec experiment experiments/"
                           f"{name}.yaml` to create it")
-    df = pd.read_csv(path)
+    df = read_results_table(path)
     df["baseline"] = df["baseline"].fillna("").astype(str)
     return df
 
@@ -134,7 +134,7 @@ def load_bounds(name: str, root: str | Path | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{path}: no bounds table; run `negrec bounds experiments/"
                           f"{name}.yaml` to create it")
-    return pd.read_csv(path)
+    return read_results_table(path, ("variant", "kind"))
 
 
 def grid_facts(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

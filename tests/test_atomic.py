@@ -1,0 +1,124 @@
+"""Nothing half-written: output folders appear whole or not at all, and two grid runners on one
+results table never write a row twice nor lose one."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from negrec_lib.atomic import atomic_write_text, building_dir
+from negrec_lib.data import simulate as sim_module
+from negrec_lib.data.simulate import simulate
+from negrec_lib.errors import ResultsError
+from negrec_lib.experiments import read_results_table
+
+TINY = {"sim.sessions": 300, "sim.tracks": 150, "sim.days": 4, "model.d_model": 8,
+        "model.n_heads": 2, "model.d_ff": 8, "loss.n_negatives": 20, "train.epochs": 1,
+        "train.batch_size": 64, "train.progress": False, "train.eval_batch_size": 256}
+
+
+def test_building_dir_appears_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with building_dir(out) as tmp:
+            (tmp / "a").write_text("1")
+            raise RuntimeError("interrupted")
+    assert not out.exists() and not list(tmp_path.iterdir())
+    with building_dir(out) as tmp:
+        (tmp / "a").write_text("1")
+    assert (out / "a").read_text() == "1" and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    path = tmp_path / "m.json"
+    path.write_text("old")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_simulate_with_force_keeps_the_old_data_when_interrupted(tmp_path, monkeypatch):
+    out = tmp_path / "sim"
+    simulate(out, sessions=60, tracks=40, seed=1, days=2, progress=False)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sim_module, "_simulate_into", boom)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(out, sessions=60, tracks=40, seed=2, days=2, progress=False, force=True)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["sim"]
+
+
+@pytest.mark.parametrize("command", ["simulate", "prepare"])
+def test_kill_9_leaves_no_folder_a_later_command_accepts(tmp_path, command):
+    """Kill the command at some moment; the output folder is either absent or complete."""
+    src = tmp_path / "src"
+    if command == "prepare":
+        simulate(src, sessions=3000, tracks=500, seed=1, days=3, progress=False)
+        args = ["prepare", "--input", str(src), "--out", str(tmp_path / "out"), "--quiet"]
+    else:
+        args = ["simulate", "--sessions", "20000", "--tracks", "2000", "--out",
+                str(tmp_path / "out"), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for delay in (0.5, 1.5):
+        proc = subprocess.Popen([sys.executable, "-m", "negrec_lib.cli", *args],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        out = tmp_path / "out"
+        if out.exists():          # finished before the kill: it must be complete
+            marker = "manifest.json" if command == "prepare" else "ground_truth/truth.json"
+            assert (out / marker).is_file()
+            break
+
+
+def test_a_damaged_results_table_is_a_results_error(tmp_path):
+    path = tmp_path / "grid.csv"
+    path.write_text("variant,seed,x\na,1,2\nb,2,3,4,5\n")
+    with pytest.raises(ResultsError) as err:
+        read_results_table(path)
+    assert err.value.path == path and err.value.line == 3
+    path.write_text("something,else\n1,2\n")
+    with pytest.raises(ResultsError, match="variant"):
+        read_results_table(path)
+
+
+def test_two_grid_runners_write_every_row_once(tmp_path):
+    spec = {"name": "twice", "seeds": [0, 1], "base": {"profile": "ci", "set": TINY},
+            "variants": [{"name": "a"}, {"name": "b", "set": {"loss.skip_weight": 1},
+                                            "baseline": "a"}]}
+    path = tmp_path / "twice.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NEGREC_DATA": str(tmp_path / "data")}
+    # the dataset first, so that both runners start training at once
+    subprocess.run([sys.executable, "-m", "negrec_lib.cli", "experiment", str(path), "--quiet",
+                    "--only", "a", "--seed", "0", "--results", str(tmp_path / "results"),
+                    "--runs", str(tmp_path / "runs")], env=env, check=True,
+                   capture_output=True, timeout=300)
+    cmd = [sys.executable, "-m", "negrec_lib.cli", "experiment", str(path), "--quiet",
+           "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    df = pd.read_csv(tmp_path / "results" / "twice.csv")
+    keys = sorted(zip(df["variant"], df["seed"]))
+    assert keys == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    # each run was trained once: one history, one epoch in it
+    for v, s in keys:
+        assert (tmp_path / "runs" / "twice" / v / f"seed-{s}" / "metrics.json").is_file()
