@@ -225,7 +225,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="experiment YAML file")
     p.add_argument("--results", default="results")
     p.set_defaults(func=_run_bounds)
+    p = sub.add_parser("baselines", help="classical baselines on an experiment's datasets",
+                       description="For every distinct dataset of an experiment file, evaluate "
+                                   "popularity, a first-order Markov chain, SKNN, V-SKNN and the "
+                                   "oracle on the test split with the models' full-catalogue "
+                                   "ranking; adds the missing rows to <results>/baselines.csv.")
+    p.add_argument("spec", help="experiment YAML file")
+    p.add_argument("--results", default="results")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_run_baselines)
     return parser
+
+
+def _run_baselines(args: argparse.Namespace) -> int:
+    from .study.baselines import baselines_table
+    df = baselines_table(args.spec, args.results, progress=not args.quiet)
+    cols = ["experiment", "method", "data_seed", "test_hr@1", "test_hr@10", "test_mrr"]
+    print(df[cols].round(4).to_string(index=False))
+    return 0
 
 
 def _run_bounds(args: argparse.Namespace) -> int:

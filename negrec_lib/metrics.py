@@ -386,7 +386,10 @@ def evaluate(model: Scorer, data: Any, split: str = "test", ks: Sequence[int] = 
             for batch in batches:
                 tracks, lengths = batch.tracks.to(dev), batch.lengths.to(dev)          # [B, L], [B]
                 targets = batch.targets.to(dev)                                         # [B]
-                hidden = model.next_track_hidden(tracks, lengths)                       # [B, d]
+                if getattr(model, "needs_rows", False):     # a baseline that skips the example's own session
+                    hidden = model.next_track_hidden(tracks, lengths, rows=batch.rows)  # [B, d]
+                else:
+                    hidden = model.next_track_hidden(tracks, lengths)                   # [B, d]
                 exclude = _seen_mask(tracks, lengths, vocab_size) if exclude_seen else None
                 with _no_autocast(dev):
                     hidden = hidden.float()

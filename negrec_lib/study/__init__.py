@@ -1,0 +1,1 @@
+"""The study's analysis: baselines as scorers (more to move here: runs, statistics, verdicts)."""
