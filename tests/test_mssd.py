@@ -335,13 +335,13 @@ def test_missing_column(tmp_path):
 
 
 def test_empty_file(tmp_path):
-    raises_at(write(tmp_path / "log.csv", ""), None, match="empty")
-    raises_at(write(tmp_path / "log_gz.csv.gz", "", gz=True), None, match="empty")
+    raises_at(write(tmp_path / "log.csv", ""), 1, match="empty")
+    raises_at(write(tmp_path / "log_gz.csv.gz", "", gz=True), 1, match="empty")
 
 
 def test_header_only(tmp_path):
-    raises_at(write(tmp_path / "log.csv", ",".join(COLS) + "\n"), None, match="no data rows")
-    raises_at(write(tmp_path / "log2.csv", ",".join(COLS)), None, match="no data rows")
+    raises_at(write(tmp_path / "log.csv", ",".join(COLS) + "\n"), 2, match="no data rows")
+    raises_at(write(tmp_path / "log2.csv", ",".join(COLS)), 2, match="no data rows")
 
 
 def test_truncated_and_corrupt_gzip(tmp_path):

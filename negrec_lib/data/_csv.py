@@ -115,7 +115,7 @@ class CSVFile:
         if not self.path.is_file():
             raise MSSDFormatError("file not found", self.path)
         if self.path.stat().st_size == 0:
-            raise MSSDFormatError("the file is empty (0 bytes); expected a header line", self.path)
+            raise MSSDFormatError("the file is empty (0 bytes); expected a header line", self.path, 1)
         self._newlines = 0       # line ends decompressed so far (gzip files)
         try:
             self._file = open(self.path, "rb")  # noqa: SIM115 (closed in close())
@@ -185,7 +185,7 @@ class CSVFile:
             if len(data) > _MAX_HEADER:
                 raise MSSDFormatError("the first line is longer than 16 MiB", self.path, 1)
         if not data:
-            raise MSSDFormatError("the file is empty (no header line)", self.path)
+            raise MSSDFormatError("the file is empty (no header line)", self.path, 1)
         if end < 0:
             self._rest = b""
             return data
@@ -565,7 +565,7 @@ def pipelined(csvf: CSVFile, pool: ThreadPoolExecutor, decode: Callable, *args,
         if not state["exhausted"]:
             submit()
     if not pending:
-        raise MSSDFormatError("the file has a header but no data rows", csvf.path)
+        raise MSSDFormatError("the file has a header but no data rows", csvf.path, 2)
     next_line = 2
     try:
         while pending:

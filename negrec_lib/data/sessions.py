@@ -313,15 +313,24 @@ class SessionData:
         import pandas as pd
         if self.path is None:
             raise PreparedDataError("this dataset was not loaded from a folder")
-        return pd.read_parquet(self.path / "vocab.parquet")
+        path = self.path / "vocab.parquet"
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:     # missing, truncated, not parquet
+            raise file_error(PreparedDataError, path, exc, "vocabulary file",
+                             "prepare the folder again") from None
 
     def session_ids(self) -> np.ndarray:
         """The MSSD session id of every row."""
         import pyarrow.parquet as pq
         if self.path is None:
             raise PreparedDataError("this dataset was not loaded from a folder")
-        return pq.read_table(self.path / "session_ids.parquet").column(0).to_numpy(
-            zero_copy_only=False)
+        path = self.path / "session_ids.parquet"
+        try:
+            return pq.read_table(path).column(0).to_numpy(zero_copy_only=False)
+        except Exception as exc:     # missing, truncated, not parquet
+            raise file_error(PreparedDataError, path, exc, "session-id file",
+                             "prepare the folder again") from None
 
     @property
     def n_tracks(self) -> int:
