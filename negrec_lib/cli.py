@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 from .config import DataConfig
-from .errors import NegrecError
+from .errors import ConfigError, NegrecError
 from .progress import add_quiet_argument
 
 
@@ -63,7 +64,14 @@ def _run_prepare(args: argparse.Namespace) -> int:
     from .data.prepare import prepare
     cfg = DataConfig(**{f.name: getattr(args, f.name) for f in fields(DataConfig)
                         if hasattr(args, f.name)})
-    man = prepare(args.input, args.out, cfg, force=args.force, progress=not args.quiet)
+    try:
+        man = prepare(args.input, args.out, cfg, force=args.force, progress=not args.quiet)
+    except ConfigError as exc:    # name the flags: data.min_length -> --min-length
+        if exc.cli_message is None:
+            exc.cli_message = re.sub(r"\bdata\.([a-z_]+)",
+                                     lambda m: "--" + m.group(1).replace("_", "-"),
+                                     str(exc)).replace("data: --", "--", 1)
+        raise
     sizes = man["split_sizes"]
     print(f"prepared {man['sessions_kept']:,} sessions ({man['rows_read']:,} rows read) "
           f"into {args.out} in {man['seconds']} s")
@@ -84,7 +92,12 @@ def load_config(config: str | None, profile: str | None, sets: list[str]) -> "Ex
         cfg = ExperimentConfig.from_yaml(config)
     else:
         cfg = profile_config(None if profile in (None, "auto") else profile)
-    return cfg.override(sets or [])
+    try:
+        return cfg.override(sets or [])
+    except ConfigError as exc:
+        if exc.cli_message is None and str(exc).startswith("override"):
+            exc.cli_message = "--set" + str(exc)[len("override"):]
+        raise
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:

@@ -213,3 +213,14 @@ def test_python_errors_name_arguments_not_flags(run, prepared):
 def test_every_file_error_is_a_negrec_error():
     for cls in (ConfigError, PreparedDataError, CheckpointError):
         assert issubclass(cls, NegrecFileError) and issubclass(cls, NegrecError)
+
+
+def test_cli_messages_name_flags(prepared, tmp_path, capsys):
+    raw = prepared.parent / prepared.name.split("-prep-")[0]
+    code = cli_main(["prepare", "--input", str(raw), "--out", str(tmp_path / "p"), "--quiet",
+                     "--min-length", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--min-length" in err and "data.min_length" not in err
+    code = cli_main(["train", "--profile", "ci", "--set", "train.batch_size=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--set" in err and "override" not in err
