@@ -122,3 +122,33 @@ def test_two_grid_runners_write_every_row_once(tmp_path):
     # each run was trained once: one history, one epoch in it
     for v, s in keys:
         assert (tmp_path / "runs" / "twice" / v / f"seed-{s}" / "metrics.json").is_file()
+
+
+def test_kill_9_during_training_never_leaves_a_finished_looking_run(tmp_path):
+    """metrics.json marks a finished run: after a kill it is absent (or the run had finished),
+    every checkpoint present loads, and --resume finishes the run."""
+    from negrec_lib.train import load_checkpoint
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NEGREC_DATA": str(tmp_path / "data")}
+    sets = sum((["--set", f"{k}={v}"] for k, v in {**TINY, "train.epochs": 3}.items()), [])
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "negrec_lib.cli", "train", "--profile", "ci", "--out", str(out),
+            "--quiet", "--checkpoint-every", "2", *sets]
+    # the dataset first, so that the kill lands in training
+    subprocess.run([sys.executable, "-m", "negrec_lib.cli", "train", "--profile", "ci", "--out",
+                    str(tmp_path / "warm"), "--quiet", *sets, "--set", "train.epochs=1"],
+                   env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.Popen(base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for name in ("last.pt", "best.pt"):
+        if (out / name).exists():
+            load_checkpoint(out / name)                 # whole, never half-written
+    if (out / "metrics.json").exists():                 # only a finished run has one
+        assert (out / "last.pt").exists()
+    run = subprocess.run(base + ["--resume"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (out / "metrics.json").is_file()
