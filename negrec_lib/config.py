@@ -156,7 +156,17 @@ class ExperimentConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ExperimentConfig":
         """Read a YAML file written by `to_yaml` (or by hand; missing keys keep their defaults)."""
-        return cls.from_dict(read_yaml(path, "config file"), source=display_path(path))
+        data = read_yaml(path, "config file")
+        source = display_path(path)
+        try:
+            return cls.from_dict(data, source=source)
+        except ConfigError as exc:        # name the line of the offending key
+            text = str(exc)
+            text = text[len(source) + 2:] if text.startswith(source + ": ") else text
+            line = _line_of(path, text)
+            if line is None:
+                raise
+            raise ConfigError(text, path, line) from None
 
     def validate(self, source: str = "config") -> "ExperimentConfig":
         """Check every numeric and enumerated setting's range; `ConfigError` names the key.
@@ -287,6 +297,37 @@ def read_yaml(path: str | Path, what: str = "YAML file") -> dict:
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping of sections", path)
     return data
+
+
+def _line_of(path: str | Path, message: str) -> int | None:
+    """The 1-based line of the first key of a YAML file that `message` names (as
+    ``section.key`` or ``section: key``), or None."""
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    lines: dict[str, int] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = f"{prefix}{key.value}"
+                lines.setdefault(name, key.start_mark.line + 1)
+                walk(value, name + ".")
+
+    walk(root, "")
+    spelled = message.replace(": ", ".")
+    best = None
+    for name, line in lines.items():      # the longest (most specific) key named wins
+        if re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", spelled) and \
+                (best is None or len(name) > len(best[0])):
+            best = (name, line)
+    for token in re.findall(r"unknown field\(s\) \['(\w+)'", message):   # an unknown key
+        section = message.split(":")[0] if ": unknown" in message else ""
+        name = f"{section}.{token}" if section and not section.startswith("unknown") else token
+        if name in lines:
+            return lines[name]
+    return None if best is None else best[1]
 
 
 # ---------------------------------------------------------------------- ranges

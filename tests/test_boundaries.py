@@ -224,3 +224,16 @@ def test_cli_messages_name_flags(prepared, tmp_path, capsys):
     code = cli_main(["train", "--profile", "ci", "--set", "train.batch_size=0"])
     err = capsys.readouterr().err
     assert code == 2 and "--set" in err and "override" not in err
+
+
+@pytest.mark.parametrize("text, line", [
+    ("name: x\ntrain:\n  epochs: 3\n  batch_size: 0\n", 4),
+    ("model:\n  d_model: 12.5\n", 2),
+    ("train:\n  lr: 0.1\n  epoch: 3\n", 3),
+])
+def test_config_value_errors_name_the_line(tmp_path, text, line):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        ExperimentConfig.from_yaml(path)
+    assert err.value.path == path and err.value.line == line
