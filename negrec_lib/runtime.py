@@ -17,7 +17,11 @@ def resolve_device(spec: str = "auto") -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
-    device = torch.device(spec)
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"device {spec!r} is not a device; use auto, cpu, cuda or "
+                          "cuda:<index>") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device={spec!r}, but CUDA is not available on this machine; "
                           "use 'auto' or 'cpu'")

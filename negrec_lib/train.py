@@ -227,6 +227,12 @@ class Trainer:
                  resume: bool = False, checkpoint_every: int | None = None,
                  allow_config_change: bool = False) -> None:
         cfg.validate("config")
+        if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or
+                                             not isinstance(checkpoint_every, int) or
+                                             checkpoint_every < 1):
+            raise ConfigError(f"checkpoint_every={checkpoint_every!r}: expected an integer >= 1 "
+                              "(batches between checkpoints) or None").with_cli(
+                f"--checkpoint-every {checkpoint_every}: expected an integer >= 1")
         self.out = Path(out_dir)
         last = self.out / "last.pt"
         if last.exists() and not resume:
