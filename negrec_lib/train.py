@@ -184,7 +184,9 @@ def _reconcile(ckpt: dict, cfg: ExperimentConfig, allow: bool, path: Path
     if not diff:
         return cfg, []
     shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-    unsafe = [k for k in diff if k not in SAFE_ON_RESUME]
+    unsafe = [k for k in diff if k not in SAFE_ON_RESUME
+              # the cosine schedule spans the epoch cap: changing it changes every step's rate
+              or (k == "train.epochs" and old.get("train.scheduler") == "cosine")]
     if unsafe:
         raise ConfigError(
             f"cannot resume with a different configuration: {shown}. The run trained with the "
