@@ -37,7 +37,8 @@ def test_verdict_kinds():
 def test_html_table_with_formats_intervals_and_verdict_colours():
     html = results_table(_frame(), caption="Claims").to_html()
     assert html.count("<table") == 1 and "<caption>Claims</caption>" in html
-    assert "+20.5% [+14.2, +26.7]" in html                      # the interval, whole
+    # the estimate and its interval, each kept on one line
+    assert '<span class="est">+20.5%</span> <span class="ci">[+14.2, +26.7]</span>' in html
     assert ">0.001<" in html and ">12,345<" in html               # 3 decimals, separators
     for kind in ("holds", "contradicted", "undetected"):
         symbol, background, _ = VERDICT_STYLES[kind]

@@ -264,7 +264,7 @@ def _position_ticks(t: int) -> np.ndarray:
 
 
 def _attention_panel(ax: Axes, w: np.ndarray, skipped: np.ndarray, norm: PowerNorm,
-                     cmap: str, fontsize: float = 6.0):
+                     cmap: str, fontsize: float = 8.0):
     """One attention map [t, t]; red triangles above (keys) and left (queries) mark skips.
 
     Returns the ``AxesImage`` (its data can be swapped with ``set_data(_masked(w))``).
@@ -302,7 +302,7 @@ def plot_attention_maps(models: Mapping[str, SessionEncoder], tracks: Tensor, sk
     first = next(iter(maps.values()))
     n_layers, H = first.shape[:2]
     n_rows = len(maps) * n_layers
-    fig = Figure(figsize=(1.6 * H + 1.3, 1.6 * n_rows + 0.9), layout="constrained")
+    fig = Figure(figsize=(min(7.0, 1.45 * H + 1.2), 1.6 * n_rows + 0.9), layout="constrained")
     axes = fig.subplots(n_rows, H, squeeze=False)
     norm = PowerNorm(gamma, vmin=0.0, vmax=1.0)
     sk = skipped.cpu().numpy().astype(bool)
@@ -312,7 +312,7 @@ def plot_attention_maps(models: Mapping[str, SessionEncoder], tracks: Tensor, sk
             r = m * n_layers + layer
             for h in range(H):
                 ax = axes[r, h]
-                image = _attention_panel(ax, w[layer, h], sk, norm, "rocket_r", fontsize=6)
+                image = _attention_panel(ax, w[layer, h], sk, norm, "rocket_r", fontsize=8)
                 if r == 0:
                     ax.set_title(f"head {h + 1}", fontsize=9)
             axes[r, 0].set_ylabel(f"{name}\nlayer {layer + 1}\nquery t", fontsize=8)

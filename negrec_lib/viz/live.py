@@ -36,6 +36,8 @@ class LiveCurve:
     display : update an output in the notebook (default: when running in a notebook).
     """
 
+    MAX_COLOURS = 6
+
     def __init__(self, metric: str | None = None, label: str | None = None,
                  display: bool | None = None) -> None:
         self.metric = metric
@@ -84,28 +86,39 @@ class LiveCurve:
     def figure(self) -> Figure:
         """The curve as a new figure (training loss left, validation metric right)."""
         metric = self.metric or "ndcg@10"
-        fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(7, 3.2), layout="constrained")
+        wide = len(self.runs) > 1                     # room for the legend on the right
+        fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(7, 3.4 if wide else 3.2),
+                                              layout="constrained")
         best = None
+        names = list(self.runs)
+        recent = names[-self.MAX_COLOURS:]          # earlier runs in grey: six colours at most
         for name, rows in self.runs.items():
             epochs = [r["epoch"] for r in rows]
-            line, = loss_ax.plot(epochs, [r["loss"] for r in rows], marker="o", ms=3,
-                                 label=name)
+            style = (dict(marker="o", ms=3, label=name) if name in recent else
+                     dict(color="0.75", lw=1, label="_earlier"))
+            line, = loss_ax.plot(epochs, [r["loss"] for r in rows], **style)
             val = [(r["epoch"], r[f"valid_{metric}"]) for r in rows if f"valid_{metric}" in r]
             if val:
-                val_ax.plot(*zip(*val), marker="o", ms=3, color=line.get_color(), label=name)
+                val_ax.plot(*zip(*val), **{**style, "color": line.get_color()})
                 top = max(val, key=lambda p: p[1])
-                if best is None or top[1] > best[2]:
-                    best = (name, top[0], top[1])
+                if best is None or top[1] > best[1][1]:
+                    best = (name, top)
         for ax in (loss_ax, val_ax):
             ax.set_xlabel("epoch")
             ax.xaxis.get_major_locator().set_params(integer=True)
         loss_ax.set_ylabel("training loss")
         val_ax.set_ylabel(f"validation {metric.upper()}")
-        loss_ax.set_title("Training loss per epoch", fontsize=10)
-        val_ax.set_title(f"Best: {best[0]}, epoch {best[1]}" if best else
-                         "Validation (after the first epoch)", fontsize=10)
+        loss_ax.set_title("Training loss", fontsize=10)
+        val_ax.set_title(f"Validation {metric.upper()} (star: best)", fontsize=10)
+        if best is not None:
+            val_ax.scatter(*best[1], marker="*", s=120, color="k", zorder=5)
         if len(self.runs) > 1:
-            val_ax.legend(fontsize=8, loc="best")
+            handles, labels = val_ax.get_legend_handles_labels()
+            if len(names) > len(recent):
+                from matplotlib.lines import Line2D
+                handles.insert(0, Line2D([], [], color="0.75", lw=1))
+                labels.insert(0, f"{len(names) - len(recent)} earlier runs")
+            fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
         if not self.runs:
             for ax in (loss_ax, val_ax):
                 ax.text(0.5, 0.5, "training starts ...", ha="center", va="center",

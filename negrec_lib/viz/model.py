@@ -7,6 +7,8 @@ a figure that ends a cell is displayed. Token ids follow `negrec_lib.data.tokens
 """
 from __future__ import annotations
 
+import textwrap
+
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -73,9 +75,9 @@ def plot_masks(masks: Mapping[str, Tensor], tokens: Mapping[str, Tensor],
         L = m.shape[0]
         ax.imshow(m, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         labels = [f"{i}\n{token_label(t)}" for i, t in enumerate(toks)]
-        ax.set_xticks(range(L), labels=labels, fontsize=7)
+        ax.set_xticks(range(L), labels=labels, fontsize=8)
         ax.set_yticks(range(L), labels=[f"{i}: {token_label(t)}" for i, t in enumerate(toks)],
-                      fontsize=7)
+                      fontsize=8)
         ax.xaxis.tick_top()
         ax.set_xticks(np.arange(-0.5, L), minor=True)
         ax.set_yticks(np.arange(-0.5, L), minor=True)
@@ -105,17 +107,20 @@ def _hatch(row: int, width: int):
 
 
 def plot_token_grids(grids: Mapping[str, Tensor], row_labels: Sequence[str] | None = None,
-                     title: str | None = None, panel_width: float = 3.6) -> Figure:
+                     title: str | None = None, panel_width: float | None = None) -> Figure:
     """Token-id grids [B, L] side by side, one cell per position, coloured by token kind.
 
     Tracks are pale blue with their id, [MASK] orange, OOV purple; PAD is left blank (in a
-    target grid a PAD target means "no loss at this position").
+    target grid a PAD target means "no loss at this position"). The panels share the page's
+    width (about 7 in, so that the text is not scaled down), and only the first names the rows.
     """
     n = len(grids)
+    if panel_width is None:
+        panel_width = min(3.4, 6.8 / n)
     first = next(iter(grids.values()))
     B = first.shape[0]
     fig = Figure(figsize=(panel_width * n, 0.42 * B + 1.3), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
     kinds = ["track", "mask", "pad", "oov"]
     cmap = ListedColormap([TOKEN_COLORS[k] for k in kinds])
     present: set[int] = set()
@@ -127,18 +132,18 @@ def plot_token_grids(grids: Mapping[str, Tensor], row_labels: Sequence[str] | No
         for (b, t), tok in np.ndenumerate(g):
             if tok != PAD_ID:
                 ax.text(t, b, token_label(tok).replace("MASK", "M"), ha="center", va="center",
-                        fontsize=7.5, color="0.1")
+                        fontsize=8, color="0.1")
         L = g.shape[1]
-        ax.set_xticks(range(L), labels=[str(i) for i in range(L)], fontsize=7)
+        ax.set_xticks(range(L), labels=[str(i) for i in range(L)], fontsize=8)
         ax.set_yticks(range(B), labels=list(row_labels) if row_labels else
-                      [f"session {b}" for b in range(B)], fontsize=8)
+                      [f"session {b}" for b in range(B)], fontsize=9)
         ax.set_xticks(np.arange(-0.5, L), minor=True)
         ax.set_yticks(np.arange(-0.5, B), minor=True)
         ax.grid(which="minor", color="0.75", linewidth=0.8)
         ax.grid(which="major", visible=False)
         ax.tick_params(which="both", length=0)
         ax.set_xlabel("position", fontsize=9)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(textwrap.fill(name, 24) if n > 2 else name, fontsize=10)
         present.update(np.unique(code).tolist())
     names = ["track id", "[MASK] (M)", "PAD / no target", "OOV"]
     fig.legend(handles=[Patch(facecolor=TOKEN_COLORS[kinds[c]], edgecolor="0.6", label=names[c])
@@ -181,7 +186,7 @@ def plot_output_change(changes: Mapping[str, pd.DataFrame], position: int,
     ``floor`` line and labelled "0".
     """
     n = len(changes)
-    fig = Figure(figsize=(3.7 * n, 3.3), layout="constrained")
+    fig = Figure(figsize=(3.4 * n, 3.3), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
     palette = sns.color_palette()
     top = max(float(c["rel"].max()) for c in changes.values()) * 3
@@ -255,7 +260,7 @@ def plot_parameter_scaling(cfg: ModelConfig, n_tracks: Sequence[int],
     sizes = sizes.astype(float)
     table = np.array([r["track table (item_emb)"] for r in rows], dtype=float)
     total = np.array([r["total"] for r in rows], dtype=float)
-    fig = Figure(figsize=(7.2, 4.0), layout="constrained")
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     palette = sns.color_palette()
     ax.plot(sizes, total, color="0.2", linewidth=2.2, label="total")

@@ -518,7 +518,7 @@ def plot_protocols(df: pd.DataFrame, pairs: Sequence[tuple[str, str]], metric: s
     the order of the variants; the right one whether it keeps the size of relative gains (points
     on the diagonal: the same gain under both protocols).
     """
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 3.9), layout="constrained",
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.0, 3.9), layout="constrained",
                                  gridspec_kw={"width_ratios": [1.15, 1]})
     means = df.groupby("variant", sort=False)[[column(metric, "full"),
                                                column(metric, "sampled")]].mean()
@@ -663,7 +663,7 @@ def oracle_curves(table: pd.DataFrame, variants: Sequence[str], title: str | Non
 
     ``table`` is an `oracle_table`.
     """
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 3.6), layout="constrained")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.0, 3.6), layout="constrained")
     ks = table.index.to_numpy()
     a1.plot(ks, table["oracle"], "k^-", label="oracle (true next-track probabilities)")
     for i, v in enumerate(variants):
@@ -701,7 +701,7 @@ def plot_contexts(table: pd.DataFrame, variant: str, baseline: str, metric: str 
                   title: str | None = None) -> Figure:
     """Per context: popularity, baseline and variant (with CI) and the oracle (`context_table`)."""
     t = table.sort_values("oracle")
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(t) + 1.7), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(t) + 1.9), layout="constrained")
     y = np.arange(len(t)).astype(float)
     ax.hlines(y, t["popularity"], t["oracle"], color="0.88", lw=6, zorder=0)
     ax.plot(t["popularity"], y, "s", color="0.5", ms=5, label="popularity")
@@ -716,7 +716,7 @@ def plot_contexts(table: pd.DataFrame, variant: str, baseline: str, metric: str 
                frameon=False, fontsize=8.5)
     if title is None:
         gap = (t["oracle"] - t[variant]) / t["oracle"]
-        title = f"Gap to the oracle: largest in {gap.idxmax()}, smallest in {gap.idxmin()}"
+        title = f"Gap to the oracle: largest in {gap.idxmax()},\nsmallest in {gap.idxmin()}"
     ax.set_title(title)
     return fig
 

@@ -10,6 +10,7 @@ form (what a terminal, or nbval, sees) is the frame's ``to_string`` with the sam
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -26,7 +27,7 @@ VERDICT_STYLES: dict[str, tuple[str, str, str]] = {
     "undetected": ("–", "#fdf3d8", "#6b4e00"),
     "none": ("?", "#eeeeee", "#424242"),
 }
-_INTERVAL = re.compile(r"^\s*[-+]?[\d.,]+%?\s*\[[^\]]*\]\s*$")
+_INTERVAL = re.compile(r"^\s*([-+]?[\d.,]+%?)\s*(\[[^\]]*\])\s*$")
 
 
 def verdict_kind(text: Any) -> str | None:
@@ -123,10 +124,24 @@ def results_table(df: pd.DataFrame, digits: int = 3,
         text_frame[c] = [fmt_cell(c)(x) for x in df[c]]
     text = text_frame.to_string(index=index)
 
+    def html_cell(col: Any) -> Callable[[Any], str]:
+        one = fmt_cell(col)
+
+        def cell(x: Any) -> str:
+            shown = html.escape(one(x))
+            m = _INTERVAL.match(shown)
+            if m:          # the estimate, then its interval: each kept on one line
+                return (f'<span class="est">{m.group(1)}</span> '
+                        f'<span class="ci">{m.group(2)}</span>')
+            return shown
+        return cell
+
     key = hashlib.sha1((caption or "").encode() + text.encode()).hexdigest()[:8]
     styler = df.style
     styler.set_uuid(f"negrec{key}")            # stable ids: the same table, the same HTML
-    styler.format({c: fmt_cell(c) for c in df.columns})
+    styler.format({c: html_cell(c) for c in df.columns})
+    styler.format_index(lambda v: html.escape(str(v)), axis=0)
+    styler.format_index(lambda v: html.escape(str(v)), axis=1)
     if not index:
         styler.hide(axis="index")
     if caption:
@@ -150,8 +165,11 @@ def results_table(df: pd.DataFrame, digits: int = 3,
                                   "width:auto;max-width:100%;"},
         {"selector": "caption", "props": "caption-side:top;text-align:left;font-weight:600;"
                                          "padding:0 0 0.3em 0;"},
-        {"selector": "th", "props": "text-align:left;vertical-align:bottom;padding:0.25em 0.6em;"
-                                    "border-bottom:1px solid #999;white-space:normal;"},
+        {"selector": "th", "props": "text-align:left;vertical-align:top;padding:0.25em 0.6em;"
+                                    "white-space:normal;"},
+        {"selector": "thead th", "props": "vertical-align:bottom;border-bottom:1px solid #999;"},
+        {"selector": ".est", "props": "white-space:nowrap;"},
+        {"selector": ".ci", "props": "white-space:nowrap;color:#555;"},
         {"selector": "td", "props": "padding:0.25em 0.6em;vertical-align:top;"
                                     "border-bottom:1px solid #ddd;white-space:normal;"
                                     "overflow-wrap:break-word;"},

@@ -111,7 +111,7 @@ def plot_learning_curves(histories: Mapping[str, pd.DataFrame | Sequence[Mapping
 
     ``histories``: run name -> the rows of its ``history.json`` (a list of dicts or a DataFrame).
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(min(7.2, 2.4 * len(metrics)), 3.4),
+    fig, axes = plt.subplots(1, len(metrics), figsize=(min(7.0, 2.4 * len(metrics)), 3.4),
                              layout="constrained", squeeze=False)
     best = {}
     for i, (name, h) in enumerate(histories.items()):
@@ -147,7 +147,7 @@ def plot_protocol_comparison(full: Mapping[str, Mapping[str, float]],
     sampled / full is printed at the end of each sampled bar.
     """
     models = list(full)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(7.2, 1.1 + 0.55 * len(models)),
+    fig, axes = plt.subplots(1, len(metrics), figsize=(7.0, 1.1 + 0.55 * len(models)),
                              layout="constrained", sharey=True, squeeze=False)
     y = np.arange(len(models))[::-1].astype(float)
     h = 0.38
@@ -200,7 +200,7 @@ def plot_breakdown(examples: Mapping[str, pd.DataFrame], metric: str = "hr@10",
 
     ``examples``: model name -> `EvalResult.examples` of the same split.
     """
-    fig, (ax_p, ax_c) = plt.subplots(1, 2, figsize=(7.2, 3.8), layout="constrained",
+    fig, (ax_p, ax_c) = plt.subplots(1, 2, figsize=(7.0, 3.8), layout="constrained",
                                      gridspec_kw={"width_ratios": [1.15, 1]})
     names = list(examples)
     ctx_tables = {}
@@ -286,14 +286,14 @@ def plot_skip_roles(panels: Mapping[str, Tensor], skipped: Tensor, valid: Tensor
               for b in range(B) for t in range(L)]
     labels = [lab for lab, r in zip(labels, real) if r]
     n = len(labels)
-    fig, axes = plt.subplots(1, len(panels), figsize=(min(7.2, 3.5 * len(panels) + 0.2), 4.3),
+    fig, axes = plt.subplots(1, len(panels), figsize=(min(7.0, 3.4 * len(panels) + 0.2), 4.3),
                              layout="constrained", squeeze=False)
     cmap = ListedColormap([ROLE_COLORS[-1], "#f7f7f7", ROLE_COLORS[1]])
     for ax, (name, roles) in zip(axes[0], panels.items()):
         m = roles.reshape(B * L, B * L).numpy()[np.ix_(real, real)]
         ax.imshow(m, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
-        ax.set_xticks(range(n), labels, fontsize=7, rotation=90)
-        ax.set_yticks(range(n), labels, fontsize=7)
+        ax.set_xticks(range(n), labels, fontsize=8, rotation=90)
+        ax.set_yticks(range(n), labels, fontsize=8)
         ax.set_xticks(np.arange(-0.5, n), minor=True)
         ax.set_yticks(np.arange(-0.5, n), minor=True)
         ax.grid(which="minor", color="white", lw=0.6)
@@ -359,7 +359,7 @@ def plot_pair_cosines(frames: Mapping[str, pd.DataFrame], title: str | None = No
     default figure title compares the win rates, the quantity the skip loss optimises.
     """
     n = len(frames)
-    fig, axes = plt.subplots(1, n, figsize=(min(7.2, 2.5 * n + 0.5), 3.5),
+    fig, axes = plt.subplots(1, n, figsize=(min(7.0, 2.5 * n + 0.5), 3.5),
                              layout="constrained", sharey=True, squeeze=False)
     bins = np.linspace(-1, 1, 41)
     wins = {}
@@ -371,7 +371,7 @@ def plot_pair_cosines(frames: Mapping[str, pd.DataFrame], title: str | None = No
         gap = (df.loc[df["kind"] == "positive", "cosine"].mean()
                - df.loc[df["kind"] == "negative", "cosine"].mean())
         wins[name] = pair_win_rate(df)
-        ax.set_xlabel("cosine of track embeddings")
+        ax.set_xlabel("embedding cosine")
         ax.set_xticks([-0.5, 0, 0.5, 1])
         ax.set_title(f"{name}\nmean gap {gap:+.2f}, positive\nbeats every skip "
                      f"for {wins[name]:.0%}", fontsize=9)
