@@ -43,9 +43,30 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where
+    the system or the file system cannot."""
+    import ctypes
+    import sys
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Move the complete folder ``tmp`` to ``out_dir``; an existing ``out_dir`` is moved aside
-    first and deleted only after the move succeeded."""
+    """Move the complete folder ``tmp`` to ``out_dir``. An existing folder is swapped with it in
+    one atomic step where Linux allows (so ``out_dir`` always holds the old or the new
+    contents), else moved aside first; the old contents are deleted after."""
+    if out_dir.is_dir() and not out_dir.is_symlink() and _exchange(tmp, out_dir):
+        shutil.rmtree(tmp, ignore_errors=True)        # tmp now holds the old contents
+        return
     old = None
     if out_dir.exists():
         old = _tmp_name(out_dir, "old")

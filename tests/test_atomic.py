@@ -152,3 +152,19 @@ def test_kill_9_during_training_never_leaves_a_finished_looking_run(tmp_path):
                          timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "metrics.json").is_file()
+
+
+def test_replace_dir_swaps_a_folder_for_its_new_contents(tmp_path):
+    from negrec_lib.atomic import replace_dir
+    out, new = tmp_path / "out", tmp_path / ".out.tmp"
+    out.mkdir()
+    (out / "old").write_text("old")
+    new.mkdir()
+    (new / "new").write_text("new")
+    replace_dir(new, out)
+    assert [p.name for p in out.iterdir()] == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    fresh = tmp_path / ".fresh"
+    fresh.mkdir()
+    replace_dir(fresh, tmp_path / "absent")
+    assert (tmp_path / "absent").is_dir() and not fresh.exists()
