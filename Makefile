@@ -19,7 +19,9 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)" 2>&1 | grep -v "^WARNING: Location" || true
+	# numpy with torch: the torch wheel does not require it, and `import torch` without numpy
+	# warns "Failed to initialize NumPy" (the check below would print that warning)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)" "numpy>=1.24" 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import torch" || { echo "torch did not install: check TORCH=$(TORCH)"; exit 1; }
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[book,dev]" 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import negrec_lib, jupyter_book, nbval, hypothesis" || { echo "install failed"; exit 1; }

@@ -565,18 +565,46 @@ def screenshots(tmp_path_factory) -> Path:
     return path
 
 
-def _render(chromium: str, server: _Server, page: str, shot: Path, tmp: Path) -> str:
-    """The page's DOM after its JavaScript ran (virtual time), and a screenshot."""
+# What Chromium's log (--enable-logging=stderr) shows for a JavaScript error on the page: an
+# uncaught exception or promise rejection, or console.error with an Error.
+_CONSOLE = re.compile(r':CONSOLE[:(]\d+\)?\] "(.*)", source: (\S*)')
+_JS_ERROR = re.compile(r"Uncaught|\b(Type|Syntax|Reference|Range)Error\b|^Error\b")
+
+
+def _console_errors(log: str) -> list[str]:
+    """JavaScript errors in Chromium's log of one page load."""
+    return [f"{m.group(1)} ({m.group(2).rsplit('/', 1)[-1]})" for m in _CONSOLE.finditer(log)
+            if _JS_ERROR.search(m.group(1))]
+
+
+def test_console_errors_are_recognised():
+    log = ('[1:1:1206/052310.127801:INFO:CONSOLE:63] "Uncaught SyntaxError: Identifier '
+           "'THEBE_JS_URL' has already been declared\", source: http://x/p.html (63)\n"
+           '[1:1:1206/052311.396602:INFO:CONSOLE:6] "Uncaught (in promise) TypeError: Cannot read '
+           "properties of undefined (reading 'Queue')\", source: http://x/embed-amd.js (6)\n"
+           '[1:1:1206/052308.086044:INFO:CONSOLE:1] "Got invalid theme mode: . Resetting to '
+           'auto.", source: http://x/theme.js (1)\n')
+    errors = _console_errors(log)
+    assert len(errors) == 2 and "THEBE_JS_URL" in errors[0] and "Queue" in errors[1]
+
+
+def _render(chromium: str, server: _Server, page: str, shot: Path, tmp: Path,
+            console: list[str] | None = None) -> str:
+    """The page's DOM after its JavaScript ran (virtual time), and a screenshot; JavaScript
+    errors the page logged are appended to ``console``."""
     url = f"http://127.0.0.1:{server.port}/{page}.html"
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
            "--disable-sync", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
+           "--enable-logging=stderr", "--v=0",
            f"--user-data-dir={tmp}", f"--proxy-server=http://127.0.0.1:{server.port}",
            "--virtual-time-budget=15000", "--window-size=1280,1800",
            f"--screenshot={shot}", "--dump-dom", url]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "<html" in proc.stdout, (
         f"chromium failed on {page} (exit {proc.returncode}): {proc.stderr[-800:]}")
+    if console is not None:
+        console += _console_errors(proc.stderr)
     return proc.stdout
 
 
@@ -587,8 +615,9 @@ def test_page_renders_offline(page, chromium, book, served, screenshots, tmp_pat
     """Open the page with every outside host refused; figures, widgets and math must render."""
     static = _page_html(book, page)
     before_req, before_csp = len(served.requests), len(served.csp)
+    errors: list[str] = []
     dom_html = _render(chromium, served, page, screenshots / f"{page.replace('/', '_')}.png",
-                       tmp_path / "profile")
+                       tmp_path / "profile", errors)
     time.sleep(0.2)   # let the last reports arrive
     dom = _Assets.of(dom_html)
     origin = f"http://127.0.0.1:{served.port}"
@@ -603,6 +632,7 @@ def test_page_renders_offline(page, chromium, book, served, screenshots, tmp_pat
     failed = [(p, s) for p, s in served.requests[before_req:] if s >= 400 and p != "/favicon.ico"]
     assert not failed, f"{page}: requests that failed inside the book: {failed}"
     assert (screenshots / f"{page.replace('/', '_')}.png").stat().st_size > 10_000
+    assert not errors, f"{page}: JavaScript errors in the console: {errors}"
 
     # math: every formula of the page typeset by the vendored MathJax, with its fonts
     n_math = _Assets.of(static).classes.count("math")
