@@ -165,6 +165,10 @@ SAFE_ON_RESUME = frozenset({"name", "train.epochs", "train.patience",
                             "train.tensorboard"})
 
 
+# What a key missing from a checkpoint written before the key existed meant.
+_LEGACY_MISSING = {"model.init": "gpt"}     # the initialisation before model.init existed
+
+
 def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -177,8 +181,15 @@ def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
 
 def _reconcile(ckpt: dict, cfg: ExperimentConfig, allow: bool, path: Path
                ) -> tuple[ExperimentConfig, list[dict[str, Any]]]:
-    """The configuration a resumed run trains on, and the recorded changes."""
-    old, new = _flat(ckpt["config"]), _flat(cfg.to_dict())
+    """The configuration a resumed run trains on, and the recorded changes.
+
+    A key that an older checkpoint lacks takes the value it had then (`_LEGACY_MISSING`), else
+    its default (settings added later, whose default is the earlier behaviour).
+    """
+    stored = _flat(ckpt["config"])
+    old = _flat(ExperimentConfig.from_dict(ckpt["config"], source="checkpoint").to_dict())
+    old.update({k: v for k, v in _LEGACY_MISSING.items() if k not in stored})
+    new = _flat(cfg.to_dict())
     diff = sorted(k for k in old.keys() | new.keys()
                   if old.get(k) != new.get(k) and k not in _FREE_ON_RESUME)
     if not diff:

@@ -237,3 +237,21 @@ def test_config_value_errors_name_the_line(tmp_path, text, line):
     with pytest.raises(ConfigError) as err:
         ExperimentConfig.from_yaml(path)
     assert err.value.path == path and err.value.line == line
+
+
+def test_resume_of_a_checkpoint_older_than_a_setting(run, prepared, tmp_path):
+    """A checkpoint written before data.date_format existed resumes under its default; one
+    written before model.init existed trained with the old 'gpt' initialisation."""
+    import torch
+    out = tmp_path / "r"
+    shutil.copytree(run, out)
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    del ckpt["config"]["data"]["date_format"], ckpt["config"]["data"]["partial_sessions"]
+    torch.save(ckpt, out / "last.pt")
+    data = SessionData.load(prepared)
+    Trainer(_cfg(), data, out, resume=True)                   # no difference
+    del ckpt["config"]["model"]["init"]
+    torch.save(ckpt, out / "last.pt")
+    with pytest.raises(ConfigError, match="model.init: 'gpt' -> 'scaled'"):
+        Trainer(_cfg(), data, out, resume=True)
+    Trainer(_cfg("model.init=gpt"), data, out, resume=True)
