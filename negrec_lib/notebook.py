@@ -48,6 +48,49 @@ def apply_plot_style() -> None:
                          "axes.titleweight": "bold"})
 
 
+# What Colab's default runtime ships (its own pin, unchanged for years when this was written);
+# the viz extra needs ipywidgets 8 (the chapter 5 explorer is built from widgets.Stack, new in
+# 8), so installing negrec on Colab upgrades it, and Colab draws ipywidgets 8 widgets (tqdm's
+# bars, the explorer) only through its custom widget manager, which setup_chapter switches on.
+COLAB_IPYWIDGETS = "7.7.1"
+IPYWIDGETS_REQUIRED = "8"
+
+
+def on_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    import sys
+    return "google.colab" in sys.modules
+
+
+def prepare_colab_widgets(quiet: bool = False) -> str | None:
+    """On Colab, let ipywidgets 8 draw: switch on Colab's custom widget manager.
+
+    Returns what was done (None outside Colab). When the runtime still has an ipywidgets older
+    than 8 imported (pip upgraded it under a running kernel), says to restart the session.
+    """
+    if not on_colab():
+        return None
+    import importlib
+    try:
+        output = importlib.import_module("google.colab.output")
+        output.enable_custom_widget_manager()
+        done = "custom widget manager on"
+    except (ImportError, AttributeError) as exc:      # an older or a local Colab runtime
+        done = f"custom widget manager unavailable ({type(exc).__name__})"
+    try:
+        import ipywidgets
+        major = int(str(ipywidgets.__version__).split(".")[0])
+    except (ImportError, ValueError):
+        major = None
+    if major is not None and major < int(IPYWIDGETS_REQUIRED) and not quiet:
+        print(f"note: this session still runs ipywidgets {ipywidgets.__version__} (Colab ships "
+              f"{COLAB_IPYWIDGETS}); negrec installed ipywidgets {IPYWIDGETS_REQUIRED}. Restart "
+              "the session (Runtime > Restart session) and run the notebook again so that the "
+              "progress bars and the explorer draw.")
+        done += "; restart needed"
+    return done
+
+
 def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
     """Pick the profile (``NEGREC_PROFILE`` or the hardware), set plotting defaults, seed."""
     import torch
@@ -75,6 +118,7 @@ def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
         apply_plot_style()
     except ImportError:  # pragma: no cover - the viz extra is not installed
         pass
+    prepare_colab_widgets(quiet)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if not quiet:
         hw = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
