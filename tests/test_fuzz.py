@@ -283,3 +283,47 @@ def test_damaged_checkpoints_load_or_raise_checkpoint_error(tmp_path_factory, ch
         assert err.path == path
     except NegrecError as err:      # pragma: no cover - the wrong subclass
         pytest.fail(f"{type(err).__name__} instead of CheckpointError: {err}")
+
+
+# ----------------------------------------------------------------------------- track features
+@st.composite
+def damaged_features(draw) -> bytes:
+    from test_mssd import make_tracks, render_tf
+    lines = render_tf(make_tracks(draw(st.integers(1, 6)))).split("\n")[:-1]
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(lines) - 1))
+        kind = draw(st.sampled_from(["drop", "duplicate", "cut", "flip", "blank"]))
+        if kind == "drop" and len(lines) > 1:
+            del lines[i]
+        elif kind == "duplicate":
+            lines.insert(i, lines[i])
+        elif kind == "cut":
+            lines[i] = lines[i][:draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
+        elif kind == "flip":
+            fields = lines[i].split(",")
+            fields[draw(st.integers(0, len(fields) - 1))] = draw(st.sampled_from(
+                ["", "x", "1e400", "nan", "-1", "12", "major", "1.5"]))
+            lines[i] = ",".join(fields)
+        else:
+            lines.insert(i, "")
+    data = ("\n".join(lines) + "\n").encode()
+    if draw(st.integers(0, 3)) == 0:
+        data = data[:draw(st.integers(0, len(data)))]
+    return data
+
+
+@FUZZ
+@given(data=damaged_features(), on_error=st.sampled_from(["raise", "drop"]))
+def test_damaged_feature_files_read_or_are_refused_with_file_and_line(tmp_path, data, on_error):
+    from negrec_lib.data.mssd import read_track_features
+    path = tmp_path / "tf_0.csv"
+    path.write_bytes(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = read_track_features(path, on_error=on_error)
+    except MSSDFormatError as err:
+        assert err.path == path
+        assert err.line is not None or not data.strip(), str(err)
+    else:
+        assert df["track_id"].is_unique and (df["track_id"] != "").all()
