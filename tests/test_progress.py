@@ -90,12 +90,13 @@ from negrec_lib.train import run_cached
 from negrec_lib.viz.live import LiveCurve
 cfg = profile_config("ci").override(["train.epochs=2", "train.batch_size=256", "name=nb"])
 curve = LiveCurve()
-result, run_dir = run_cached(cfg, {runs!r}, callbacks=[curve])
+result, run_dir = run_cached(cfg, {runs!r}, {data!r}, callbacks=[curve])   # fresh data: simulate
 """
 
 
 def test_notebook_keeps_summaries_and_final_curve_but_no_bar(tmp_path):
-    """Executed as `make notebooks` does: no stderr, no bar or its widgets, one figure."""
+    """Executed as `make notebooks` does (simulating, preparing and training): no stderr, no
+    bar or its widgets left, the summary lines and one figure."""
     nbformat = pytest.importorskip("nbformat")
     sys.path.insert(0, str(ROOT / "book"))
     try:
@@ -103,7 +104,8 @@ def test_notebook_keeps_summaries_and_final_curve_but_no_bar(tmp_path):
     finally:
         sys.path.pop(0)
     nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell(NOTEBOOK_CELL.format(runs=str(tmp_path / "runs"))))
+    nb.cells.append(nbformat.v4.new_code_cell(NOTEBOOK_CELL.format(runs=str(tmp_path / "runs"),
+                                                                   data=str(tmp_path / "data"))))
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert execute_in_place([path], timeout=300) == 0

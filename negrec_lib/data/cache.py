@@ -32,8 +32,11 @@ def simulated_dir(sim: SimConfig, root: str | Path | None = None) -> Path:
 
 
 def ensure_dataset(sim: SimConfig, data: DataConfig, root: str | Path | None = None,
-                   progress: bool = False) -> Path:
+                   progress: bool = True) -> Path:
     """Simulate (if needed) and prepare (if needed); returns the prepared folder.
+
+    Both steps show a ``tqdm.auto`` bar while they run (``progress=False``: none); in a
+    notebook the bar is removed when the step ends.
 
     Safe when several processes (parallel notebooks, test workers) ask at once: the work is
     done under a lock file in ``root``, by the first process; the others wait and reuse it.

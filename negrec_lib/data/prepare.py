@@ -143,11 +143,12 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
              block_size: int, progress: bool, on_file_read: Callable[[Path], None] | None = None
              ) -> _Collector:
     """Stream every log block once; keep the sessions that pass the filters."""
-    from tqdm.auto import tqdm
+    from ..progress import ProgressSlot
 
     col = _Collector(cfg.max_length)
     total = sum(f.stat().st_size for f in files)
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc="prepare", disable=not progress)
+    slot = ProgressSlot(progress)          # tqdm.auto: stderr in a terminal, a widget in Jupyter
+    bar = slot.bar(total=total, unit="B", unit_scale=True, desc="prepare")
     done_bytes = 0
     for path in files:
         for block in iter_log_blocks(path, on_error=cfg.on_error, report=report,
@@ -189,7 +190,8 @@ def _collect(files: list[Path], cfg: DataConfig, report: ReadReport, dropped: Co
         bar.update(done_bytes - bar.n)
         if cfg.max_sessions is not None and col.n >= cfg.max_sessions:
             break
-    bar.close()
+    slot.done(bar)
+    slot.close()
     return col
 
 

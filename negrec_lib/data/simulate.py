@@ -687,7 +687,7 @@ def simulate(out_dir: str | Path, sessions: int = 20_000, tracks: int = 5_000,
 
 def _simulate_into(tmp: Path, n: int, M: int, skip_signal: float, seed: int, days: int, L: int,
                    chunk: int, P: ModelParams, progress: bool) -> tuple[int, list[str]]:
-    from tqdm import tqdm
+    from ..progress import ProgressSlot
 
     for sub in ("training_set", "track_features", "ground_truth"):
         (tmp / sub).mkdir(parents=True)
@@ -706,7 +706,8 @@ def _simulate_into(tmp: Path, n: int, M: int, skip_signal: float, seed: int, day
     keep: dict[str, list] = {k: [] for k in ("taste", "context", "switch", "shuffle", "premium", "length", "keys")}
     log_paths: list[Path] = []
     open_file, sink, writer, rows = -1, None, None, 0
-    bar = tqdm(total=n, unit="session", desc="simulate", disable=not (progress and sys.stderr.isatty()))
+    slot = ProgressSlot(progress)          # tqdm.auto: stderr in a terminal, a widget in Jupyter
+    bar = slot.bar(total=n, unit="session", desc="simulate")
     try:
         for c0 in range(0, n, chunk):
             c1 = min(n, c0 + chunk)
@@ -742,7 +743,8 @@ def _simulate_into(tmp: Path, n: int, M: int, skip_signal: float, seed: int, day
             keep["keys"].append(_uuid_key(R["ids"]))
             bar.update(c1 - c0)
     finally:
-        bar.close()
+        slot.done(bar)
+        slot.close()
         if writer is not None:
             writer.close()
             sink.close()
