@@ -13,7 +13,7 @@ BOOK_EXECUTE ?= force
 BOOK_FLAGS := -W -n --keep-going
 CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: book notebooks test venv clean
+.PHONY: book notebooks test venv clean gpu-check
 
 venv: $(VENV)/.installed
 
@@ -54,6 +54,14 @@ notebooks: venv
 test: venv
 	NEGREC_PROFILE=ci OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --durations=15 \
 		--nbval-lax --ignore=_build tests $(if $(CHAPTERS),notebooks)
+
+# On a CUDA machine (issue 14): train the paper's configuration at 10 k, 100 k and 1 M tracks in
+# bf16 and fp16, eager and compiled, then execute chapters 3 and 4 under the gpu profile in a
+# scratch copy; writes results/bench_gpu.json (see benchmarks/gpu.py; --dry-run on a CPU).
+# Without network (a lent GPU): PYTHONPATH=. python3 benchmarks/gpu.py --out <anywhere>.json
+GPU_CHECK_FLAGS ?=
+gpu-check: venv
+	$(PY) benchmarks/gpu.py --out results/bench_gpu.json $(GPU_CHECK_FLAGS)
 
 clean:
 	rm -rf _build data runs .pytest_cache
