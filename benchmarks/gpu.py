@@ -117,6 +117,7 @@ def gpu_info(device: torch.device) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- training rows
 def sync(device: torch.device) -> None:
+    """Wait for the GPU (a no-op on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -177,6 +178,7 @@ def time_row(trainer: Trainer, step_module: Any, data: Any, batch: int, args: ar
     sync(device)
     warmup_s = time.perf_counter() - t0
     seen.clear()
+    graphs0 = int(dynamo_counters().get("stats", {}).get("unique_graphs", 0))
     block_ms, wall_ms = [], []
     for _ in range(args.repeats):
         w0 = time.perf_counter()
@@ -194,6 +196,7 @@ def time_row(trainer: Trainer, step_module: Any, data: Any, batch: int, args: ar
             block_ms.append((time.perf_counter() - w0) * 1e3 / args.steps)
         wall_ms.append((time.perf_counter() - w0) * 1e3 / args.steps)
     loss = float(last["loss"].detach().float())
+    compiled_while_timed = int(dynamo_counters().get("stats", {}).get("unique_graphs", 0)) - graphs0
     peak_gb = ts.peak_memory_gb(device)
     flops = []
     for tracks, lengths in seen:                     # outside the timed blocks (host syncs)
@@ -208,10 +211,14 @@ def time_row(trainer: Trainer, step_module: Any, data: Any, batch: int, args: ar
             "flops_per_step": statistics.median(flops), "flops_per_s": statistics.median(flops) / (ms / 1e3),
             "peak_memory_gb": peak_gb, "memory_kind": mem_kind, "final_loss": loss,
             "loss_finite": math.isfinite(loss), "scaler_scale": (float(scaler.get_scale())
-                                                                 if scaler.is_enabled() else None)}
+                                                                 if scaler.is_enabled() else None),
+            "graphs_compiled_while_timed": compiled_while_timed,
+            "note": (f"torch.compile compiled {compiled_while_timed} graph(s) during the timed "
+                     "steps: raise --warmup" if compiled_while_timed else None)}
 
 
 def dynamo_counters() -> Any:
+    """torch._dynamo's counters (graphs, graph breaks, recompiles)."""
     from torch._dynamo.utils import counters
     return counters
 
@@ -228,15 +235,18 @@ def dynamo_summary() -> dict[str, Any]:
 
 
 def short_error(exc: BaseException) -> str:
+    """The exception's type and first 400 characters, on one line."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:400]}"
 
 
 def is_oom(exc: BaseException) -> bool:
+    """True for an out-of-memory error (CUDA's, or an allocator's message)."""
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 def free_memory(device: torch.device) -> None:
+    """Drop unreferenced tensors and return cached GPU blocks."""
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -451,6 +461,7 @@ def run_chapters(args: argparse.Namespace, report: dict[str, Any], save: Any) ->
 
 # ---------------------------------------------------------------------- report
 def fmt(x: Any, spec: str) -> str:
+    """``x`` formatted, or "-" when it is missing or not finite."""
     return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "-"
 
 
@@ -459,13 +470,14 @@ HEAD = (f"{'tracks':>9} {'prec':5} {'mode':8} {'batch':>5} {'status':7} {'ms/ste
 
 
 def print_row(r: dict[str, Any]) -> None:
+    """One line of the table (with the reason of a skipped or failed row)."""
     line = (f"{r['tracks']:>9,} {r['precision']:5} {r['mode']:8} {r['batch']:>5} {r['status']:7} "
             f"{fmt(r.get('median_step_ms'), '8.2f'):>8} {fmt(r.get('sessions_per_s'), ',.0f'):>10} "
             f"{fmt(r.get('flops_per_s', float('nan')) / 1e12, '8.3f'):>8} "
             f"{fmt(100 * (r.get('fraction_of_gemm_peak') or float('nan')), '6.2f'):>6} "
             f"{fmt(r.get('peak_memory_gb'), '8.2f'):>8} {fmt(r.get('warmup_s'), '8.1f'):>8}")
-    if r.get("reason"):
-        line += f"  [{r['reason'][:160]}]"
+    if r.get("reason") or r.get("note"):
+        line += f"  [{(r.get('reason') or r.get('note'))[:160]}]"
     print(line, flush=True)
 
 
@@ -511,11 +523,12 @@ def print_summary(report: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Arguments, with the full-size or dry-run defaults filled in."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--out", default="results/bench_gpu.json", help="the JSON to write (any path)")
     ap.add_argument("--dry-run", action="store_true",
-                    help="CPU, tiny sizes (vocab 1,003, a few steps, compile with the 'eager' "
+                    help="CPU, tiny sizes (1,000 tracks, a few steps, compile with the 'eager' "
                          "backend, no chapters): checks the script, measures nothing of a GPU")
     ap.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
     ap.add_argument("--vocabs", default=None, help="comma-separated track counts "
@@ -529,7 +542,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--negatives", type=int, default=None, help="sampled negatives (default 1000, the paper's; dry run 100)")
     ap.add_argument("--skip-weight", type=float, default=0.0, help="lambda of the skip loss "
                     "(0: ExperimentConfig's default, the baseline)")
-    ap.add_argument("--warmup", type=int, default=None, help="untimed steps per row (default 8; dry run 1)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps per row (default 8; dry run 2)")
     ap.add_argument("--steps", type=int, default=None, help="steps per timed block (default 20; dry run 2)")
     ap.add_argument("--repeats", type=int, default=None, help="timed blocks per row (default 3; dry run 1)")
     ap.add_argument("--gemm-size", type=int, default=None, help="n of the n^3 GEMM (default 8192; dry run 256)")
@@ -555,7 +568,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 "batches": "16,64" if dry else "128,1024,4096",
                 "compile_backend": "eager" if dry else "inductor",
                 "sessions": 2_000 if dry else 200_000, "negatives": 100 if dry else 1000,
-                "warmup": 1 if dry else 8, "steps": 2 if dry else 20, "repeats": 1 if dry else 3,
+                "warmup": 2 if dry else 8, "steps": 2 if dry else 20, "repeats": 1 if dry else 3,
                 "gemm_size": 256 if dry else 8192}
     for k, v in defaults.items():
         if getattr(args, k) is None:
@@ -577,6 +590,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Training rows, then chapters; the JSON is rewritten after each row and chapter."""
     args = parse_args(argv)
     if not args.verbose:            # dynamo's graph-break warnings: counted in the JSON instead
         import logging

@@ -70,7 +70,8 @@ def test_dry_run_writes_the_gpu_report(tmp_path):
         assert x["loss_finite"] and math.isfinite(x["final_loss"])
         assert math.isclose(x["sessions_per_s"], 32 / (x["median_step_ms"] / 1e3), rel_tol=1e-6)
     compiled = next(x for x in ok_rows if x["mode"] == "compiled")
-    assert compiled["dynamo"]["unique_graphs"] >= 1
+    assert compiled["dynamo"]["unique_graphs"] >= 1 and compiled["compile_backend"] == "eager"
+    assert all(isinstance(x["graphs_compiled_while_timed"], int) for x in ok_rows)
     assert all("CUDA" in x["reason"] for x in rows if x["precision"] == "fp16")
 
     target = r["target"]
