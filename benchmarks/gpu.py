@@ -30,6 +30,13 @@ The JSON (``--out``, rewritten after every row, ``"complete": true`` at the end)
 provenance (commit, dirty, GPU, CUDA, torch, the command). The issue's target (1 M training
 sessions/s on one H100 at the paper's configuration) is printed next to the best measured
 figure; it is not asserted. Nothing is downloaded.
+
+On a machine with a per-command time limit, run the two halves in separate calls and keep both
+files: ``--no-chapters --budget-s 360`` (training rows, cheapest first: all eager rows, then the
+compiled ones), then ``--no-train --chapter-timeout 300`` (a chapter still running at its timeout
+is recorded as ``timeout`` with the seconds it ran). Where the copied tree has no ``.git``, set
+``NEGREC_COMMIT=<sha>`` so that the JSON names the commit (``source_digest`` identifies the code
+either way). ``--vocabs``, ``--batches``, ``--precisions`` and ``--modes`` narrow the grid.
 """
 from __future__ import annotations
 
