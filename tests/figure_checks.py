@@ -76,10 +76,18 @@ def legibility_problems(fig, min_pt: float = MIN_PT) -> list[str]:
         if ax.get_visible():
             labels += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
     labels += [t for t in (fig._suptitle, fig._supxlabel, fig._supylabel) if t is not None]
-    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in labels
+    group = {id(t): i for i, t in enumerate(labels)}
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    for k, legend in enumerate(legends):            # a legend's entries against the labels
+        for t in legend.get_texts():
+            labels.append(t)
+            group[id(t)] = f"legend {k}"
+    boxes = [(t.get_text(), t.get_window_extent(renderer), group[id(t)]) for t in labels
              if t.get_visible() and t.get_text().strip()]
-    for i, (ta, a) in enumerate(boxes):
-        for tb, b in boxes[i + 1:]:
+    for i, (ta, a, ga) in enumerate(boxes):
+        for tb, b, gb in boxes[i + 1:]:
+            if ga == gb:
+                continue
             w = min(a.x1, b.x1) - max(a.x0, b.x0)
             h = min(a.y1, b.y1) - max(a.y0, b.y0)
             if w > 1 and h > 1:

@@ -43,3 +43,12 @@ def test_overlapping_axis_labels():
     a.set_xlabel("a very long axis label that runs on", fontsize=9)
     b.set_xlabel("and another one that runs on too", fontsize=9)
     assert any("overlapping labels" in p for p in legibility_problems(pair))
+
+
+def test_a_legend_over_a_title():
+    fig = Figure(figsize=(5, 3))
+    ax = fig.subplots()
+    ax.plot([0, 1], label="a series with a long name")
+    ax.set_title("A title right where the legend sits", fontsize=10)
+    fig.legend(loc="upper center", fontsize=10)
+    assert any("overlapping labels" in p for p in legibility_problems(fig))

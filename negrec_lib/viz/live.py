@@ -86,9 +86,7 @@ class LiveCurve:
     def figure(self) -> Figure:
         """The curve as a new figure (training loss left, validation metric right)."""
         metric = self.metric or "ndcg@10"
-        wide = len(self.runs) > 1                     # room for the legend on the right
-        fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(7, 3.4 if wide else 3.2),
-                                              layout="constrained")
+        fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(7, 3.3), layout="constrained")
         best = None
         names = list(self.runs)
         recent = names[-self.MAX_COLOURS:]          # earlier runs in grey: six colours at most
@@ -109,11 +107,13 @@ class LiveCurve:
         loss_ax.set_ylabel("training loss")
         val_ax.set_ylabel(f"validation {metric.upper()}")
         loss_ax.set_title("Training loss", fontsize=10)
-        val_ax.set_title(f"Validation {metric.upper()} (star: best)", fontsize=10)
+        val_ax.set_title(f"Validation {metric.upper()}", fontsize=10)
         if best is not None:
-            val_ax.scatter(*best[1], marker="*", s=120, color="k", zorder=5)
-        if len(self.runs) > 1:
+            val_ax.scatter(*best[1], marker="*", s=120, color="k", zorder=5, label="best so far")
+        if best is not None or len(self.runs) > 1:
             handles, labels = val_ax.get_legend_handles_labels()
+            if len(self.runs) == 1:                      # one run: only the star needs a word
+                handles, labels = handles[-1:], labels[-1:]
             if len(names) > len(recent):
                 from matplotlib.lines import Line2D
                 handles.insert(0, Line2D([], [], color="0.75", lw=1))
