@@ -20,7 +20,7 @@ def plot_plateau(curves: pd.DataFrame, popularity: float,
     variants = list(variants or dict.fromkeys(curves["variant"]))
     if ax is None:
         ncols = 2 if drift else 1
-        fig, axes = plt.subplots(1, ncols, figsize=(7.2 if drift else 4.8, 3.6),
+        fig, axes = plt.subplots(1, ncols, figsize=(7.0 if drift else 4.8, 3.6),
                                  layout="constrained", squeeze=False)
         ax = axes[0][0]
     else:
@@ -46,6 +46,6 @@ def plot_plateau(curves: pd.DataFrame, popularity: float,
         ax2.set_xlabel("optimiser step")
         ax2.set_ylabel("cosine")
         ax2.set_ylim(-0.02, 1.02)
-        ax2.legend(frameon=False, fontsize=8)
+        ax2.legend(frameon=False, fontsize=8.5)
         ax2.set_title("The track table in the first steps", fontsize=10)
     return fig
