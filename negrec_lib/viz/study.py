@@ -123,7 +123,8 @@ def load_results(name: str, root: str | Path | None = None) -> pd.DataFrame:
         raise ConfigError(f"{path}: no results table; run `negrec experiment experiments/"
                           f"{name}.yaml` to create it")
     df = read_results_table(path)
-    df["baseline"] = df["baseline"].fillna("").astype(str)
+    if "baseline" in df.columns:             # grids name a baseline variant; baselines.csv not
+        df["baseline"] = df["baseline"].fillna("").astype(str)
     return df
 
 
