@@ -93,12 +93,14 @@ def first_steps(cfg: ExperimentConfig, data: Any, steps: int = 150, every: int =
 
 
 def drift_table(runs: dict[str, pd.DataFrame], at: Sequence[int]) -> pd.DataFrame:
-    """``identity_kept`` and ``pairwise_cos`` of several `first_steps` runs at the given steps."""
-    parts = []
+    """`first_steps` runs side by side at the given steps: for each run its kept direction
+    (``identity_kept``) and its pairwise cosine, one row per step."""
+    cols = {}
     for name, df in runs.items():
         sel = df[df["step"].isin(list(at))].set_index("step")
-        parts.append(pd.concat({name: sel[["identity_kept", "pairwise_cos"]]}, axis=1))
-    return pd.concat(parts, axis=1).round(3)
+        cols[f"{name}: kept direction"] = sel["identity_kept"]
+        cols[f"{name}: pairwise cosine"] = sel["pairwise_cos"]
+    return pd.DataFrame(cols).round(3)
 
 
 def plateau_curves(runs: pd.DataFrame, metric: str = "valid_hr@10") -> pd.DataFrame:
