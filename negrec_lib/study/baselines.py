@@ -221,15 +221,14 @@ def baselines_table(spec_path: str, out: str = "results", split: str = "test",
 
     from ..data.cache import ensure_dataset
     from ..data.sessions import SessionData
-    from ..experiments import load_spec
+    from ..experiments import load_spec, read_results_table
     from ..metrics import evaluate
     from ..oracle import oracle_evaluate
     from ..train import provenance
 
     spec = load_spec(spec_path)
     table = Path(out) / "baselines.csv"
-    done = pd.read_csv(table) if table.is_file() else pd.DataFrame(
-        columns=["experiment", "data", "method"])
+    done = read_results_table(table, key_columns=("experiment", "data", "method"))
     have = set(zip(done["experiment"], done["data"].astype(str), done["method"]))
     prov = {k: v for k, v in provenance().items() if k in ("commit", "dirty", "hardware")}
     rows, seen = [], set()

@@ -128,6 +128,18 @@ def load_results(name: str, root: str | Path | None = None) -> pd.DataFrame:
     return df
 
 
+def load_baselines(experiment: str | None = None, root: str | Path | None = None) -> pd.DataFrame:
+    """``<root>/baselines.csv`` (`negrec baselines`): popularity, Markov, SKNN, V-SKNN and the
+    oracle per dataset; only the rows of ``experiment`` when given."""
+    path = _root(root) / "baselines.csv"
+    _fetch(path, root)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no baselines table; run `negrec baselines "
+                          f"experiments/<grid>.yaml` to create it")
+    df = read_results_table(path, key_columns=("experiment", "method"))
+    return df if experiment is None else df[df["experiment"] == experiment]
+
+
 def load_bounds(name: str, root: str | Path | None = None) -> pd.DataFrame:
     """The oracle and popularity rows of one grid, ``<root>/<name>_bounds.csv``."""
     path = _root(root) / f"{name}_bounds.csv"
