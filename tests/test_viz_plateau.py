@@ -40,3 +40,13 @@ def test_plateau_figure_alone_on_given_axes():
     out = plot_plateau(plateau_curves(_runs()), popularity=0.08, ax=ax, variants=["scaled"])
     assert out is fig and [l.get_label() for l in ax.get_lines()][:1] == ["scaled"]
     plt.close(fig)
+
+
+def test_a_variant_has_one_colour_in_both_panels():
+    fig = plot_plateau(plateau_curves(_runs()), popularity=0.079, drift=_drift())
+    left, right = fig.axes
+    colour = {l.get_label(): l.get_color() for l in left.get_lines()}
+    for line in right.get_lines():
+        name = line.get_label().split(":")[0]
+        assert line.get_color() == colour[name]
+    plt.close(fig)

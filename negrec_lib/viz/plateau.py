@@ -25,10 +25,12 @@ def plot_plateau(curves: pd.DataFrame, popularity: float,
         ax = axes[0][0]
     else:
         fig, axes = ax.figure, None
-    for i, name in enumerate(variants):
+    names = list(dict.fromkeys([*variants, *(drift or {})]))
+    color = {name: f"C{i}" for i, name in enumerate(names)}     # one colour per name, both panels
+    for name in variants:
         c = curves[curves["variant"] == name]
-        ax.plot(c["epoch"], c["mean"], marker="o", ms=3.5, color=f"C{i}", label=name)
-        ax.fill_between(c["epoch"], c["low"], c["high"], color=f"C{i}", alpha=0.15, lw=0)
+        ax.plot(c["epoch"], c["mean"], marker="o", ms=3.5, color=color[name], label=name)
+        ax.fill_between(c["epoch"], c["low"], c["high"], color=color[name], alpha=0.15, lw=0)
     ax.axhline(popularity, color="0.3", ls="--", lw=1)
     ax.annotate("popularity", (curves["epoch"].min(), popularity), xytext=(0, 4),
                 textcoords="offset points", fontsize=9, color="0.3")
@@ -39,9 +41,9 @@ def plot_plateau(curves: pd.DataFrame, popularity: float,
     ax.set_title("Learning curves by initialisation", fontsize=10)
     if drift and axes is not None:
         ax2 = axes[0][1]
-        for i, (name, d) in enumerate(drift.items()):
-            ax2.plot(d["step"], d["identity_kept"], color=f"C{i}", label=f"{name}: kept direction")
-            ax2.plot(d["step"], d["pairwise_cos"], color=f"C{i}", ls=":",
+        for name, d in drift.items():
+            ax2.plot(d["step"], d["identity_kept"], color=color[name], label=f"{name}: kept direction")
+            ax2.plot(d["step"], d["pairwise_cos"], color=color[name], ls=":",
                      label=f"{name}: pairwise cosine")
         ax2.set_xlabel("optimiser step")
         ax2.set_ylabel("cosine")
