@@ -47,6 +47,14 @@ def test_two_digit_dates_outside_mssd_are_refused_unless_the_format_is_given(tmp
     assert (as_dmy.date(), as_ymd.date()) == (dt.date(2020, 7, 5), dt.date(2005, 7, 20))
 
 
+def test_a_two_digit_date_with_one_reading_outside_mssd_is_not_taken_silently(tmp_path):
+    rows = [{**r, "date": "31-02-18"} for r in ROWS]        # no 31 February: only 2031-02-18
+    path = write(tmp_path / "log.csv", render(rows))
+    err = raises_at(path, 2, "date", match="MSSD's range")
+    assert "date_format" in str(err)
+    assert read_log(path, date_format="yy-mm-dd")["date"].iloc[0].date() == dt.date(2031, 2, 18)
+
+
 def test_a_named_date_format_refuses_other_spellings(tmp_path):
     path = write(tmp_path / "log.csv", render(ROWS))       # ISO
     raises_at(path, 2, "date", match="dd-mm-yy", date_format="dd-mm-yy")

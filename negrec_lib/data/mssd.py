@@ -223,7 +223,7 @@ def _parse_date(text: str, fmt: str = "auto") -> int | tuple[str, str] | None:
     Spellings: `YYYY-MM-DD` (optionally with a time: `2018-07-15 00:00:00`, ISO `T...`),
     `dd/mm/yyyy`, and two digits each, `dd-mm-yy` or `yy-mm-dd` (20yy). Under "auto" a
     two-digit date is read the way that falls in MSSD's range (2018-07-15 to 2018-09-18) when
-    exactly one does (both readings of an MSSD date agree or only one is in range).
+    exactly one does; one outside the range is not a date there (pass the format instead).
     """
     day: dt.date | None = None
     if m := _ISO_DATE.match(text):
@@ -243,12 +243,12 @@ def _parse_date(text: str, fmt: str = "auto") -> int | tuple[str, str] | None:
         elif fmt == "auto":
             readings = {x for x in (dmy, ymd) if x is not None}
             in_range = {x for x in readings if MSSD_FIRST_DAY <= x <= MSSD_LAST_DAY}
-            if len(readings) == 1:
-                day = readings.pop()
-            elif len(in_range) == 1:
+            if len(in_range) == 1:
                 day = in_range.pop()
-            elif readings:
+            elif len(readings) == 2:
                 return (dmy.isoformat(), ymd.isoformat())
+            # one valid reading outside MSSD's range (31-02-18 can only be 2031-02-18), or none:
+            # not taken silently; date_format= says how to read it
     return None if day is None else (day - _EPOCH).days
 
 
@@ -265,8 +265,10 @@ def _decode_date(col: pa.ChunkedArray, prio: int, fmt: str
     bad_codes = [i for i, x in enumerate(parsed) if x is None]
     if bad_codes:
         bad = np.flatnonzero(np.isin(idx, bad_codes))
-        spelled = ("a date YYYY-MM-DD (optionally with a time), dd/mm/yyyy, dd-mm-yy or "
-                   "yy-mm-dd" if fmt == "auto" else f"a date in the format {fmt}")
+        spelled = ("a date YYYY-MM-DD (optionally with a time), dd/mm/yyyy, or dd-mm-yy or "
+                   f"yy-mm-dd within MSSD's range ({MSSD_FIRST_DAY} to {MSSD_LAST_DAY}; "
+                   "otherwise pass date_format / --date-format)" if fmt == "auto"
+                   else f"a date in the format {fmt}")
         errs += value_errors(bad, np.asarray(texts, object)[idx[bad]], "date", prio, spelled)
     amb_codes = [i for i, x in enumerate(parsed) if isinstance(x, tuple)]
     if amb_codes:
