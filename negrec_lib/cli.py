@@ -230,24 +230,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     from .experiments import add_experiment_command
     add_experiment_command(sub)
-    p = sub.add_parser("bounds", help="oracle and popularity on an experiment's datasets",
-                       description="For every distinct simulated dataset of an experiment file, "
-                                   "evaluate the oracle (the simulator's true next-track "
-                                   "distribution) and the popularity baseline on the test split; "
-                                   "writes <results>/<name>_bounds.csv.")
-    p.add_argument("spec", help="experiment YAML file")
-    p.add_argument("--results", default="results")
-    p.set_defaults(func=_run_bounds)
-    p = sub.add_parser("baselines", help="classical baselines on an experiment's datasets",
-                       description="For every distinct dataset of an experiment file, evaluate "
-                                   "popularity, a first-order Markov chain, SKNN, V-SKNN and the "
-                                   "oracle on the test split with the models' full-catalogue "
-                                   "ranking; adds the missing rows to <results>/baselines.csv.")
-    p.add_argument("spec", help="experiment YAML file")
-    p.add_argument("--results", default="results")
+    _add_grid_command(sub, "bounds", _run_bounds,
+                      "oracle and popularity on an experiment's datasets",
+                      "For every distinct simulated dataset of an experiment file, evaluate the "
+                      "oracle (the simulator's true next-track distribution) and the popularity "
+                      "baseline on the test split; writes <results>/<name>_bounds.csv.")
+    p = _add_grid_command(sub, "baselines", _run_baselines,
+                          "classical baselines on an experiment's datasets",
+                          "For every distinct dataset of an experiment file, evaluate popularity, "
+                          "a first-order Markov chain, SKNN, V-SKNN and the oracle on the test "
+                          "split with the models' full-catalogue ranking; adds the missing rows "
+                          "to <results>/baselines.csv.")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=_run_baselines)
     return parser
+
+
+def _add_grid_command(sub: "argparse._SubParsersAction", name: str, func: object, help: str,
+                      description: str) -> argparse.ArgumentParser:
+    """A command that reads an experiment file and writes a table under --results."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("spec", help="experiment YAML file")
+    p.add_argument("--results", default="results")
+    p.set_defaults(func=func)
+    return p
 
 
 def _run_baselines(args: argparse.Namespace) -> int:
