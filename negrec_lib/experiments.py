@@ -9,6 +9,7 @@ An experiment file (YAML) names a base configuration, the seeds, and the variant
       - {name: uni, set: {model.causal: true, loss.skip_weight: 0}}
       - {name: uni+skip, set: {model.causal: true, loss.skip_weight: 1}, baseline: uni}
     # or `grid: {loss.skip_weight: [0, 1], model.causal: [true, false]}` for a full product
+    replicate_data: true           # optional: seed s also simulates its own data (sim.seed + s)
 
 `run_experiment` trains every (variant, seed) that has no result yet (so an interrupted grid
 resumes where it stopped), and appends one row per run to ``results/<name>.csv`` with the
@@ -58,13 +59,34 @@ class ExperimentSpec:
     base: ExperimentConfig
     seeds: list[int]
     variants: list[Variant] = field(default_factory=list)
+    replicate_data: bool = False      # each seed also draws its own simulated data (sim.seed)
 
     def config(self, variant: Variant, seed: int) -> ExperimentConfig:
-        """The full configuration of one run."""
+        """The full configuration of one run.
+
+        ``seed`` is the training seed; with ``replicate_data`` it is also the simulator's seed
+        (plus the base's ``sim.seed``), so every replicate differs in its data, its test
+        sessions and its training, and intervals over seeds cover all three.
+        """
         sets = [f"{k}={json.dumps(v)}" for k, v in variant.overrides.items()]
-        cfg = self.base.override(sets + [f"train.seed={seed}"])
+        extra = [f"sim.seed={self.base.sim.seed + seed}"] if self.replicate_data else []
+        cfg = self.base.override(sets + [f"train.seed={seed}"] + extra)
         cfg.name = variant.name
         return cfg
+
+    def datasets(self) -> list[tuple[Variant, int, ExperimentConfig]]:
+        """One (variant, seed, config) per distinct dataset the grid trains on, first use first."""
+        seen: set[str] = set()
+        out = []
+        for variant in self.variants:
+            for seed in (self.seeds if self.replicate_data else self.seeds[:1]):
+                cfg = self.config(variant, seed)
+                key = cfg.data_dir or json.dumps([cfg.to_dict()["sim"], cfg.to_dict()["data"]],
+                                                 sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    out.append((variant, seed, cfg))
+        return out
 
 
 def load_spec(path: str | Path) -> ExperimentSpec:
@@ -123,7 +145,11 @@ def _spec_from_dict(raw: dict, path: Path | None = None) -> ExperimentSpec:
         if v.baseline is not None and v.baseline not in names:
             raise ConfigError(f"{where}: variant {v.name!r} has baseline {v.baseline!r}, "
                               f"which is not a variant")
-    spec = ExperimentSpec(str(raw["name"]), path, cfg, [int(s) for s in raw["seeds"]], variants)
+    replicate = raw.get("replicate_data", False)
+    if not isinstance(replicate, bool):
+        raise ConfigError(f"{where}: replicate_data: expected true or false, got {replicate!r}")
+    spec = ExperimentSpec(str(raw["name"]), path, cfg, [int(s) for s in raw["seeds"]], variants,
+                          replicate)
     for v in variants:                       # fail early on a bad override, not hours later
         spec.config(v, spec.seeds[0])
     return spec

@@ -101,8 +101,7 @@ def bounds_table(spec_path: str | Path, out: str | Path = "results",
 
     spec = load_spec(spec_path)
     rows, seen = [], {}
-    for variant in spec.variants:
-        cfg = spec.config(variant, spec.seeds[0])
+    for variant, _seed, cfg in spec.datasets():
         prepared = str(cfg.data_dir or ensure_dataset(cfg.sim, cfg.data))
         if prepared in seen:
             continue
@@ -112,6 +111,7 @@ def bounds_table(spec_path: str | Path, out: str | Path = "results",
             t0 = time.perf_counter()
             res = fn(data, split)
             rows.append({"experiment": spec.name, "variant": variant.name, "kind": kind,
+                         "data_seed": cfg.sim.seed,
                          **{f"test_{k}": v for k, v in res.metrics.items()},
                          **{f"ctx_{r['context']}_hr@10": r["hr@10"]
                             for r in res.to_dict()["by_context"]},

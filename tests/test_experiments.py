@@ -86,3 +86,20 @@ def test_grid_runs_resumes_and_records_provenance(tmp_path, monkeypatch):
     again = run_experiment(spec, tmp_path / "results2", tmp_path / "runs2", only=["skip"],
                            seeds=[int(row["seed"])], progress=False)
     assert again.iloc[0]["test_hr@10"] == pytest.approx(row["test_hr@10"])
+
+
+def test_replicate_data_gives_every_seed_its_own_dataset():
+    from negrec_lib.experiments import spec_from_dict
+    raw = {"name": "rep", "base": {"profile": "ci", "set": {"sim.seed": 100}}, "seeds": [0, 1, 2],
+           "variants": [{"name": "a"}, {"name": "b", "set": {"loss.skip_weight": 1}}]}
+    fixed = spec_from_dict(raw)
+    assert {fixed.config(v, s).sim.seed for v in fixed.variants for s in fixed.seeds} == {100}
+    assert len(fixed.datasets()) == 1                    # one dataset, whatever the seed
+    rep = spec_from_dict({**raw, "replicate_data": True})
+    a, b = rep.variants
+    assert [rep.config(a, s).sim.seed for s in rep.seeds] == [100, 101, 102]
+    assert [rep.config(a, s).train.seed for s in rep.seeds] == [0, 1, 2]
+    assert rep.config(a, 1).sim == rep.config(b, 1).sim  # variants pair on the same data
+    assert [seed for _, seed, _ in rep.datasets()] == [0, 1, 2]
+    with pytest.raises(ConfigError, match="replicate_data"):
+        spec_from_dict({**raw, "replicate_data": "yes"})

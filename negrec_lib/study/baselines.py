@@ -232,8 +232,7 @@ def baselines_table(spec_path: str, out: str = "results", split: str = "test",
     have = set(zip(done["experiment"], done["data"].astype(str), done["method"]))
     prov = {k: v for k, v in provenance().items() if k in ("commit", "dirty", "hardware")}
     rows, seen = [], set()
-    for variant in spec.variants:
-        cfg = spec.config(variant, spec.seeds[0])
+    for variant, _seed, cfg in spec.datasets():
         prepared = str(cfg.data_dir or ensure_dataset(cfg.sim, cfg.data))
         if prepared in seen:
             continue
