@@ -92,6 +92,11 @@ class LossConfig:
     skip_anchor: Literal["track", "hidden"] = "track"
     skip_temperature: float = 0.1
     skip_pairing: Literal["session", "reference"] = "session"   # "reference" reproduces pitfall 1
+    # Controls for the study (what the gain is due to): "permuted" moves each session's skip
+    # labels to random positions of the same session (as many skips, no information in where);
+    # "kept_negatives" keeps anchors and positives but takes the negatives at random from the
+    # session's kept tracks (as many as it has skips), so no skipped track enters the loss.
+    skip_control: Literal["none", "permuted", "kept_negatives"] = "none"
 
 
 @dataclass

@@ -195,7 +195,8 @@ def sampled_softmax_loss(hidden: Tensor, targets: Tensor, item_emb: EmbeddingSou
 def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Tensor,
                       temperature: float = 0.1,
                       pairing: Literal["session", "reference"] = "session",
-                      reduction: Literal["mean", "none"] = "mean") -> tuple[Tensor, Tensor]:
+                      reduction: Literal["mean", "none"] = "mean",
+                      negatives: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """The negative-feedback InfoNCE of book/paper.md section 3, vectorised over the batch.
 
     Parameters
@@ -210,6 +211,10 @@ def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Ten
         "session" (the paper's text): negatives are the skipped tracks of the anchor's own
         session. "reference" reproduces pitfall 1: an anchor of session b takes its negatives
         from session (b + 1) mod B; its positive stays in session b.
+
+    negatives : BoolTensor [B, L] or None
+        Negative slots other than the skipped tracks (the ``kept_negatives`` control, see
+        `control_labels`); an anchor never takes itself or its positive as a negative.
 
     Every real non-skipped position t is an anchor; its positive is the first later real
     non-skipped position of the same session. Similarities are cosine / temperature.
@@ -226,7 +231,7 @@ def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Ten
     q = F.normalize(_upcast(anchors), dim=-1)                              # [B, L, D]
     k = F.normalize(_upcast(keys), dim=-1).to(q.dtype)                     # [B, L, D]
     played = valid & ~skipped                                              # [B, L] anchor / positive slots
-    negative = valid & skipped                                             # [B, L] negative slots
+    negative = valid & (skipped if negatives is None else negatives)       # [B, L] negative slots
 
     # positive index: first s > t with played[b, s]; via a reversed running minimum
     pos = torch.arange(L, device=anchors.device)
@@ -245,14 +250,44 @@ def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Ten
         raise ConfigError(f"loss.skip_pairing={pairing!r}: expected 'session' or 'reference'")
     with torch.autocast(anchors.device.type, enabled=False):              # cosines in fp32 even under AMP
         s_neg = (q @ neg_keys.transpose(1, 2)) / temperature               # [B, L, L]
-    s_neg = s_neg.masked_fill(~neg_mask[:, None, :], float("-inf"))
+    allowed = neg_mask[:, None, :].expand(B, L, L)                          # [B, t, s]
+    if negatives is not None:                   # kept tracks as negatives: never t itself or t+
+        own = pos[None, :, None] == pos[None, None, :]                     # [1, L, L] s == t
+        plus = next_pos[..., None] == pos[None, None, :]                   # [B, L, L] s == pos(t)
+        allowed = allowed & ~own & ~plus
+    s_neg = s_neg.masked_fill(~allowed, float("-inf"))
     log_denom = torch.logsumexp(torch.cat([s_pos[..., None], s_neg], -1), -1)  # [B, L], finite
-    anchor_ok = played & has_pos & neg_mask.any(-1, keepdim=True)          # [B, L]
+    anchor_ok = played & has_pos & allowed.any(-1)                         # [B, L]
     per_anchor = torch.where(anchor_ok, log_denom - s_pos, torch.zeros_like(s_pos))
     if reduction == "none":
         return per_anchor, anchor_ok
     n = anchor_ok.sum()
     return per_anchor.sum() / n.clamp(min=1), n
+
+
+def control_labels(skipped: Tensor, valid: Tensor, control: str,
+                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+    """Skip labels and negative slots [B, L] for a study control (``loss.skip_control``).
+
+    ``none``: the labels as they are, no extra negatives. ``permuted``: each session's skips
+    moved to random real positions of the same session (same count). ``kept_negatives``: the
+    true labels for anchors and positives, and as negatives a random set of the session's kept
+    positions, as many as it has skips (or all of them when it has fewer).
+    """
+    if control == "none":
+        return skipped, None
+    if control not in ("permuted", "kept_negatives"):
+        raise ConfigError(f"loss.skip_control={control!r}: expected none, permuted or "
+                          "kept_negatives")
+    B, L = skipped.shape
+    count = (skipped & valid).sum(1, keepdim=True)                         # [B, 1] skips
+    gen_device = generator.device if generator is not None else skipped.device
+    draw = torch.rand(B, L, generator=generator, device=gen_device).to(skipped.device)
+    pool = valid if control == "permuted" else valid & ~skipped            # [B, L] where to put them
+    draw = draw.masked_fill(~pool, 2.0)                                     # outside the pool: last
+    rank = draw.argsort(1).argsort(1)                                      # [B, L] 0 = first drawn
+    chosen = pool & (rank < count)                                         # [B, L]
+    return (chosen, None) if control == "permuted" else (skipped, chosen)
 
 
 # ---------------------------------------------------------------------- dispatch
@@ -302,8 +337,11 @@ def compute_losses(model: SessionEncoder, tracks: Tensor, lengths: Tensor, skipp
     if loss_cfg.skip_weight > 0:
         keys = table(tracks)                                               # [B, L, D] unmasked
         anchors = keys if loss_cfg.skip_anchor == "track" else hidden
-        skip, n_anchors = skip_infonce_loss(anchors, keys, skipped & valid, valid,
-                                            loss_cfg.skip_temperature, loss_cfg.skip_pairing)
+        labels, negatives = control_labels(skipped & valid, valid,
+                                           getattr(loss_cfg, "skip_control", "none"), generator)
+        skip, n_anchors = skip_infonce_loss(anchors, keys, labels & valid, valid,
+                                            loss_cfg.skip_temperature, loss_cfg.skip_pairing,
+                                            negatives=negatives)
     else:
         skip, n_anchors = _zero(hidden), torch.zeros((), dtype=torch.long, device=tracks.device)
     return {"total": nxt + loss_cfg.skip_weight * skip, "next": nxt, "skip": skip,
