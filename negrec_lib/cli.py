@@ -195,7 +195,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from .config import ExperimentConfig
     cfg = ExperimentConfig.from_dict(load_checkpoint(args.checkpoint)["config"],
                                      source=args.checkpoint)
-    data_dir = args.data or cfg.data_dir or ensure_dataset(cfg.sim, cfg.data)
+    data_dir = args.data or cfg.data_dir or ensure_dataset(cfg.sim, cfg.data,
+                                                                progress=not args.quiet)
     data = SessionData.load(data_dir, device)
     model, cfg = model_from_checkpoint(args.checkpoint, data, device)
     res = evaluate(model, data, split=args.split, protocol=args.protocol,

@@ -203,7 +203,7 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
             cfg = spec.config(variant, seed)
             cfg.train.progress = progress          # epoch bars and summaries unless --quiet
             t0 = time.perf_counter()
-            data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data)
+            data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=progress)
             data = SessionData.load(data_dir)
             resume = (run_dir / "last.pt").exists()
             if progress:

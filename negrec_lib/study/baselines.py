@@ -233,7 +233,7 @@ def baselines_table(spec_path: str, out: str = "results", split: str = "test",
     prov = {k: v for k, v in provenance().items() if k in ("commit", "dirty", "hardware")}
     rows, seen = [], set()
     for variant, _seed, cfg in spec.datasets():
-        prepared = str(cfg.data_dir or ensure_dataset(cfg.sim, cfg.data))
+        prepared = str(cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=progress))
         if prepared in seen:
             continue
         seen.add(prepared)
