@@ -27,12 +27,13 @@ from negrec_lib.study.claims import verdicts  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--grid", action="append", metavar="NAME:SPLIT",
-                   help="a results table and the split it used (default study_claims:paper)")
+                   help="a results table and the split it used (default: study_claims:paper "
+                        "and study_claims_by_day:by_day)")
     p.add_argument("--results", default=str(ROOT / "results"))
     p.add_argument("--out", default=None, help="default: <results>/verdicts.csv")
     args = p.parse_args(argv)
     parts = []
-    for item in args.grid or ["study_claims:paper"]:
+    for item in args.grid or ["study_claims:paper", "study_claims_by_day:by_day"]:
         name, _, split = item.partition(":")
         path = Path(args.results) / f"{name}.csv"
         if not path.is_file():
