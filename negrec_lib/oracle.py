@@ -29,7 +29,10 @@ def load_truth(data: SessionData) -> SimulationTruth:
     if not root:
         raise PreparedDataError(f"{data.path}: not prepared from simulated data (no ground "
                                 "truth); the oracle exists only for the simulator's output")
-    return SimulationTruth.load(Path(root).parent)
+    path = Path(root)
+    if not path.is_absolute() and data.path is not None:   # relative to the prepared folder
+        path = Path(data.path) / path
+    return SimulationTruth.load(path.parent)
 
 
 def oracle_evaluate(data: SessionData, split: str = "test", truth: SimulationTruth | None = None,

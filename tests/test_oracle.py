@@ -64,3 +64,23 @@ def test_bounds_table_covers_each_dataset_once(tmp_path, monkeypatch):
         got = df[df["variant"] == v].set_index("kind")["test_hr@10"]
         assert got["oracle"] > got["popularity"]
     assert df["command"].str.startswith("negrec bounds").all()
+
+
+def test_a_prepared_folder_moves_with_its_simulation(tmp_path):
+    """The manifest points at the ground truth relative to itself: move both, the oracle works."""
+    import shutil
+    from pathlib import Path
+
+    from negrec_lib.config import DataConfig
+    from negrec_lib.data.prepare import prepare
+    from negrec_lib.data.sessions import SessionData
+    from negrec_lib.data.simulate import simulate
+    from negrec_lib.oracle import oracle_evaluate
+
+    simulate(tmp_path / "a" / "sim", sessions=300, tracks=100, seed=1, days=4, progress=False)
+    man = prepare(tmp_path / "a" / "sim", tmp_path / "a" / "prep", DataConfig(), progress=False)
+    assert not Path(man["ground_truth"]).is_absolute()
+    before = oracle_evaluate(SessionData.load(tmp_path / "a" / "prep")).metrics["hr@10"]
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    after = oracle_evaluate(SessionData.load(tmp_path / "b" / "prep")).metrics["hr@10"]
+    assert after == before

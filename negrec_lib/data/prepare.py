@@ -484,7 +484,9 @@ def _finish(input_path: Path, tmp: Path, cfg: DataConfig, a: dict[str, np.ndarra
         "negrec_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "input": str(input_path.resolve()),
-        "ground_truth": str(truth.resolve()) if truth.is_dir() else None,
+        # relative to the prepared folder (tmp is its sibling), so the pair can move together
+        "ground_truth": (os.path.relpath(truth.resolve(), tmp.resolve()) if truth.is_dir()
+                         else None),
         "inputs": [{"file": str(f), "bytes": f.stat().st_size, "sha256": d.result()}
                    for f, d in digests],
         "rows_read": report.rows_read,
