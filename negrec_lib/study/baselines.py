@@ -6,6 +6,7 @@ its score for every id ([B, V]; reserved ids -inf) and ``score`` passes them thr
 pessimistically. All of them read only the training part of each session (the tracks a model
 trains on: ``tracks[r, :train_end]`` of the training rows), never a validation or test target.
 
+- `PopularityScorer`: the most played training tracks, the same list for every session.
 - `TransitionScorer`: first-order Markov chain (transition counts from the previous track),
   backed off to popularity.
 - `SessionKNNScorer`: session-based k nearest neighbours, SKNN and V-SKNN as in Ludewig &
@@ -62,6 +63,42 @@ class _BaselineScorer:
     def _finish(self, scores: np.ndarray) -> Tensor:
         scores[:, :N_RESERVED] = -np.inf
         return torch.from_numpy(scores.astype(np.float32))
+
+
+class PopularityScorer(_BaselineScorer):
+    """Recommend the most played training tracks, whatever the session: a model for `evaluate`.
+
+    Scores are a strict order (play count, ties broken by the lower id), so pessimistic tie
+    handling in `negrec_lib.metrics` never penalises it for ties. Reserved ids score lowest.
+    It implements the `negrec_lib.metrics.Scorer` protocol: the hidden state is a dummy column.
+    """
+
+    def __init__(self, popularity: Tensor) -> None:
+        counts = torch.as_tensor(popularity, dtype=torch.float64).reshape(-1)     # [V]
+        v = counts.numel()
+        if v <= N_RESERVED:
+            raise ValueError(f"popularity must have more than {N_RESERVED} entries, got {v}")
+        order = np.lexsort((np.arange(v), -counts.numpy()))     # most played first, then lower id
+        order = order[order >= N_RESERVED]
+        rank = torch.full((v,), float(v), dtype=torch.float32)
+        rank[torch.from_numpy(order)] = torch.arange(len(order), dtype=torch.float32)
+        self.scores = -rank                                      # [V]; higher is better
+        self.vocab_size = v
+
+    def next_track_hidden(self, tracks: Tensor, lengths: Tensor) -> Tensor:
+        """A dummy state [B, 1]: the ranking does not depend on the session."""
+        return torch.ones(tracks.shape[0], 1, device=tracks.device)
+
+    def score(self, hidden: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """[N, V] (or [N, C] for ``candidates``) popularity scores, the same for every row."""
+        s = self.scores.to(hidden.device)
+        if candidates is not None:
+            s = s[candidates.to(hidden.device)]
+        return hidden[:, :1].float() * s[None, :]
+
+    def top(self, k: int) -> Tensor:
+        """The ``k`` most played track ids, most played first."""
+        return torch.argsort(self.scores, descending=True, stable=True)[:k]
 
 
 class TransitionScorer(_BaselineScorer):
@@ -193,8 +230,6 @@ METHODS = ("popularity", "markov", "sknn", "vsknn", "oracle")
 
 def make_baseline(method: str, data: Any) -> Any:
     """The scorer of ``method`` (one of `METHODS` except ``oracle``, which is not a scorer)."""
-    from ..viz.training import PopularityScorer
-
     makers = {"popularity": lambda: PopularityScorer(data.popularity),
               "markov": lambda: TransitionScorer(data),
               "sknn": lambda: SessionKNNScorer(data),

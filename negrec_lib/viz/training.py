@@ -43,51 +43,8 @@ def metric_label(metric: str) -> str:
     return name.upper()
 
 
-# ------------------------------------------------------------------------ popularity baseline
-class PopularityScorer:
-    """Recommend the most played training tracks, whatever the session: a model for `evaluate`.
-
-    Scores are a strict order (play count, ties broken by the lower id), so pessimistic tie
-    handling in `negrec_lib.metrics` never penalises it for ties. Reserved ids score lowest.
-    It implements the `negrec_lib.metrics.Scorer` protocol: the hidden state is a dummy column.
-    """
-
-    training = False
-
-    def __init__(self, popularity: Tensor) -> None:
-        counts = torch.as_tensor(popularity, dtype=torch.float64).reshape(-1)     # [V]
-        v = counts.numel()
-        if v <= N_RESERVED:
-            raise ValueError(f"popularity must have more than {N_RESERVED} entries, got {v}")
-        order = np.lexsort((np.arange(v), -counts.numpy()))     # most played first, then lower id
-        order = order[order >= N_RESERVED]
-        rank = torch.full((v,), float(v), dtype=torch.float32)
-        rank[torch.from_numpy(order)] = torch.arange(len(order), dtype=torch.float32)
-        self.scores = -rank                                      # [V]; higher is better
-        self.vocab_size = v
-
-    def eval(self) -> "PopularityScorer":
-        """No-op (the scorer has no training mode); returns self."""
-        return self
-
-    def train(self, mode: bool = True) -> "PopularityScorer":
-        """No-op; returns self."""
-        return self
-
-    def next_track_hidden(self, tracks: Tensor, lengths: Tensor) -> Tensor:
-        """A dummy state [B, 1]: the ranking does not depend on the session."""
-        return torch.ones(tracks.shape[0], 1, device=tracks.device)
-
-    def score(self, hidden: Tensor, candidates: Tensor | None = None) -> Tensor:
-        """[N, V] (or [N, C] for ``candidates``) popularity scores, the same for every row."""
-        s = self.scores.to(hidden.device)
-        if candidates is not None:
-            s = s[candidates.to(hidden.device)]
-        return hidden[:, :1].float() * s[None, :]
-
-    def top(self, k: int) -> Tensor:
-        """The ``k`` most played track ids, most played first."""
-        return torch.argsort(self.scores, descending=True, stable=True)[:k]
+# The popularity baseline lives with the other baselines; re-exported here for the chapters.
+from ..study.baselines import PopularityScorer  # noqa: E402
 
 
 # ------------------------------------------------------------------------ chapter 3 figures
