@@ -11,7 +11,7 @@ combination of vocabulary (``--vocabs``), batch (``--batches``: the paper's 128 
 for throughput), precision (bf16 autocast; fp16 autocast with a GradScaler) and mode (eager, or
 the step module ``torch.compile``d). Each combination builds a `negrec_lib.train.Trainer` (its
 model, `make_optimizer`'s Adam, `LossModule` around `compute_losses`, sampler, precision and
-scaler) and times the body of ``Trainer._train_epoch``: autocast forward, ``zero_grad``, scaled
+scaler) and times ``Trainer.step``, the step of ``Trainer.fit``: autocast forward, ``zero_grad``, scaled
 backward, unscale, `negrec_lib.model.clip_grad_norm_` (5), ``scaler.step``, ``scaler.update``,
 the LR scheduler, and the batches from ``SessionData.train_batches``. ``--warmup`` steps (the
 compilation included, reported as ``warmup_s``) are followed by ``--repeats`` blocks of
@@ -68,7 +68,6 @@ import torch  # noqa: E402
 import train_step as ts  # noqa: E402  (synthetic sessions, FLOPs, GEMM peak, memory, hardware)
 from negrec_lib.atomic import atomic_write_text  # noqa: E402
 from negrec_lib.config import ExperimentConfig  # noqa: E402
-from negrec_lib.model import clip_grad_norm_  # noqa: E402
 from negrec_lib.train import Trainer, provenance  # noqa: E402
 
 TARGET_SESSIONS_PER_S = 1_000_000
@@ -155,25 +154,15 @@ def make_trainer(args: argparse.Namespace, data: Any, device: torch.device, prec
 def time_row(trainer: Trainer, step_module: Any, data: Any, batch: int, args: argparse.Namespace,
              device: torch.device) -> dict[str, Any]:
     """Warm up, then time ``--repeats`` blocks of ``--steps`` steps of the Trainer's step."""
-    model, opt, scaler, sched = trainer.model, trainer.optimizer, trainer.scaler, trainer.scheduler
-    clip = trainer.cfg.train.grad_clip
-    params = list(model.parameters())
+    model = trainer.model
+    trainer.step_module = step_module            # eager, or its compiled form: Trainer.step uses it
     batches = ts.endless_batches(data, batch, args.seed)
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     last: dict[str, torch.Tensor] = {}
 
     def step() -> None:
         b = next(batches)
-        with trainer.precision.autocast(device):
-            out = step_module(b.tracks, b.lengths, b.skipped, trainer.sample_gen)
-        opt.zero_grad(set_to_none=False)
-        scaler.scale(out["total"]).backward()
-        if clip:
-            scaler.unscale_(opt)
-            clip_grad_norm_(params, clip)
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
+        out = trainer.step(b)
         seen.append((b.tracks, b.lengths))
         last["loss"] = out["total"]
 
@@ -217,8 +206,8 @@ def time_row(trainer: Trainer, step_module: Any, data: Any, batch: int, args: ar
             "sessions_per_s": batch / (ms / 1e3), "warmup_s": warmup_s,
             "flops_per_step": statistics.median(flops), "flops_per_s": statistics.median(flops) / (ms / 1e3),
             "peak_memory_gb": peak_gb, "memory_kind": mem_kind, "final_loss": loss,
-            "loss_finite": math.isfinite(loss), "scaler_scale": (float(scaler.get_scale())
-                                                                 if scaler.is_enabled() else None),
+            "loss_finite": math.isfinite(loss), "scaler_scale": (float(trainer.scaler.get_scale())
+                                                                 if trainer.scaler.is_enabled() else None),
             "graphs_compiled_while_timed": compiled_while_timed,
             "note": (f"torch.compile compiled {compiled_while_timed} graph(s) during the timed "
                      "steps: raise --warmup" if compiled_while_timed else None)}

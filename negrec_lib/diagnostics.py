@@ -48,19 +48,17 @@ def first_steps(cfg: ExperimentConfig, data: Any, steps: int = 150, every: int =
                 seed_batches: int = 0) -> pd.DataFrame:
     """Train ``steps`` optimiser steps of ``cfg`` on ``data``, recording the track table's drift.
 
-    The steps are those of `negrec_lib.train.Trainer` (same model, optimiser, clipping, sampler
-    and learning-rate schedule, fp32). Returns one row per ``every`` steps (step 0 included):
+    The steps are `negrec_lib.train.Trainer.step`, the ones `fit` takes (in fp32). Returns one row per ``every`` steps (step 0 included):
     ``step``, the mean training ``loss`` since the previous row, and the two columns of
     `embedding_drift`. The run folder is temporary; nothing is written.
     """
-    from .model import clip_grad_norm_
     from .train import Trainer
 
     cfg = cfg.override(["train.progress=false", "train.precision=fp32"])
     rows: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(cfg, data, out)
-        model, opt = trainer.model, trainer.optimizer
+        model = trainer.model
         start = model.item_emb.weight.detach().clone()                      # [V, D]
         batches = data.train_batches(cfg.train.batch_size,
                                      torch.Generator().manual_seed(cfg.train.seed + seed_batches))
@@ -80,14 +78,7 @@ def first_steps(cfg: ExperimentConfig, data: Any, steps: int = 150, every: int =
                 batches = data.train_batches(cfg.train.batch_size,
                                              torch.Generator().manual_seed(cfg.train.seed + step))
                 batch = next(batches)
-            res = trainer.loss_module(batch.tracks, batch.lengths, batch.skipped,
-                                      trainer.sample_gen)
-            opt.zero_grad(set_to_none=True)
-            res["total"].backward()
-            if cfg.train.grad_clip:
-                clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            opt.step()
-            trainer.scheduler.step()
+            res = trainer.step(batch)
             losses.append(float(res["total"].detach()))
     return pd.DataFrame(rows)
 

@@ -371,6 +371,30 @@ class Trainer:
         g.manual_seed(self.cfg.train.seed * 1000 + epoch)
         return g
 
+    def step(self, batch: Any) -> dict[str, torch.Tensor]:
+        """One optimiser step on a training batch (this process's share of it); its losses.
+
+        Forward under the run's precision, backward through the gradient scaler, clipping,
+        the optimiser and the learning-rate schedule: the step `fit` takes, for code that needs
+        single steps (`negrec_lib.diagnostics.first_steps`, the benchmarks).
+        """
+        t, world, rank = self.cfg.train, self.dist.world, self.dist.rank
+        tracks, lengths, skipped = (x[rank::world] for x in
+                                    (batch.tracks, batch.lengths, batch.skipped))
+        with self.precision.autocast(self.device):
+            out = self.step_module(tracks, lengths, skipped, self.sample_gen)
+        # Dense: keep the [V, d] gradient buffer between steps (refilled in place, not
+        # reallocated); sparse (lazy Adam): start from None.
+        self.optimizer.zero_grad(set_to_none=t.sparse_embeddings)
+        self.scaler.scale(out["total"]).backward()
+        if t.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return out
+
     def _train_epoch(self) -> dict[str, float]:
         s, t = self.state, self.cfg.train
         self.model.train()
@@ -387,20 +411,7 @@ class Trainer:
         sums = torch.tensor(s.sums, dtype=torch.float64, device=self.device)  # [loss, next, skip]
         t0 = time.perf_counter() - s.seconds
         for batch in bar:
-            tracks, lengths, skipped = (x[rank::world] for x in
-                                        (batch.tracks, batch.lengths, batch.skipped))
-            with self.precision.autocast(self.device):
-                out = self.step_module(tracks, lengths, skipped, self.sample_gen)
-            # Dense: keep the [V, d] gradient buffer between steps (refilled in place, not
-            # reallocated); sparse (lazy Adam): start from None.
-            self.optimizer.zero_grad(set_to_none=t.sparse_embeddings)
-            self.scaler.scale(out["total"]).backward()
-            if t.grad_clip:
-                self.scaler.unscale_(self.optimizer)
-                clip_grad_norm_(self.model.parameters(), t.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
+            out = self.step(batch)
             sums += torch.stack([out["total"], out["next"], out["skip"]]).detach().double()
             s.batch += 1
             s.step += 1
