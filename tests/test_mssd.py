@@ -228,7 +228,7 @@ def test_blocks_stay_small(tmp_path):
 def test_blocks_are_equal_and_a_multiple_of_the_workers(tmp_path):
     """A plain file is cut into blocks of nearly equal size, as many as a multiple of the
     workers: no sliver of a last block that leaves the other workers idle."""
-    from negrec_lib.data._csv import CSVFile
+    from negrec_lib.data.csv_blocks import CSVFile
     path = write(tmp_path / "log.csv", render(make_sessions((20,) * 50, seed=9)))
     longest = max(len(line) for line in path.read_bytes().splitlines(keepends=True))
     for workers, block_size in ((2, 8 << 10), (3, 8 << 10), (2, 30 << 10), (4, 5 << 10)):

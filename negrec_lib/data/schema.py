@@ -1,6 +1,6 @@
 """The MSSD file schema: column names, their order, and the allowed values.
 
-Shared by the reader (`mssd.py`), the simulator (`simulate.py`) and preparation (`prepare.py`),
+Shared by the reader (`mssd/`), the simulator (`sim/`) and preparation (`prepare.py`),
 so the three can never disagree about the format. See book/paper.md section 6 for the meaning of
 every column.
 """
