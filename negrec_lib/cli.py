@@ -17,6 +17,37 @@ from .errors import ConfigError, NegrecError
 from .progress import add_quiet_argument
 
 
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="write simulated MSSD-format data",
+                       description="Write simulated sessions and track features in the exact "
+                                   "MSSD format, with the simulator's ground truth.")
+    p.add_argument("--profile", choices=["ci", "cpu", "gpu", "auto"], default="auto",
+                   help="take sizes from a profile (auto: NEGREC_PROFILE or the hardware)")
+    p.add_argument("--sessions", type=int, help="number of sessions")
+    p.add_argument("--tracks", type=int, help="number of catalogue tracks")
+    p.add_argument("--skip-signal", type=float, dest="skip_signal",
+                   help="0: skips independent of taste ... 1: strongly taste-driven")
+    p.add_argument("--seed", type=int, help="random seed (same seed, same files)")
+    p.add_argument("--days", type=int, help="number of days of logs")
+    p.add_argument("--max-length", type=int, dest="max_length", help="longest session")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    add_quiet_argument(p, "--no-progress")
+    p.set_defaults(func=_run_simulate)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    """``negrec simulate``: explicit flags override the profile's `SimConfig`."""
+    from .config import profile_config
+    from .sim import simulate
+
+    sim = profile_config(None if args.profile == "auto" else args.profile).sim
+    flags = {f.name: getattr(args, f.name) for f in fields(sim)
+             if getattr(args, f.name, None) is not None}
+    print(simulate(args.out, sim, force=args.force, progress=not args.quiet, **flags))
+    return 0
+
+
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="MSSD logs -> a prepared dataset folder",
                        description="Read MSSD logs (real or simulated), apply the skip label, "
@@ -220,12 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="negrec", description="Sequential music recommendation with negative feedback.")
     parser.add_argument("--version", action="version", version=f"negrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    from .data.simulate import add_simulate_arguments, main_simulate
-    p = sub.add_parser("simulate", help="write simulated MSSD-format data",
-                       description="Write simulated sessions and track features in the exact "
-                                   "MSSD format, with the simulator's ground truth.")
-    add_simulate_arguments(p)
-    p.set_defaults(func=main_simulate)
+    _add_simulate(sub)
     _add_prepare(sub)
     _add_train(sub)
     _add_evaluate(sub)

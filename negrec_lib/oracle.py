@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from .data.sessions import SessionData
-from .data.simulate import SimulationTruth
 from .data.tokens import N_RESERVED, OOV_ID
 from .errors import PreparedDataError
 from .metrics import DEFAULT_KS, EvalResult, RankAccumulator, target_ranks
+from .sim import SimulationTruth
 
 
 def load_truth(data: SessionData) -> SimulationTruth:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from negrec_lib.atomic import atomic_write_text, building_dir
-from negrec_lib.data import simulate as sim_module
-from negrec_lib.data.simulate import simulate
+from negrec_lib.sim import run as sim_run
+from negrec_lib.sim import simulate
 from negrec_lib.errors import ResultsError
 from negrec_lib.experiments import read_results_table
 
@@ -55,7 +55,7 @@ def test_simulate_with_force_keeps_the_old_data_when_interrupted(tmp_path, monke
 
     def boom(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(sim_module, "_simulate_into", boom)
+    monkeypatch.setattr(sim_run, "write_simulation", boom)
     with pytest.raises(KeyboardInterrupt):
         simulate(out, sessions=60, tracks=40, seed=2, days=2, progress=False, force=True)
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

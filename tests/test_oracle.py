@@ -74,7 +74,7 @@ def test_a_prepared_folder_moves_with_its_simulation(tmp_path):
     from negrec_lib.config import DataConfig
     from negrec_lib.data.prepare import prepare
     from negrec_lib.data.sessions import SessionData
-    from negrec_lib.data.simulate import simulate
+    from negrec_lib.sim import simulate
     from negrec_lib.oracle import oracle_evaluate
 
     simulate(tmp_path / "a" / "sim", sessions=300, tracks=100, seed=1, days=4, progress=False)

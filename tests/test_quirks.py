@@ -15,7 +15,7 @@ from negrec_lib.config import DataConfig
 from negrec_lib.data.mssd import ReadReport, read_log
 from negrec_lib.data.prepare import prepare
 from negrec_lib.data.sessions import SessionData
-from negrec_lib.data.simulate import simulate
+from negrec_lib.sim import simulate
 from negrec_lib.errors import MSSDFormatError, PreparedDataError
 
 

@@ -1,4 +1,4 @@
-"""Tests of the session simulator (`negrec_lib.data.simulate`).
+"""Tests of the session simulator (`negrec_lib.sim`).
 
 The output is read back with plain pandas, not with negrec's reader, so these tests check the
 files themselves. Calibration tolerance: book/paper.md section 6 ranges widened by 0.02 on each side
@@ -6,7 +6,6 @@ files themselves. Calibration tolerance: book/paper.md section 6 ranges widened 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -17,8 +16,10 @@ import pytest
 from scipy import stats
 
 from negrec_lib.data import schema
-from negrec_lib.data import simulate as sim
-from negrec_lib.data.simulate import OutputExistsError, SimulationTruth, simulate
+from negrec_lib import cli
+from negrec_lib.config import SimConfig
+from negrec_lib.sim import VERSION, OutputExistsError, SimulationTruth, behaviour, simulate
+from negrec_lib.sim.layout import file_plan
 from negrec_lib.errors import ConfigError
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
@@ -288,7 +289,7 @@ def test_truth_lookups(run20k, transitions):
     with pytest.raises(KeyError, match="t_nope"):
         truth.track_index(["t_nope"])
     meta = json.loads((out / "ground_truth" / "truth.json").read_text())
-    assert meta["seed"] == 11 and meta["config"]["sessions"] == 20_000 and meta["version"] == sim.VERSION
+    assert meta["seed"] == 11 and meta["config"]["sessions"] == 20_000 and meta["version"] == VERSION
 
 
 # ------------------------------------------------------------------------------- determinism and I/O
@@ -316,7 +317,7 @@ def test_force_and_atomic_output(tmp_path, monkeypatch):
 
     def boom(*args, **kwargs):
         raise RuntimeError("interrupted")
-    monkeypatch.setattr(sim, "_simulate_rows", boom)
+    monkeypatch.setattr(behaviour, "simulate_rows", boom)
     with pytest.raises(RuntimeError):
         simulate(tmp_path / "never", sessions=200, tracks=100, progress=False)
     with pytest.raises(RuntimeError):
@@ -331,21 +332,38 @@ def test_force_and_atomic_output(tmp_path, monkeypatch):
 
 
 def test_file_plan_splits_large_days():
-    plan = sim._file_plan(2 * 450_000, days=2)
+    plan = file_plan(2 * 450_000, days=2)
     assert [(d, k) for d, k, _, _ in plan] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
     assert plan[0][2] == 0 and plan[-1][3] == 900_000
     assert all(p[3] == q[2] for p, q in zip(plan, plan[1:]))
-    assert len(sim._file_plan(30_000_000, days=1)) == 10
+    assert len(file_plan(30_000_000, days=1)) == 10
 
 
 def test_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NEGREC_PROFILE", "ci")
-    parser = argparse.ArgumentParser()
-    sim.add_simulate_arguments(parser)
-    args = parser.parse_args(["--sessions", "400", "--seed", "3", "--out", str(tmp_path / "cli"), "--no-progress"])
-    assert sim.main_simulate(args) == 0
+    argv = ["simulate", "--sessions", "400", "--seed", "3", "--out", str(tmp_path / "cli"), "--quiet"]
+    assert cli.main(argv) == 0
     assert "400 sessions" in capsys.readouterr().out
     config = json.loads((tmp_path / "cli" / "ground_truth" / "truth.json").read_text())["config"]
     assert config == dict(sessions=400, tracks=800, skip_signal=0.8, seed=3, days=4, max_length=20)
-    assert sim.main_simulate(args) == 2                                 # exists, no --force
+    assert cli.main(argv) == 2                                          # exists, no --force
     assert "--force" in capsys.readouterr().err
+
+
+def test_config_and_keyword_forms_agree(tmp_path):
+    cfg = SimConfig(sessions=300, tracks=100, skip_signal=0.3, seed=2, days=2, max_length=12)
+    simulate(tmp_path / "a", cfg, progress=False)
+    simulate(tmp_path / "b", sessions=300, tracks=100, skip_signal=0.3, seed=2, days=2, max_length=12,
+             progress=False)
+    simulate(tmp_path / "c", SimConfig(sessions=300, tracks=100, seed=2, days=2, max_length=12),
+             skip_signal=0.3, progress=False)                         # keywords replace fields
+    a = files_bytes(tmp_path / "a")
+    assert a == files_bytes(tmp_path / "b") == files_bytes(tmp_path / "c")
+    with pytest.raises(TypeError, match="sesions"):
+        simulate(tmp_path / "d", sesions=10)
+
+
+def test_the_simulator_has_no_command_line():
+    """``negrec simulate`` lives in negrec_lib.cli; the sim package does not parse arguments."""
+    folder = Path(behaviour.__file__).parent
+    assert not [p.name for p in folder.glob("*.py") if "argparse" in p.read_text()]

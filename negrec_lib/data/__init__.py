@@ -1,1 +1,1 @@
-"""Data: the MSSD reader, the session simulator, preparation, and the in-memory dataset."""
+"""Data: the MSSD reader, preparation, and the in-memory dataset (the simulator is `negrec_lib.sim`)."""

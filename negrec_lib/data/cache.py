@@ -41,8 +41,8 @@ def ensure_dataset(sim: SimConfig, data: DataConfig, root: str | Path | None = N
     Safe when several processes (parallel notebooks, test workers) ask at once: the work is
     done under a lock file in ``root``, by the first process; the others wait and reuse it.
     """
+    from ..sim import simulate
     from .prepare import prepare
-    from .simulate import simulate
 
     raw = simulated_dir(sim, root)
     prepared = raw.parent / f"{raw.name}-prep-{_key(cache_key_view('data', asdict(data)))}"
@@ -51,9 +51,7 @@ def ensure_dataset(sim: SimConfig, data: DataConfig, root: str | Path | None = N
     raw.parent.mkdir(parents=True, exist_ok=True)
     with _locked(raw.parent / ".lock"):
         if not (raw / "ground_truth").is_dir():
-            simulate(raw, sessions=sim.sessions, tracks=sim.tracks, skip_signal=sim.skip_signal,
-                     seed=sim.seed, days=sim.days, max_length=sim.max_length, force=True,
-                     progress=progress)
+            simulate(raw, sim, force=True, progress=progress)
         if not (prepared / "manifest.json").is_file():
             prepare(raw, prepared, data, force=True, progress=progress)
     return prepared
