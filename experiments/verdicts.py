@@ -3,6 +3,10 @@
     python experiments/verdicts.py                       # study_claims (paper split) -> results/verdicts.csv
     python experiments/verdicts.py --grid study_claims:paper --grid study_claims_by_day:by_day
 
+The claims grids are read with the paper's claims and the study's controls
+(`negrec_lib.study.claims.CLAIMS`); any other grid (the skip_signal sweep) with one family per
+(variant, baseline) pair it names. Holm runs within each family: one claim, one protocol.
+
 Each row: claim, split, protocol (full catalogue or the paper's sampled one), metric, the paired
 difference with t and bootstrap intervals, the relative change with Fieller and bootstrap
 intervals, p and the Holm-adjusted p within the claim's family, the verdict, the paper's number
@@ -21,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from negrec_lib.experiments import read_results_table  # noqa: E402
-from negrec_lib.study.claims import verdicts  # noqa: E402
+from negrec_lib.study.claims import CLAIMS, claims_from_baselines, verdicts  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,13 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="default: <results>/verdicts.csv")
     args = p.parse_args(argv)
     parts = []
-    for item in args.grid or ["study_claims:paper", "study_claims_by_day:by_day"]:
+    for item in args.grid or ["study_claims:paper", "study_claims_by_day:by_day",
+                              "study_skip_signal:paper"]:
         name, _, split = item.partition(":")
         path = Path(args.results) / f"{name}.csv"
         if not path.is_file():
             print(f"{path}: not there yet (run `negrec experiment experiments/{name}.yaml`)")
             continue
-        table = verdicts(read_results_table(path), split or "paper")
+        runs = read_results_table(path)
+        claims = CLAIMS if name.startswith("study_claims") else claims_from_baselines(runs)
+        table = verdicts(runs, split or "paper", claims)
         table.insert(0, "grid", name)
         parts.append(table)
     if not parts:

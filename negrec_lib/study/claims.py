@@ -16,6 +16,8 @@ import pandas as pd
 from .stats import compare_variants
 
 KS = ("hr@1", "hr@5", "hr@10", "hr@20")
+PAPER_SKIP_GAINS = {"hr@1": 0.2026, "hr@5": 0.0593, "hr@10": 0.0490, "hr@20": 0.0377}
+"""Claim 1 of the paper (book/paper.md section 5): relative HR@K gains of the skip loss."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Claim:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("1", "the skip loss improves HR@K, most at small K", "uni-skip-track", "uni-base",
-          paper=("+20.26%", "+5.93%", "+4.90%", "+3.77%")),
+          paper=tuple(f"{100 * PAPER_SKIP_GAINS[k]:+.2f}%" for k in KS)),
     Claim("2", "unidirectional beats bidirectional at every K", "uni-base", "bi-base"),
     Claim("3", "the track anchor beats the hidden anchor", "uni-skip-track", "uni-skip-hidden",
           paper=("slightly better",) * 4),
@@ -42,8 +44,18 @@ CLAIMS: tuple[Claim, ...] = (
           "uni-control-kept-negatives", "uni-base"),
     Claim("control: reference pairing", "negatives from another session (pitfall 1)",
           "uni-skip-reference", "uni-base"),
-    Claim("mechanism", "skip MRR and unskipped MRR under the skip loss", "uni-skip-track",
-          "uni-base", metrics=("skip_mrr", "unskipped_mrr")),
+    Claim("labels: true vs permuted", "the session's own skip labels against permuted ones",
+          "uni-skip-track", "uni-control-permuted"),
+    Claim("labels: true vs kept negatives", "skipped tracks as negatives against kept ones",
+          "uni-skip-track", "uni-control-kept-negatives"),
+    Claim("bi: skip loss", "the skip loss in the bidirectional model", "bi-skip-track",
+          "bi-base"),
+    *(Claim(f"mechanism: {v}", "skip MRR (held-out tracks the listener skipped) and unskipped "
+            "MRR against the same model without the skip loss", v, base,
+            metrics=("skip_mrr", "unskipped_mrr"))
+      for v, base in (("uni-skip-track", "uni-base"), ("uni-skip-hidden", "uni-base"),
+                      ("uni-skip-reference", "uni-base"), ("uni-control-permuted", "uni-base"),
+                      ("uni-control-kept-negatives", "uni-base"), ("bi-skip-track", "bi-base"))),
 )
 
 PROTOCOLS = {"test_": "full catalogue", "sampled_": "sampled (paper)"}
@@ -54,6 +66,22 @@ def variation_covered(runs: pd.DataFrame) -> str:
     data = "data_seed" in runs.columns and runs["data_seed"].nunique() > 1
     return ("data, test sessions and training" if data
             else "training only (one dataset and one test set)")
+
+
+def claims_from_baselines(runs: pd.DataFrame, metrics: tuple[str, ...] = KS
+                          ) -> tuple[Claim, ...]:
+    """A claim for every (variant, baseline) pair a grid names in its ``baseline`` column (e.g.
+    the skip loss at each level of a sweep), over ``metrics`` and the two MRR mechanism metrics.
+
+    >>> runs = pd.DataFrame({"variant": ["s0-base", "s0-skip"], "baseline": ["", "s0-base"]})
+    >>> [(c.key, c.variant, c.baseline) for c in claims_from_baselines(runs)]
+    [('s0-skip', 's0-skip', 's0-base')]
+    """
+    pairs = dict.fromkeys((v, b) for v, b in zip(runs["variant"], runs["baseline"].fillna(""))
+                          if b)
+    return tuple(Claim(v, f"{v} against {b}", v, b, metrics=(*metrics, "skip_mrr",
+                                                               "unskipped_mrr"))
+                 for v, b in pairs)
 
 
 def verdicts(runs: pd.DataFrame, split: str, claims: tuple[Claim, ...] = CLAIMS,
@@ -88,3 +116,28 @@ def verdicts(runs: pd.DataFrame, split: str, claims: tuple[Claim, ...] = CLAIMS,
     out = pd.concat(rows, ignore_index=True)
     out["varies"] = variation_covered(runs)
     return out
+
+
+def claims_table(verdicts: pd.DataFrame, claims: tuple[str, ...] = ("1", "2", "3"),
+                 metrics: tuple[str, ...] = KS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The claims under every (split, protocol) of ``verdicts`` (rows of ``verdicts.csv``):
+    two tables with a row per (claim, metric) and a column per setting, the printed relative
+    change with its Fieller interval, and the verdict with its Holm-adjusted p; the paper's
+    number stands beside them for reference."""
+    from .compare import format_change, metric_label
+    t = verdicts[verdicts["claim"].astype(str).isin(claims) & verdicts["metric"].isin(metrics)]
+    t = t.assign(setting=[f"{s}, {'sampled' if p.startswith('sampled') else 'full'}"
+                          for s, p in zip(t["split"], t["protocol"])],
+                 K=[metric_label(m) for m in t["metric"]],
+                 change=[format_change(r, lo, hi) for r, lo, hi
+                         in zip(t["rel"], t["rel_low"], t["rel_high"])],
+                 said=[f"{v} (p_Holm {p:.3f})" for v, p in zip(t["verdict"], t["p_holm"])])
+    order = {m: i for i, m in enumerate(metrics)}
+    t = t.sort_values(["claim", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c)
+    changes = t.pivot_table(index=["claim", "K"], columns="setting", values="change",
+                            aggfunc="first", sort=False)
+    paper = t.drop_duplicates(["claim", "K"]).set_index(["claim", "K"])["paper"].fillna("")
+    changes.insert(0, "paper", paper.reindex(changes.index))
+    said = t.pivot_table(index=["claim", "K"], columns="setting", values="said",
+                         aggfunc="first", sort=False)
+    return changes, said

@@ -23,6 +23,21 @@ from scipy import stats
 ALPHA = 0.05
 
 
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the two-sided Student-t interval of the mean (NaN values ignored).
+
+    >>> [round(x, 3) for x in t_interval([1.0, 2.0, 3.0])]
+    [2.0, -0.484, 4.484]
+    """
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    m = float(v.mean()) if len(v) else float("nan")
+    if len(v) < 2:
+        return m, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return m, float(m - half), float(m + half)
+
+
 def fieller_ratio(a: Sequence[float], b: Sequence[float], confidence: float = 0.95
                   ) -> tuple[float, float, float]:
     """Ratio of means mean(a) / mean(b) of paired samples, with Fieller's interval.
