@@ -18,7 +18,7 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from negrec_lib.data.mssd import read_log  # noqa: E402
-from negrec_lib.data.simulate import simulate  # noqa: E402
+from negrec_lib.sim import simulate  # noqa: E402
 from negrec_lib.viz import data as viz  # noqa: E402
 
 
