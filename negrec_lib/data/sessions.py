@@ -16,14 +16,12 @@ import numpy as np
 import torch
 
 from ..errors import PreparedDataError, file_error
-from .prepare import ARRAY_FILES, FORMAT_VERSION, SPLIT_KEYS
-from .tokens import N_RESERVED, PAD_ID
+from ..tokens import N_RESERVED, PAD_ID
+from .prepared_format import ARRAY_DTYPES, ARRAY_FILES, FORMAT_VERSION, SPLIT_KEYS
 
 
 _MANIFEST_FIELDS = {"format_version": int, "vocab_size": int, "config": dict,
                    "sessions_kept": int}
-_DTYPES = {"tracks": np.int32, "skip": np.int8, "context": np.int8, "length": np.int16,
-           "day": np.int32, "offset": np.int16}
 
 
 def _read_manifest(path: Path) -> dict:
@@ -99,7 +97,7 @@ def _check_arrays(path: Path, manifest: dict, arrays: dict[str, np.ndarray],
                                 f"{tracks.shape}")
     n, L = tracks.shape
     vocab = manifest["vocab_size"]
-    for key, dtype in _DTYPES.items():
+    for key, dtype in ARRAY_DTYPES.items():
         a = arrays[key]
         if a.dtype != dtype:
             raise bad(f"{key}.npy", f"dtype {a.dtype}, expected {np.dtype(dtype)}")
@@ -169,7 +167,7 @@ class EvalBatch:
 
 
 class SessionData:
-    """A prepared folder (see `negrec_lib.data.prepare`) loaded as tensors.
+    """A prepared folder (see `negrec_lib.data.prepare`, its format `prepared_format`) as tensors.
 
     Attributes
     ----------
