@@ -1,6 +1,7 @@
-"""Every figure the viz functions make during the figure tests is checked for legibility at the
-size it is shown in the book (tests/figure_checks.py): no text under 8 pt, no overlapping tick
-labels. A failing figure fails the test that drew it."""
+"""Every figure the viz functions make during the figure tests (tests/test_viz_*.py) is checked for
+legibility at the size it is shown in the book (tests/figure_checks.py): no text under 8 pt, no
+overlapping tick labels. A failing figure fails the test that drew it. The pyplot figures are
+closed after each of those tests."""
 from __future__ import annotations
 
 import sys
@@ -44,6 +45,8 @@ def _figures_are_legible(request, monkeypatch):
             title = fig._suptitle.get_text() if fig._suptitle else next(
                 (ax.get_title() for ax in fig.axes if ax.get_title()), "")
             report.append(f"figure {title[:60]!r}: " + "; ".join(problems))
+    import matplotlib.pyplot as plt
+    plt.close("all")                         # viz draws pyplot figures: close them after each test
     if report:
         pytest.fail("illegible figure(s) at their rendered size:\n" + "\n".join(report),
                     pytrace=False)

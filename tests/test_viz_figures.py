@@ -11,8 +11,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from negrec_lib.config import ModelConfig, profile_config  # noqa: E402
-from negrec_lib.data.tokens import MASK_ID, PAD_ID  # noqa: E402
+from negrec_lib.tokens import MASK_ID, PAD_ID  # noqa: E402
 from negrec_lib.model import SessionEncoder, causal_targets, cloze_inputs  # noqa: E402
+from negrec_lib.study.encoder import output_change, parameter_scaling  # noqa: E402
+from negrec_lib.study.training import skip_pair_cosines  # noqa: E402
 from negrec_lib.viz import model as vm  # noqa: E402
 from negrec_lib.viz import training as vt  # noqa: E402
 from negrec_lib.viz.live import LiveCurve  # noqa: E402
@@ -63,11 +65,13 @@ def test_chapter_2_output_change_and_parameters():
     causal, bidir = _models()
     toy = BATCH[1:2]
     edit = dict(position=3, new_track=33)
-    vm.plot_output_change({"causal (unidirectional)": vm.output_change(causal, toy, **edit),
-                           "bidirectional": vm.output_change(bidir, toy, **edit)}, 3)
-    vm.plot_parameter_scaling(profile_config("gpu").model, n_tracks=[100, 10_000_000],
-                              marks={"ci catalogue": 800, "cpu catalogue": 8_000,
-                                     "gpu catalogue": 50_000, "paper": 1_000_000})
+    vm.plot_output_change({"causal (unidirectional)": output_change(causal, toy, **edit),
+                           "bidirectional": output_change(bidir, toy, **edit)}, 3)
+    gpu = profile_config("gpu").model
+    vm.plot_parameter_scaling(parameter_scaling(gpu, n_tracks=[100, 10_000_000],
+                                                marks={"ci catalogue": 800, "cpu catalogue": 8_000,
+                                                       "gpu catalogue": 50_000,
+                                                       "paper": 1_000_000}), gpu.d_model)
 
 
 def test_chapter_4_pair_cosines_three_variants():
@@ -76,7 +80,7 @@ def test_chapter_4_pair_cosines_three_variants():
     tracks = torch.randint(3, 45, (60, 8), generator=g)
     lengths = torch.full((60,), 8)
     skips = torch.rand(60, 8, generator=g) < 0.4
-    cos = vt.skip_pair_cosines(causal.item_embeddings, tracks, skips, lengths)
+    cos = skip_pair_cosines(causal.item_embeddings, tracks, skips, lengths)
     vt.plot_pair_cosines({"baseline": cos, "skip, track anchor": cos,
                           "skip, hidden anchor": cos})
 

@@ -1,18 +1,13 @@
-"""Statistics and figures of the data chapter: what MSSD-format listening sessions look like.
+"""Figures of the data chapter: what MSSD-format listening sessions look like.
 
 Every function takes the DataFrame that `negrec_lib.data.mssd.read_log` returns (one row per
-played track, MSSD's column names), so the same calls describe simulated and real logs.
-Plotting functions draw into ``ax`` when one is given, otherwise into a new pyplot figure, and
-return the figure; in a notebook, end the cell with ``plt.show()``. Titles state what the data
-shows (computed from it) unless ``title`` is given.
-
-`marginals` compares a log with the statistics measured on two small real MSSD samples
-(book/paper.md section 6, kept here as `REAL_MARGINALS`).
+played track, MSSD's column names), or a table of `negrec_lib.study.data` computed from it, and
+follows the convention of `negrec_lib.viz.style`: ``ax=None`` draws a new pyplot figure, the
+Figure is returned; in a notebook, end the cell with ``plt.show()``.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,196 +18,21 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-__all__ = ["Reference", "REAL_MARGINALS", "POINT_TOLERANCE", "LATE_POSITIONS", "STRENGTH_LABELS",
-           "skip_strength", "marginals", "skip_rate_by_fit", "play_counts", "top_share",
-           "manifest_summary", "plot_sessions", "plot_skip_strength", "plot_skip_by_position",
+from ..study.data import (CONTEXT, END, LATE_POSITIONS, R_END, R_START, REAL_MARGINALS, START,
+                          play_counts, session_rows, skip_strength, top_share)
+from .style import PAGE_WIDTH, STRENGTH_COLORS, STRENGTH_LABELS, axes
+
+__all__ = ["plot_sessions", "plot_skip_strength", "plot_skip_by_position",
            "plot_skip_by_context", "plot_session_lengths", "plot_popularity", "plot_reasons",
            "plot_skip_vs_fit", "plot_marginals"]
-
-MSSD_MAX_LENGTH = 20            # MSSD sessions have 10-20 tracks
-POINT_TOLERANCE = 0.03          # a value stated as "about v" is read as [v - 0.03, v + 0.03]
-LATE_POSITIONS = (16, 20)       # "late in the session" for the skip_2-by-position statistic
-STRENGTH_LABELS = ("0  played in full", "1  skipped late (skip_3)",
-                   "2  skipped early (skip_2)", "3  skipped very early (skip_1)")
-STRENGTH_COLORS = ("#d9d9d9", "#fdae61", "#f46d43", "#a50026")
-START, END = "hist_user_behavior_reason_start", "hist_user_behavior_reason_end"
-
-
-# ---------------------------------------------------------------------------------- references
-@dataclass(frozen=True)
-class Reference:
-    """One statistic of the real MSSD samples: its range and how the specification page (book/paper.md) states it."""
-
-    group: str
-    statistic: str
-    low: float
-    high: float
-    text: str
-
-
-def _fmt(x: float) -> str:
-    """Two decimals, or three where the value needs them (0.035)."""
-    return f"{x:.2f}" if round(x, 2) == x else f"{x:.3f}"
-
-
-def _span(group: str, statistic: str, low: float, high: float) -> Reference:
-    return Reference(group, statistic, low, high, f"{_fmt(low)}-{_fmt(high)}")
-
-
-def _about(group: str, statistic: str, value: float) -> Reference:
-    return Reference(group, statistic, max(value - POINT_TOLERANCE, 0.0), value + POINT_TOLERANCE,
-                     f"~{_fmt(value)}")
-
-
-CONTEXT, R_START, R_END = "context share of sessions", "reason_start share", "reason_end share"
-REAL_MARGINALS: tuple[Reference, ...] = (
-    _span("skips", "skip_1 rate", 0.34, 0.36),
-    _span("skips", "skip_2 rate", 0.41, 0.49),
-    _span("skips", "skip_3 rate", 0.51, 0.65),
-    _span("skips", "not_skipped rate", 0.34, 0.45),
-    _span("skips", "not_skipped = not skip_3", 0.95, 0.99),
-    _span("skips by position", "skip_2 rate at position 1", 0.30, 0.40),
-    _span("skips by position", "skip_2 rate at positions 16-20", 0.50, 0.60),
-    _span("sessions", "shuffle rate", 0.28, 0.32),
-    _span("sessions", "premium rate", 0.82, 0.90),
-    _span("sessions", "context_switch rate", 0.035, 0.046),
-    _about("sessions", "share of sessions with 20 tracks", 0.45),
-    _about(CONTEXT, "user_collection", 0.36),
-    _about(CONTEXT, "editorial_playlist", 0.24),
-    _about(CONTEXT, "catalog", 0.20),
-    _about(CONTEXT, "radio", 0.14),
-    _about(CONTEXT, "personalized_playlist", 0.05),
-    _about(CONTEXT, "charts", 0.02),
-    _span(R_START, "fwdbtn", 0.40, 0.47),
-    _span(R_START, "trackdone", 0.35, 0.43),
-    _span(R_START, "clickrow", 0.08, 0.10),
-    _about(R_START, "backbtn", 0.07),
-    _span(R_END, "fwdbtn", 0.39, 0.49),
-    _span(R_END, "trackdone", 0.34, 0.45),
-    _span(R_END, "endplay", 0.08, 0.09),
-    _span(R_END, "backbtn", 0.07, 0.08),
-)
-"""book/paper.md section 6, one entry per statistic; rates are shares of rows, except where named."""
-
-
-# ---------------------------------------------------------------------------------- statistics
-def skip_strength(df: pd.DataFrame) -> pd.Series:
-    """Skip strength skip_1 + skip_2 + skip_3 of every row (0 = played ... 3 = skipped at once)."""
-    s = df["skip_1"].astype("int8") + df["skip_2"].astype("int8") + df["skip_3"].astype("int8")
-    return s.rename("skip_strength")
-
-
-def _sessions(df: pd.DataFrame) -> pd.DataFrame:
-    """The first row of every session (session-level columns are constant within a session)."""
-    return df.drop_duplicates("session_id", keep="first")
-
-
-def _simulated_value(df: pd.DataFrame, ref: Reference) -> float:
-    pos = df["session_position"]
-    if ref.group == "skips":
-        if ref.statistic == "not_skipped = not skip_3":
-            return float((df["not_skipped"].to_numpy(bool) != df["skip_3"].to_numpy(bool)).mean())
-        return float(df[ref.statistic.removesuffix(" rate")].mean())
-    if ref.group == "skips by position":
-        lo, hi = (1, 1) if ref.statistic.endswith("position 1") else LATE_POSITIONS
-        return float(df.loc[pos.between(lo, hi), "skip_2"].mean())
-    if ref.group == "sessions":
-        column = {"shuffle rate": "hist_user_behavior_is_shuffle", "premium rate": "premium",
-                  "context_switch rate": "context_switch"}.get(ref.statistic)
-        if column is not None:
-            return float(df[column].mean())
-        return float((_sessions(df)["session_length"] == MSSD_MAX_LENGTH).mean())
-    if ref.group == CONTEXT:
-        return float((_sessions(df)["context_type"].astype(str) == ref.statistic).mean())
-    column = START if ref.group == R_START else END
-    return float((df[column].astype(str) == ref.statistic).mean())
-
-
-def marginals(df: pd.DataFrame, references: tuple[Reference, ...] = REAL_MARGINALS
-              ) -> pd.DataFrame:
-    """The statistics of book/paper.md section 6 computed on ``df``, beside the real ranges.
-
-    Returns
-    -------
-    DataFrame with one row per statistic: group, statistic, simulated (the value in ``df``),
-    real (the range as text; "~v" where book/paper.md says "about v"), low, high (the range it is compared with; a value stated as
-    "about v" becomes v +- POINT_TOLERANCE) and inside (low <= simulated <= high, with
-    simulated rounded to three decimals, the precision the book prints).
-    """
-    rows = []
-    for ref in references:
-        value = _simulated_value(df, ref)
-        rows.append({"group": ref.group, "statistic": ref.statistic, "simulated": value,
-                     "real": ref.text, "low": ref.low, "high": ref.high,
-                     "inside": bool(ref.low <= round(value, 3) <= ref.high)})
-    return pd.DataFrame(rows)
-
-
-def skip_rate_by_fit(fit: np.ndarray, skipped: np.ndarray, bins: int = 20) -> pd.DataFrame:
-    """Skip rate in ``bins`` equal-count bins of the listener-track fit.
-
-    Returns a DataFrame with one row per bin, worst fit first: fit (mean fit in the bin),
-    percentile (mean percentile rank of the fit in the bin, 0-100), skip_rate, rows.
-    """
-    fit = np.asarray(fit, np.float64)
-    frame = pd.DataFrame({"fit": fit, "skipped": np.asarray(skipped, np.float64),
-                          "percentile": 100.0 * (pd.Series(fit).rank(method="average")
-                                                 .to_numpy() - 0.5) / max(len(fit), 1)})
-    frame["bin"] = pd.qcut(frame["fit"], bins, labels=False, duplicates="drop")
-    out = frame.groupby("bin").agg(fit=("fit", "mean"), percentile=("percentile", "mean"),
-                                   skip_rate=("skipped", "mean"), rows=("skipped", "size"))
-    return out.reset_index(drop=True)
-
-
-def play_counts(df: pd.DataFrame) -> pd.Series:
-    """Plays of every track, most played first (index: track_id_clean)."""
-    counts = df["track_id_clean"].value_counts(sort=False)
-    return counts.sort_values(ascending=False, kind="stable")
-
-
-def top_share(df: pd.DataFrame, share: float = 0.01) -> float:
-    """Share of all plays that go to the most played ``share`` of the tracks played at least once."""
-    counts = play_counts(df).to_numpy()
-    k = max(1, int(round(share * len(counts))))
-    return float(counts[:k].sum() / counts.sum())
-
-
-def manifest_summary(manifest: dict) -> pd.DataFrame:
-    """What preparation kept and dropped, the vocabulary and the split, as a two-column table."""
-    rows: list[tuple[str, str]] = [("sessions read", f"{manifest['sessions_read']:,}")]
-    for reason, count in sorted(manifest["sessions_dropped"].items(), key=lambda kv: -kv[1]):
-        rows.append((f"  dropped: {reason}", f"{count:,}"))
-    kept, read = manifest["sessions_kept"], max(manifest["sessions_read"], 1)
-    sizes = manifest["split_sizes"]
-    rows += [("sessions kept", f"{kept:,} ({kept / read:.1%})"),
-             ("tracks in the vocabulary", f"{manifest['n_tracks']:,}"),
-             ("vocab_size (with reserved ids)", f"{manifest['vocab_size']:,}"),
-             (f"split ({manifest['split']['kind']}): training sessions",
-              f"{sizes['train_sessions']:,}"),
-             ("  training targets (next tracks)", f"{sizes['train_targets']:,}"),
-             ("  validation examples", f"{sizes['valid']:,}"),
-             ("  test examples", f"{sizes['test']:,}"),
-             (f"skip rate of kept tracks (strength >= {manifest['config']['skip_strength']})",
-              f"{manifest['skip_rate']:.3f}")]
-    return pd.DataFrame(rows, columns=["quantity", "value"])
-
-
-# ---------------------------------------------------------------------------------- figures
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    """``ax``, or the axes of a new pyplot figure with constrained layout."""
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.figure(figsize=figsize, layout="constrained").add_subplot()
 
 
 def plot_sessions(df: pd.DataFrame, n: int = 12, seed: int = 0, ax: Axes | None = None,
                   title: str | None = None) -> Figure:
     """``n`` sessions drawn at random, one per line, every track coloured by its skip strength."""
-    ax = _axes(ax, (7.0, 0.26 * n + 1.7))
+    ax = axes(ax, (PAGE_WIDTH, 0.26 * n + 1.7))
     rng = np.random.default_rng(seed)
-    firsts = _sessions(df)
+    firsts = session_rows(df)
     chosen = firsts.iloc[np.sort(rng.choice(len(firsts), size=min(n, len(firsts)), replace=False))]
     chosen = chosen.sort_values("session_length", ascending=False, kind="stable")
     rows = df[df["session_id"].isin(chosen["session_id"])]
@@ -245,7 +65,7 @@ def plot_sessions(df: pd.DataFrame, n: int = 12, seed: int = 0, ax: Axes | None 
 def plot_skip_strength(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
                        ) -> Figure:
     """Share of rows at each skip strength 0..3, with the paper's label (strength >= 2) marked."""
-    ax = _axes(ax, (7.0, 3.8))
+    ax = axes(ax, (PAGE_WIDTH, 3.8))
     share = skip_strength(df).value_counts(normalize=True).reindex(range(4), fill_value=0.0)
     frame = pd.DataFrame({"strength": ["0\nplayed in full", "1\nskipped late\n(skip_3 only)",
                                        "2\nskipped early\n(skip_2, skip_3)",
@@ -270,7 +90,7 @@ def plot_skip_strength(df: pd.DataFrame, ax: Axes | None = None, title: str | No
 def plot_skip_by_position(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
                           ) -> Figure:
     """Rates of the three cumulative skip flags by position, with the real skip_2 ranges."""
-    ax = _axes(ax, (7.0, 3.8))
+    ax = axes(ax, (PAGE_WIDTH, 3.8))
     by_pos = df.groupby("session_position")[["skip_1", "skip_2", "skip_3"]].mean()
     rates = by_pos.reset_index().melt("session_position", var_name="flag", value_name="rate")
     sns.lineplot(rates, x="session_position", y="rate", hue="flag", style="flag", markers=True,
@@ -299,9 +119,9 @@ def plot_skip_by_position(df: pd.DataFrame, ax: Axes | None = None, title: str |
 def plot_skip_by_context(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
                          ) -> Figure:
     """skip_2 rate by context type; the labels give each context's share of sessions."""
-    ax = _axes(ax, (7.0, 3.6))
+    ax = axes(ax, (PAGE_WIDTH, 3.6))
     ctx = df["context_type"].astype(str)
-    sessions = _sessions(df)["context_type"].astype(str).value_counts(normalize=True)
+    sessions = session_rows(df)["context_type"].astype(str).value_counts(normalize=True)
     rate = df["skip_2"].groupby(ctx).mean().sort_values(ascending=False)
     frame = pd.DataFrame({"context": [f"{c}\n({sessions.get(c, 0.0):.0%} of sessions)"
                                       for c in rate.index], "rate": rate.to_numpy()})
@@ -322,8 +142,8 @@ def plot_skip_by_context(df: pd.DataFrame, ax: Axes | None = None, title: str | 
 def plot_session_lengths(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
                          ) -> Figure:
     """Share of sessions of each length."""
-    ax = _axes(ax, (7.0, 3.4))
-    lengths = _sessions(df)["session_length"].astype(int)
+    ax = axes(ax, (PAGE_WIDTH, 3.4))
+    lengths = session_rows(df)["session_length"].astype(int)
     share = lengths.value_counts(normalize=True).sort_index()
     share = share.reindex(range(int(share.index.min()), int(share.index.max()) + 1),
                           fill_value=0.0)
@@ -342,7 +162,7 @@ def plot_session_lengths(df: pd.DataFrame, ax: Axes | None = None, title: str | 
 def plot_popularity(df: pd.DataFrame, share: float = 0.01, ax: Axes | None = None,
                     title: str | None = None) -> Figure:
     """Rank-frequency plot of plays per track on log-log axes, the top ``share`` shaded."""
-    ax = _axes(ax, (7.0, 3.8))
+    ax = axes(ax, (PAGE_WIDTH, 3.8))
     counts = play_counts(df).to_numpy()
     ranks = np.arange(1, len(counts) + 1)
     top = top_share(df, share)
@@ -367,7 +187,7 @@ def plot_popularity(df: pd.DataFrame, share: float = 0.01, ax: Axes | None = Non
 def plot_reasons(df: pd.DataFrame, min_share: float = 0.01, ax: Axes | None = None,
                  title: str | None = None) -> Figure:
     """Shares of reason_start and reason_end values (values rarer than ``min_share`` pooled)."""
-    ax = _axes(ax, (7.0, 3.8))
+    ax = axes(ax, (PAGE_WIDTH, 3.8))
     start = df[START].astype(str).value_counts(normalize=True)
     end = df[END].astype(str).value_counts(normalize=True)
     both = pd.DataFrame({"reason_start": start, "reason_end": end}).fillna(0.0)
@@ -391,7 +211,7 @@ def plot_reasons(df: pd.DataFrame, min_share: float = 0.01, ax: Axes | None = No
 def plot_skip_vs_fit(curves: Mapping[str, pd.DataFrame], ax: Axes | None = None,
                      title: str | None = None) -> Figure:
     """Skip rate against the listener-track fit percentile, one line per `skip_rate_by_fit` table."""
-    ax = _axes(ax, (7.0, 3.8))
+    ax = axes(ax, (PAGE_WIDTH, 3.8))
     markers = "osD^v"
     for i, (label, curve) in enumerate(curves.items()):
         ax.plot(curve["percentile"], curve["skip_rate"], marker=markers[i % len(markers)],
@@ -413,7 +233,7 @@ def plot_marginals(table: pd.DataFrame, ax: Axes | None = None, title: str | Non
     narrow and wide ranges equally readable; values further than half a range outside are drawn
     at the edge. The right-hand labels give the value and the real range (~v: about v).
     """
-    ax = _axes(ax, (7.0, 0.24 * len(table) + 1.5))
+    ax = axes(ax, (PAGE_WIDTH, 0.24 * len(table) + 1.5))
     y = np.arange(len(table))[::-1]
     palette = sns.color_palette()
     ok_color, bad_color = palette[2], palette[3]

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..progress import in_notebook
+from .style import PAGE_WIDTH, subplots
 
 __all__ = ["LiveCurve"]
 
@@ -83,10 +84,14 @@ class LiveCurve:
         self.runs[name] = [dict(r) for r in history]
         self._current = name
 
-    def figure(self) -> Figure:
-        """The curve as a new figure (training loss left, validation metric right)."""
+    def figure(self, ax: Any = None) -> Figure:
+        """The curve as a figure (training loss left, validation metric right).
+
+        ``ax``: None (a new figure) or two Axes to draw into (`negrec_lib.viz.style`).
+        """
         metric = self.metric or "ndcg@10"
-        fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(7, 3.3), layout="constrained")
+        fig, grid = subplots(ax, 1, 2, (PAGE_WIDTH, 3.3))
+        loss_ax, val_ax = grid[0]
         best = None
         names = list(self.runs)
         recent = names[-self.MAX_COLOURS:]          # earlier runs in grey: six colours at most

@@ -1,30 +1,39 @@
-"""The popularity-plateau figure of the training chapter (data from `negrec_lib.diagnostics`)."""
+"""The popularity-plateau figure of the training chapter (data from `negrec_lib.diagnostics`).
+
+It follows the convention of `negrec_lib.viz.style`: ``ax=None`` draws a new pyplot figure,
+the Figure is returned; end the notebook cell with ``plt.show()``.
+"""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from .style import subplots
+
+__all__ = ["plot_plateau"]
 
 
 def plot_plateau(curves: pd.DataFrame, popularity: float,
                  drift: Mapping[str, pd.DataFrame] | None = None,
-                 variants: Sequence[str] | None = None, ax=None) -> Figure:
+                 variants: Sequence[str] | None = None, ax: Any = None) -> Figure:
     """Validation HR@10 per epoch (mean over seeds, band min..max) against popularity's level.
 
     ``curves``: `negrec_lib.diagnostics.plateau_curves` output. With ``drift`` (name ->
     `negrec_lib.diagnostics.first_steps` output) a second panel shows how much of each track
-    embedding's starting direction survives the first steps.
+    embedding's starting direction survives the first steps. ``ax``: one Axes (the learning
+    curves only) or two (curves, and the drift panel when ``drift`` is given).
     """
     variants = list(variants or dict.fromkeys(curves["variant"]))
-    if ax is None:
-        ncols = 2 if drift else 1
-        fig, axes = plt.subplots(1, ncols, figsize=(7.0 if drift else 4.8, 3.6),
-                                 layout="constrained", squeeze=False)
-        ax = axes[0][0]
-    else:
+    if isinstance(ax, Axes):                    # one panel: the learning curves only
         fig, axes = ax.figure, None
+    else:
+        ncols = 2 if drift else 1
+        fig, axes = subplots(ax, 1, ncols, (7.0 if drift else 4.8, 3.6))
+        ax = axes[0][0]
     names = list(dict.fromkeys([*variants, *(drift or {})]))
     color = {name: f"C{i}" for i, name in enumerate(names)}     # one colour per name, both panels
     for name in variants:

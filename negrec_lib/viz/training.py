@@ -1,75 +1,48 @@
-"""Statistics and figures of the training chapters: baselines, learning curves, protocols, seeds.
+"""Figures of the training chapters: learning curves, protocols, breakdowns, the skip loss, claims.
 
-Chapter 3 trains the unidirectional and the bidirectional model and evaluates them beside a
-popularity baseline (`PopularityScorer`), under the full-catalogue and the sampled protocol.
-Chapter 4 looks inside the skip loss (`skip_roles`, `skip_pair_cosines`) and turns a grid of
-seeds into claims (`format_summary`, `plot_forest`, `claims_table`).
-
-Plotting functions draw into a new pyplot figure and return it; in a notebook, end the cell with
-``plt.show()``. Titles state what the numbers show, computed from them, unless ``title`` is given.
+Chapter 3 draws the learning curves and the test metrics of the unidirectional and the
+bidirectional model beside a popularity baseline; chapter 4 draws the skip loss's roles and
+pairs, and turns a grid of seeds into claims (`format_summary`, `plot_forest`, `claims_table`).
+The tables come from `negrec_lib.study.training`; the plotting functions follow the convention of
+`negrec_lib.viz.style` (``ax=None``: a new pyplot figure, else one Axes per panel; returns the
+Figure; end the notebook cell with ``plt.show()``). Titles state what the numbers show, computed
+from them, unless ``title`` is given.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from torch import Tensor
 
-from ..data.schema import CONTEXT_TYPES
-from ..data.tokens import N_RESERVED
-from ..losses import skip_infonce_loss
-from ..metrics import example_values
+from ..study.training import group_metric, pair_win_rate
+from .style import PAGE_WIDTH, ROLE_COLORS, metric_label, subplots
 
-__all__ = ["PopularityScorer", "metric_label", "metrics_table", "plot_learning_curves",
-           "plot_protocol_comparison", "group_metric", "plot_breakdown", "skip_roles",
-           "plot_skip_roles", "skip_pair_cosines", "pair_win_rate", "plot_pair_cosines",
-           "format_summary", "plot_forest", "PAPER_SKIP_GAINS", "claim_verdict", "claims_table"]
-
-MODEL_METRICS = ("hr@1", "hr@5", "hr@10", "hr@20", "ndcg@10", "mrr")
-ROLE_COLORS = {1: "#1a9850", -1: "#d73027"}          # positive, negative
-
-
-def metric_label(metric: str) -> str:
-    """Axis label of a metric: ``test_hr@10`` -> ``HR@10``, ``skip_mrr`` -> ``skip MRR``."""
-    name = metric.removeprefix("test_").removeprefix("sampled_").removeprefix("valid_")
-    if name == "loss":
-        return "training loss"
-    if name in ("skip_mrr", "unskipped_mrr"):
-        return name.replace("_mrr", " MRR")
-    return name.upper()
-
-
-# The popularity baseline lives with the other baselines; re-exported here for the chapters.
-from ..study.baselines import PopularityScorer  # noqa: E402
+__all__ = ["plot_learning_curves", "plot_protocol_comparison", "plot_breakdown",
+           "plot_skip_roles", "plot_pair_cosines", "format_summary", "plot_forest",
+           "PAPER_SKIP_GAINS", "claim_verdict", "claims_table"]
 
 
 # ------------------------------------------------------------------------ chapter 3 figures
-def metrics_table(results: Mapping[str, Mapping[str, float]],
-                  metrics: Sequence[str] = MODEL_METRICS) -> pd.DataFrame:
-    """One row per model, one column per metric (labelled ``HR@10`` ...)."""
-    table = pd.DataFrame({name: {metric_label(m): float(r[m]) for m in metrics}
-                          for name, r in results.items()}).T
-    table.index.name = "model"
-    return table
-
-
 def _history(h: pd.DataFrame | Sequence[Mapping]) -> pd.DataFrame:
     return h if isinstance(h, pd.DataFrame) else pd.DataFrame(list(h))
 
 
 def plot_learning_curves(histories: Mapping[str, pd.DataFrame | Sequence[Mapping]],
                          metrics: Sequence[str] = ("loss", "valid_ndcg@10", "valid_hr@10"),
-                         select: str = "valid_ndcg@10", title: str | None = None) -> Figure:
+                         select: str = "valid_ndcg@10", title: str | None = None,
+                         ax: Any = None) -> Figure:
     """One panel per history column, one line per run, the selected (best) epoch circled.
 
     ``histories``: run name -> the rows of its ``history.json`` (a list of dicts or a DataFrame).
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(min(7.0, 2.4 * len(metrics)), 3.4),
-                             layout="constrained", squeeze=False)
+    fig, axes = subplots(ax, 1, len(metrics), (min(PAGE_WIDTH, 2.4 * len(metrics)), 3.4))
     best = {}
     for i, (name, h) in enumerate(histories.items()):
         h = _history(h)
@@ -97,15 +70,15 @@ def plot_learning_curves(histories: Mapping[str, pd.DataFrame | Sequence[Mapping
 def plot_protocol_comparison(full: Mapping[str, Mapping[str, float]],
                              sampled: Mapping[str, Mapping[str, float]],
                              metrics: Sequence[str] = ("hr@1", "hr@10", "mrr"),
-                             title: str | None = None) -> Figure:
+                             title: str | None = None, ax: Any = None) -> Figure:
     """Per metric, each model's full-catalogue and sampled-protocol value side by side.
 
     Horizontal bars, one panel per metric, models down the shared y axis; the factor
     sampled / full is printed at the end of each sampled bar.
     """
     models = list(full)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(7.0, 1.1 + 0.55 * len(models)),
-                             layout="constrained", sharey=True, squeeze=False)
+    fig, axes = subplots(ax, 1, len(metrics), (PAGE_WIDTH, 1.1 + 0.55 * len(models)),
+                         sharey=True)
     y = np.arange(len(models))[::-1].astype(float)
     h = 0.38
     ratios = []
@@ -133,32 +106,15 @@ def plot_protocol_comparison(full: Mapping[str, Mapping[str, float]],
     return fig
 
 
-def group_metric(examples: pd.DataFrame, key: str, metric: str = "hr@10") -> pd.DataFrame:
-    """Mean of ``metric`` per group of ``key`` ("position" or "context") with a 95% normal CI.
-
-    ``examples``: `EvalResult.examples` (one row per test example with its rank and labels).
-    Returns columns group, n, mean, ci_low, ci_high; contexts are named, not coded.
-    """
-    ex = examples[examples[key] >= 0]
-    vals = pd.DataFrame({"group": ex[key].to_numpy(),
-                         "value": example_values(ex["rank"].to_numpy(), metric)})
-    out = vals.groupby("group")["value"].agg(n="size", mean="mean", sd="std").reset_index()
-    half = 1.96 * out["sd"].fillna(0.0) / np.sqrt(out["n"])
-    out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
-    if key == "context":
-        out["group"] = [CONTEXT_TYPES[int(g)] if int(g) < len(CONTEXT_TYPES) else f"code_{g}"
-                        for g in out["group"]]
-    return out.drop(columns="sd")
-
-
 def plot_breakdown(examples: Mapping[str, pd.DataFrame], metric: str = "hr@10",
-                   title: str | None = None) -> Figure:
+                   title: str | None = None, ax: Any = None) -> Figure:
     """Left: ``metric`` by session position of the target; right: by context type (95% CIs).
 
-    ``examples``: model name -> `EvalResult.examples` of the same split.
+    ``examples``: model name -> `EvalResult.examples` of the same split, grouped here with
+    `negrec_lib.study.training.group_metric`.
     """
-    fig, (ax_p, ax_c) = plt.subplots(1, 2, figsize=(7.0, 3.8), layout="constrained",
-                                     gridspec_kw={"width_ratios": [1.15, 1]})
+    fig, grid = subplots(ax, 1, 2, (PAGE_WIDTH, 3.8), gridspec_kw={"width_ratios": [1.15, 1]})
+    ax_p, ax_c = grid[0]
     names = list(examples)
     ctx_tables = {}
     leads = {}
@@ -196,55 +152,21 @@ def plot_breakdown(examples: Mapping[str, pd.DataFrame], metric: str = "hr@10",
 
 
 # ------------------------------------------------------------------------ chapter 4: the skip loss
-def skip_roles(keys: Tensor, skipped: Tensor, valid: Tensor, anchors: Tensor | None = None,
-               pairing: str = "session", temperature: float = 0.1
-               ) -> tuple[Tensor, Tensor, Tensor]:
-    """Which keys each anchor of the library's skip loss uses, read off its gradients.
-
-    Runs `negrec_lib.losses.skip_infonce_loss` with ``reduction="none"`` and differentiates each
-    valid anchor's loss with respect to the keys [B, L, D]. A key the anchor does not use gets
-    no gradient. A key the loss pulls towards the anchor (gradient descent raises its cosine)
-    is the anchor's positive; one it pushes away is a negative. ``anchors`` defaults to the keys
-    themselves (the track-embedding anchor).
-
-    Returns
-    -------
-    roles : [B, L, B, L] int8, ``roles[b, t, c, s]`` = 1 if key (c, s) is the positive of anchor
-        (b, t), -1 if it is a negative, 0 otherwise.
-    losses, ok : the per-anchor losses [B, L] and the validity mask [B, L] of the library.
-    """
-    keys = keys.detach().clone().double().requires_grad_(True)                # [B, L, D]
-    anchors = keys.detach().clone() if anchors is None else anchors.detach().double()
-    losses, ok = skip_infonce_loss(anchors, keys, skipped, valid, temperature, pairing,
-                                   reduction="none")                          # [B, L] each
-    B, L, _ = keys.shape
-    roles = torch.zeros(B, L, B, L, dtype=torch.int8)
-    for b, t in ok.nonzero().tolist():
-        (g,) = torch.autograd.grad(losses[b, t], keys, retain_graph=True)     # [B, L, D]
-        pull = (-g * anchors[b, t]).sum(-1)                     # [B, L] descent step . anchor
-        used = g.abs().sum(-1) > 0
-        roles[b, t] = torch.where(used, torch.sign(pull), torch.zeros_like(pull)).to(torch.int8)
-    return roles, losses.detach().float(), ok
-
-
 def plot_skip_roles(panels: Mapping[str, Tensor], skipped: Tensor, valid: Tensor,
-                    title: str | None = None) -> Figure:
-    """Heatmaps of `skip_roles`: anchors (session, position) down, keys across.
+                    title: str | None = None, ax: Any = None) -> Figure:
+    """Heatmaps of `negrec_lib.study.training.skip_roles`: anchors (session, position) down,
+    keys across.
 
     ``panels``: panel title -> roles [B, L, B, L]; only real positions are drawn. Skipped
     positions carry a cross in their label.
     """
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
     real = valid.reshape(-1).numpy()
     B, L = valid.shape
     labels = [f"s{b + 1}·{t + 1}{' ×' if bool(skipped[b, t]) else ''}"
               for b in range(B) for t in range(L)]
     labels = [lab for lab, r in zip(labels, real) if r]
     n = len(labels)
-    fig, axes = plt.subplots(1, len(panels), figsize=(min(7.0, 3.4 * len(panels) + 0.2), 4.3),
-                             layout="constrained", squeeze=False)
+    fig, axes = subplots(ax, 1, len(panels), (min(PAGE_WIDTH, 3.4 * len(panels) + 0.2), 4.3))
     cmap = ListedColormap([ROLE_COLORS[-1], "#f7f7f7", ROLE_COLORS[1]])
     for ax, (name, roles) in zip(axes[0], panels.items()):
         m = roles.reshape(B * L, B * L).numpy()[np.ix_(real, real)]
@@ -271,53 +193,17 @@ def plot_skip_roles(panels: Mapping[str, Tensor], skipped: Tensor, valid: Tensor
     return fig
 
 
-def skip_pair_cosines(table: Tensor, tracks: Tensor, skipped: Tensor, lengths: Tensor
-                      ) -> pd.DataFrame:
-    """Cosine of each anchor with its positive and with each of its negatives (the paper's rule).
-
-    ``table``: track embeddings [V, D]; ``tracks``, ``skipped``: [N, L] sessions (left-aligned);
-    ``lengths``: [N]. Anchors are the kept tracks that have a later kept track and a session with
-    at least one skip. Returns one row per (anchor, key) pair: session, anchor, key (positions),
-    kind ("positive" or "negative") and cosine.
-    """
-    emb = torch.nn.functional.normalize(table.detach().float(), dim=-1)
-    rows = []
-    for i in range(tracks.shape[0]):
-        n = int(lengths[i])
-        ids, skip = tracks[i, :n], skipped[i, :n].bool()
-        kept = (~skip).nonzero().reshape(-1).tolist()
-        negs = skip.nonzero().reshape(-1).tolist()
-        if not negs:
-            continue
-        e = emb[ids]                                                          # [n, D]
-        cos = (e @ e.T).numpy()                                               # [n, n]
-        for a, p in zip(kept[:-1], kept[1:]):
-            rows.append((i, a, p, "positive", float(cos[a, p])))
-            rows.extend((i, a, s, "negative", float(cos[a, s])) for s in negs)
-    return pd.DataFrame(rows, columns=["session", "anchor", "key", "kind", "cosine"])
-
-
-def pair_win_rate(pairs: pd.DataFrame) -> float:
-    """Share of anchors whose positive is closer than every negative (`skip_pair_cosines` rows).
-
-    This is what a skip loss at a low temperature rewards: an anchor's loss is near zero exactly
-    when its positive beats its nearest skipped track.
-    """
-    keys = ["session", "anchor"]
-    pos = pairs[pairs["kind"] == "positive"].groupby(keys)["cosine"].max()
-    neg = pairs[pairs["kind"] == "negative"].groupby(keys)["cosine"].max().reindex(pos.index)
-    return float((pos > neg).mean()) if len(pos) else float("nan")
-
-
-def plot_pair_cosines(frames: Mapping[str, pd.DataFrame], title: str | None = None) -> Figure:
+def plot_pair_cosines(frames: Mapping[str, pd.DataFrame], title: str | None = None,
+                      ax: Any = None) -> Figure:
     """Histograms of anchor-positive and anchor-negative cosines, one panel per model.
+
+    ``frames``: model name -> `negrec_lib.study.training.skip_pair_cosines`.
 
     Each panel's title gives the mean gap (positive minus negative) and `pair_win_rate`; the
     default figure title compares the win rates, the quantity the skip loss optimises.
     """
     n = len(frames)
-    fig, axes = plt.subplots(1, n, figsize=(min(7.0, 2.5 * n + 0.5), 3.5),
-                             layout="constrained", sharey=True, squeeze=False)
+    fig, axes = subplots(ax, 1, n, (min(PAGE_WIDTH, 2.5 * n + 0.5), 3.5), sharey=True)
     bins = np.linspace(-1, 1, 41)
     wins = {}
     for ax, (name, df) in zip(axes[0], frames.items()):
