@@ -12,7 +12,7 @@ for throughput), precision (bf16 autocast; fp16 autocast with a GradScaler) and 
 the step module ``torch.compile``d). Each combination builds a `negrec_lib.train.Trainer` (its
 model, `make_optimizer`'s Adam, `LossModule` around `compute_losses`, sampler, precision and
 scaler) and times ``Trainer.step``, the step of ``Trainer.fit``: autocast forward, ``zero_grad``, scaled
-backward, unscale, `negrec_lib.model.clip_grad_norm_` (5), ``scaler.step``, ``scaler.update``,
+backward, unscale, `negrec_lib.optim.clip_grad_norm_` (5), ``scaler.step``, ``scaler.update``,
 the LR scheduler, and the batches from ``SessionData.train_batches``. ``--warmup`` steps (the
 compilation included, reported as ``warmup_s``) are followed by ``--repeats`` blocks of
 ``--steps`` steps, each block timed with CUDA events and one synchronisation at its end (the
@@ -68,7 +68,8 @@ import torch  # noqa: E402
 import train_step as ts  # noqa: E402  (synthetic sessions, FLOPs, GEMM peak, memory, hardware)
 from negrec_lib.atomic import atomic_write_text  # noqa: E402
 from negrec_lib.config import ExperimentConfig  # noqa: E402
-from negrec_lib.train import Trainer, provenance  # noqa: E402
+from negrec_lib.provenance import provenance  # noqa: E402
+from negrec_lib.train import Trainer  # noqa: E402
 
 TARGET_SESSIONS_PER_S = 1_000_000
 TARGET_TEXT = ("issue 14: at least 1,000,000 training sessions/s on one H100 at the paper's "
@@ -93,7 +94,7 @@ def source_digest() -> str:
 
 
 def run_provenance(device: torch.device) -> dict[str, Any]:
-    """`negrec_lib.train.provenance` plus where the commit came from and the source digest."""
+    """`negrec_lib.provenance.provenance` plus where the commit came from and the source digest."""
     prov = provenance(device)
     prov["commit_source"] = "git" if prov.get("commit") else None
     if not prov.get("commit") and os.environ.get("NEGREC_COMMIT"):

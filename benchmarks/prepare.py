@@ -133,7 +133,7 @@ def main() -> int:
         print(f"  peak RSS of prepare on {size:8,.0f} MB input: {rss:8,.0f} MB "
               f"({secs:.1f} s, {size / secs:.0f} MB/s)")
     result["memory"] = memory
-    from negrec_lib.train import provenance
+    from negrec_lib.provenance import provenance
     prov = provenance()
     result["machine"] = {"cpu": prov["hardware"], "cores": prov["cpu_count"],
                          "python": prov["python"]}

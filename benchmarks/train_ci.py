@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from negrec_lib.train import provenance
+    from negrec_lib.provenance import provenance
 
     with tempfile.TemporaryDirectory(prefix="negrec-bench-ci-") as tmp:
         env = {**os.environ, "NEGREC_DATA": str(Path(tmp) / "data")}

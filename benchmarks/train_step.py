@@ -9,11 +9,11 @@ Rows ("variants"), each timed over ``--steps`` steps after ``--warmup`` steps:
   benchmark recommends: `SessionData.train_batches` (indexing tensors already on the device),
   `compute_losses` under autocast (paper model: 2 layers, 8 heads, d 128, ff 128, dropout 0.2,
   causal; sampled softmax, batch targets + 1000 uniform negatives), ``zero_grad(set_to_none=
-  False)``, backward, `negrec_lib.model.clip_grad_norm_` (5), dense Adam (``fused=True`` where
-  available) from `negrec_lib.model.make_optimizer`. The paper's optimiser.
+  False)``, backward, `negrec_lib.optim.clip_grad_norm_` (5), dense Adam (``fused=True`` where
+  available) from `negrec_lib.optim.make_optimizer`. The paper's optimiser.
 - ``ours/dense+skip``: the same with the skip InfoNCE loss, lambda = 1.
 - ``ours/lazy`` and ``ours/lazy+skip``: ``train.sparse_embeddings=true``: sparse table
-  gradients and `negrec_lib.model.LazyAdam` (only a batch's rows are updated; NOT the same
+  gradients and `negrec_lib.optim.LazyAdam` (only a batch's rows are updated; NOT the same
   optimiser as Adam).
 - ``ours/dense, Trainer as-is`` (fp32 only): the dense step with what train.py did when this
   was written: ``zero_grad(set_to_none=True)``, ``torch.nn.utils.clip_grad_norm_``, default
@@ -63,10 +63,11 @@ from torch import Tensor, nn
 
 from negrec_lib.config import LossConfig, ModelConfig, TrainConfig
 from negrec_lib.data.sessions import SessionData
-from negrec_lib.data.tokens import N_RESERVED, PAD_ID
+from negrec_lib.tokens import N_RESERVED, PAD_ID
 from negrec_lib.losses import UniformSampler, compute_losses
-from negrec_lib.model import SessionEncoder, clip_grad_norm_, make_optimizer
-from negrec_lib.train import provenance
+from negrec_lib.model import SessionEncoder
+from negrec_lib.optim import clip_grad_norm_, make_optimizer
+from negrec_lib.provenance import provenance
 
 PHASES = ("data", "forward", "backward", "clip", "optimizer")
 MAX_LENGTH = 20

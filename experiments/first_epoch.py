@@ -23,7 +23,8 @@ from negrec_lib.config import profile_config  # noqa: E402
 from negrec_lib.data.cache import ensure_dataset  # noqa: E402
 from negrec_lib.data.sessions import SessionData  # noqa: E402
 from negrec_lib.oracle import popularity_evaluate  # noqa: E402
-from negrec_lib.train import Trainer, provenance  # noqa: E402
+from negrec_lib.provenance import provenance  # noqa: E402
+from negrec_lib.train import Trainer  # noqa: E402
 
 
 def first_epoch(profile: str, data_root: Path) -> dict:

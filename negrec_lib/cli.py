@@ -162,7 +162,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from .data.cache import ensure_dataset
     from .data.sessions import SessionData
-    from .train import Trainer, load_checkpoint
+    from .checkpoint import load_checkpoint
+    from .train import Trainer
     own = (args.resume and args.out and not (args.config or args.profile or args.set)
            and (Path(args.out) / "last.pt").is_file())
     if own:       # resume with the run's own configuration
@@ -221,7 +222,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from .data.sessions import SessionData
     from .metrics import evaluate
     from .runtime import resolve_device
-    from .train import model_from_checkpoint, load_checkpoint
+    from .checkpoint import load_checkpoint, model_from_checkpoint
     device = resolve_device(args.device)
     from .config import ExperimentConfig
     cfg = ExperimentConfig.from_dict(load_checkpoint(args.checkpoint)["config"],
@@ -291,7 +292,7 @@ def _run_baselines(args: argparse.Namespace) -> int:
 
 
 def _run_bounds(args: argparse.Namespace) -> int:
-    from .oracle import bounds_table
+    from .study.bounds import bounds_table
     df = bounds_table(args.spec, args.results)
     cols = ["variant", "kind", "test_hr@1", "test_hr@10", "test_ndcg@10", "test_mrr"]
     print(df[cols].round(4).to_string(index=False))

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .config import ExperimentConfig
-from .data.tokens import N_RESERVED
+from .tokens import N_RESERVED
 
 
 def embedding_drift(start: Tensor, now: Tensor, n_pairs: int = 2000) -> dict[str, float]:

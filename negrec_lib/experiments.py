@@ -19,7 +19,6 @@ baseline and paired tests across seeds.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import re
@@ -27,7 +26,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -174,8 +173,7 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
                    progress: bool = True) -> pd.DataFrame:
     """Train every missing (variant, seed); return the experiment's whole results table."""
     from .data.cache import ensure_dataset
-    from .data.sessions import SessionData
-    from .train import Trainer
+    from .runs import run_lock, train_run
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +190,7 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
 
     def train_one(i: int, variant: Variant, seed: int, wait: bool) -> bool:
         run_dir = Path(runs_dir) / spec.name / variant.name / f"seed-{seed}"
-        with _run_lock(run_dir, wait) as mine:
+        with run_lock(run_dir, wait) as mine:
             if not mine:
                 return False
             with file_lock(table):
@@ -204,12 +202,10 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
             cfg.train.progress = progress          # epoch bars and summaries unless --quiet
             t0 = time.perf_counter()
             data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=progress)
-            data = SessionData.load(data_dir)
-            resume = (run_dir / "last.pt").exists()
             if progress:
                 print(f"[{i}/{len(todo)}] {spec.name}: {variant.name}, seed {seed}"
-                      + (" (resuming)" if resume else ""), flush=True)
-            result = Trainer(cfg, data, run_dir, resume=resume).fit()
+                      + (" (resuming)" if (run_dir / "last.pt").exists() else ""), flush=True)
+            result = train_run(cfg, run_dir, data_dir)
             cmd = ["negrec", "experiment", str(spec.path or spec.name), "--only", variant.name,
                    "--seed", str(seed)]
             row = {"experiment": spec.name, "variant": variant.name, "seed": seed,
@@ -238,24 +234,6 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
         train_one(i, variant, seed, True)
     with file_lock(table):
         return read_results_table(table)
-
-
-@contextlib.contextmanager
-def _run_lock(run_dir: Path, wait: bool) -> Iterator[bool]:
-    """Hold the lock of one run folder (a file beside it); yields False when another process
-    holds it and ``wait`` is False."""
-    from filelock import FileLock, Timeout
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(run_dir.parent / f".{run_dir.name}.lock"), timeout=-1 if wait else 0)
-    try:
-        lock.acquire()
-    except Timeout:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
 
 
 def read_results_table(path: str | Path, key_columns: tuple[str, ...] = ("variant", "seed")
@@ -423,7 +401,7 @@ def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], 
     ``sampled_<metric>`` (the paper's sampled protocol), best_epoch, epochs_run,
     train_seconds (summed over epochs) and run_dir, in the order variants x seeds.
     """
-    from .train import run_cached
+    from .runs import run_cached
 
     baselines = dict(baselines or {})
     unknown = ({b for b in baselines.values() if b not in variants}

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .config import LossConfig, ModelConfig
-from .data.tokens import N_RESERVED, PAD_ID
+from .tokens import N_RESERVED, PAD_ID
 from .errors import ConfigError
 from .model import SessionEncoder, causal_targets, cloze_inputs
 

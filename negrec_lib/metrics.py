@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .data.schema import CONTEXT_TYPES
-from .data.tokens import N_RESERVED
+from .tokens import N_RESERVED
 from .errors import NegrecError
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
@@ -293,6 +293,37 @@ class RankAccumulator:
         table.index.name = key
         return table
 
+    def result(self, protocol: str = "full", split: str = "test",
+               extra: dict[str, float] | None = None) -> "EvalResult":
+        """Everything collected, as the `EvalResult` every evaluation returns.
+
+        Parameters
+        ----------
+        protocol : str
+            ``"full"`` (ranked against the whole catalogue) or ``"sampled"``.
+        split : str
+            The evaluated split (``"valid"`` or ``"test"``).
+        extra : dict, optional
+            Metrics appended to the overall ones (e.g. the oracle's ``oracle_approx``).
+
+        Returns
+        -------
+        EvalResult
+            Overall metrics, the tables by context and by position, ranks and examples.
+
+        Examples
+        --------
+        >>> acc = RankAccumulator(ks=(1,))
+        >>> acc.add(np.array([1, 3]), context=np.array([0, 0]))
+        >>> res = acc.result(split="valid")
+        >>> res.metrics["hr@1"], res.metrics["mrr"], res.split
+        (0.5, 0.6666666666666666, 'valid')
+        """
+        return EvalResult(metrics={**self.metrics(), **(extra or {})},
+                          by_context=self.by_group("context"),
+                          by_position=self.by_group("position"), ranks=self.ranks,
+                          examples=self.examples(), protocol=protocol, split=split)
+
 
 # --------------------------------------------------------------------------- evaluate
 @dataclass
@@ -410,6 +441,4 @@ def evaluate(model: Scorer, data: Any, split: str = "test", ks: Sequence[int] = 
                         getattr(batch, "target_skipped", None), getattr(batch, "rows", None))
     finally:
         model.train(was_training)
-    return EvalResult(metrics=acc.metrics(), by_context=acc.by_group("context"),
-                      by_position=acc.by_group("position"), ranks=acc.ranks,
-                      examples=acc.examples(), protocol=protocol, split=split)
+    return acc.result(protocol, split)

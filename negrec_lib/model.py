@@ -11,22 +11,23 @@ The track table dominates memory and time at a realistic catalogue (V = 1 M trac
 skip keys); `TrackTable` routes them through ONE autograd node whose lookups have sparse
 gradients, so a step never builds more than one dense [V, D] gradient, and builds none when the
 parameter already holds a dense ``.grad`` to add into (``zero_grad(set_to_none=False)``). The
-optional sparse path (``sparse_grad=True`` + `LazyAdam`, see `make_optimizer`) keeps the
+optional sparse path (``sparse_grad=True`` + `negrec_lib.optim.LazyAdam`, chosen by
+`negrec_lib.optim.make_optimizer`) keeps the
 gradient sparse and updates only the rows a batch touched ("lazy Adam", not the same algorithm
 as Adam).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import ModelConfig, TrainConfig
-from .data.tokens import MASK_ID, N_RESERVED, PAD_ID
+from .config import ModelConfig
 from .errors import ConfigError
+from .tokens import MASK_ID, N_RESERVED, PAD_ID
 
 
 class EncoderOutput(NamedTuple):
@@ -162,8 +163,8 @@ class SessionEncoder(nn.Module):
         Standardised track features (zeros on reserved ids). Kept as a non-persistent buffer:
         checkpoints hold learned weights only, and the features are passed again on rebuild.
     sparse_grad : bool
-        Give the track table sparse gradients (for `LazyAdam`; see `make_optimizer`, which sets
-        it). Default False: dense gradients, for dense Adam (the paper's optimiser).
+        Give the track table sparse gradients (for `negrec_lib.optim.LazyAdam`;
+        `negrec_lib.optim.make_optimizer` sets it). Default False: dense gradients, for dense Adam (the paper's optimiser).
     """
 
     def __init__(self, cfg: ModelConfig, vocab_size: int, n_features: int = 0,
@@ -370,131 +371,3 @@ def causal_targets(tracks: Tensor, lengths: Tensor) -> Tensor:
     nxt = F.pad(tracks[:, 1:], (0, 1), value=PAD_ID)                       # [B, L] shifted left
     has_next = torch.arange(L, device=tracks.device) < (lengths - 1)[:, None]
     return nxt.masked_fill(~has_next, PAD_ID)
-
-
-# ---------------------------------------------------------------------- optimisation
-class LazyAdam(torch.optim.Optimizer):
-    """Adam for dense gradients; "lazy" Adam for sparse ones (only the rows present move).
-
-    Dense gradients get exactly the update of ``torch.optim.Adam`` (no weight decay, no amsgrad):
-    ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
-    ``p <- p - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)``.
-
-    A sparse gradient (the track table with ``sparse_grad=True``) is coalesced and only its rows
-    are updated, with the same formula (same ``eps`` placement as Adam, unlike
-    ``torch.optim.SparseAdam``). Rows absent from the step keep their moments and weights. Dense
-    Adam would decay those moments and keep moving every row whose momentum is non-zero, so
-    **lazy Adam is a different optimiser** (it coincides with Adam only when every row receives a
-    gradient at every step). The step count ``t`` of the bias correction counts the steps of the
-    parameter, as in Adam, not per row.
-    """
-
-    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"LazyAdam: invalid lr={lr}, betas={betas} or eps={eps}")
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """One update of every parameter that has a gradient."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                t = float(state["step"])
-                step_size = lr / (1 - b1 ** t)
-                bc2_sqrt = (1 - b2 ** t) ** 0.5
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                if p.grad.is_sparse:
-                    g = p.grad.coalesce()                                 # duplicate rows summed
-                    rows, vals = g.indices()[0], g.values()               # [U], [U, ...]
-                    m_r = m.index_select(0, rows).lerp_(vals, 1 - b1)
-                    v_r = v.index_select(0, rows).mul_(b2).addcmul_(vals, vals, value=1 - b2)
-                    m.index_copy_(0, rows, m_r)
-                    v.index_copy_(0, rows, v_r)
-                    denom = (v_r.sqrt() / bc2_sqrt).add_(eps)
-                    p.index_copy_(0, rows, p.index_select(0, rows).addcdiv_(m_r, denom, value=-step_size))
-                else:
-                    g = p.grad
-                    m.lerp_(g, 1 - b1)
-                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                    denom = (v.sqrt() / bc2_sqrt).add_(eps)
-                    p.addcdiv_(m, denom, value=-step_size)
-        return loss
-
-
-def _fused_adam_supported(params: list[nn.Parameter]) -> bool:
-    """Whether ``torch.optim.Adam(fused=True)`` accepts these parameters (CPU needs torch >= 2.4)."""
-    try:
-        torch.optim.Adam([torch.zeros(1, device=p.device, dtype=p.dtype, requires_grad=True)
-                          for p in params[:1]], fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return all(p.is_floating_point() for p in params) and len({p.device.type for p in params}) == 1
-
-
-def make_optimizer(model: SessionEncoder, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser for ``model`` under ``cfg``; also sets ``model.sparse_grad`` to match.
-
-    ``cfg.sparse_embeddings`` False (default, the paper): ``torch.optim.Adam`` over every
-    parameter, with ``fused=True`` where this torch build supports it on the parameters' device
-    (one pass over the 1 M x 128 table instead of a dozen; the same Adam update). True: `LazyAdam`,
-    with the track table on sparse gradients; only the rows of a batch are updated (a different
-    optimiser: see `LazyAdam`). Weight decay cannot be lazy, so it is refused there.
-
-    Clip with `clip_grad_norm_` of this module (``torch.nn.utils.clip_grad_norm_`` rejects
-    sparse gradients).
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    sparse = bool(getattr(cfg, "sparse_embeddings", False))
-    model.sparse_grad = sparse
-    if sparse:
-        if cfg.weight_decay:
-            raise ConfigError(f"train.sparse_embeddings=true updates only the rows of each batch and "
-                              f"cannot apply weight decay to the others; set train.weight_decay=0 "
-                              f"(got {cfg.weight_decay}) or train.sparse_embeddings=false")
-        return LazyAdam(params, lr=cfg.lr)
-    fused = _fused_adam_supported(params)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            **({"fused": True} if fused else {}))
-
-
-@torch.no_grad()
-def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> Tensor:
-    """Rescale gradients to a total L2 norm of at most ``max_norm``; returns the norm before.
-
-    The same result as ``torch.nn.utils.clip_grad_norm_`` (factor ``min(1, max_norm / (norm +
-    1e-6))``), plus: sparse gradients are coalesced in place first (their norm is then that of
-    the dense gradient), and on the CPU the rescaling is skipped when the factor is exactly 1
-    (multiplying by 1 changes nothing, and it saves a pass over a [V, D] gradient).
-    """
-    params = [p for p in parameters if p.grad is not None]
-    if not params:
-        return torch.zeros(())
-    device = params[0].grad.device
-    norms = []
-    for p in params:
-        if p.grad.is_sparse:
-            p.grad = p.grad.coalesce()
-            norms.append(torch.linalg.vector_norm(p.grad._values()).to(device))
-        else:
-            norms.append(torch.linalg.vector_norm(p.grad).to(device))
-    total = torch.linalg.vector_norm(torch.stack(norms))
-    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
-    if device.type == "cpu" and bool(coef >= 1.0):
-        return total
-    for p in params:
-        (p.grad._values() if p.grad.is_sparse else p.grad).mul_(coef.to(p.grad.device))
-    return total

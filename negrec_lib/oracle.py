@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .data.sessions import SessionData
-from .data.tokens import N_RESERVED, OOV_ID
+from .tokens import N_RESERVED, OOV_ID
 from .errors import PreparedDataError
 from .metrics import DEFAULT_KS, EvalResult, RankAccumulator, target_ranks
 from .sim import SimulationTruth
@@ -62,11 +62,7 @@ def oracle_evaluate(data: SessionData, split: str = "test", truth: SimulationTru
         ranks = target_ranks(scores, b.targets.cpu())
         acc.add(ranks, context=b.context.cpu(), position=b.position.cpu(),
                 target_skipped=b.target_skipped.cpu(), rows=b.rows.cpu())
-    metrics = acc.metrics()
-    metrics["oracle_approx"] = approx
-    return EvalResult(metrics=metrics, by_context=acc.by_group("context"),
-                      by_position=acc.by_group("position"), ranks=acc.ranks,
-                      examples=acc.examples(), protocol="full", split=split)
+    return acc.result("full", split, extra={"oracle_approx": approx})
 
 
 def popularity_evaluate(data: SessionData, split: str = "test",
@@ -80,54 +76,4 @@ def popularity_evaluate(data: SessionData, split: str = "test",
         acc.add(target_ranks(scores, b.targets.cpu()), context=b.context.cpu(),
                 position=b.position.cpu(), target_skipped=b.target_skipped.cpu(),
                 rows=b.rows.cpu())
-    return EvalResult(metrics=acc.metrics(), by_context=acc.by_group("context"),
-                      by_position=acc.by_group("position"), ranks=acc.ranks,
-                      examples=acc.examples(), protocol="full", split=split)
-
-
-def bounds_table(spec_path: str | Path, out: str | Path = "results",
-                 split: str = "test") -> "pd.DataFrame":
-    """Oracle and popularity on every distinct dataset of an experiment file.
-
-    Writes ``<out>/<experiment>_bounds.csv``: one row per (variant whose data differ, kind in
-    {oracle, popularity}) with the metrics, the dataset, the command, commit and hardware.
-    """
-    import json
-    import shlex
-    import time
-
-    import pandas as pd
-
-    from .data.cache import ensure_dataset
-    from .experiments import load_spec
-    from .train import provenance
-
-    spec = load_spec(spec_path)
-    rows, seen = [], {}
-    for variant, _seed, cfg in spec.datasets():
-        prepared = str(cfg.data_dir or ensure_dataset(cfg.sim, cfg.data))
-        if prepared in seen:
-            continue
-        seen[prepared] = variant.name
-        data = SessionData.load(prepared)
-        for kind, fn in (("oracle", oracle_evaluate), ("popularity", popularity_evaluate)):
-            t0 = time.perf_counter()
-            res = fn(data, split)
-            rows.append({"experiment": spec.name, "variant": variant.name, "kind": kind,
-                         "data_seed": cfg.sim.seed,
-                         **{f"test_{k}": v for k, v in res.metrics.items()},
-                         **{f"ctx_{r['context']}_hr@10": r["hr@10"]
-                            for r in res.to_dict()["by_context"]},
-                         "data": prepared, "sim": json.dumps(cfg.to_dict()["sim"]),
-                         "data_config": json.dumps(cfg.to_dict()["data"]),
-                         "wall_seconds": round(time.perf_counter() - t0, 1),
-                         "command": shlex.join(["negrec", "bounds", str(spec_path)]),
-                         **{k: v for k, v in provenance().items()
-                            if k in ("commit", "dirty", "hardware")}})
-    df = pd.DataFrame(rows)
-    from .atomic import atomic_write_text, file_lock
-    Path(out).mkdir(parents=True, exist_ok=True)
-    table = Path(out) / f"{spec.name}_bounds.csv"
-    with file_lock(table):
-        atomic_write_text(table, df.to_csv(index=False))
-    return df
+    return acc.result("full", split)

@@ -20,7 +20,6 @@ import csv
 import io
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,18 +28,19 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .config import ExperimentConfig, cache_key_view
-from .data.sessions import SessionData
 from .atomic import atomic_write_text
-from .errors import CheckpointError, ConfigError, NegrecError, display_path, file_error
+from .checkpoint import CHECKPOINT_VERSION, load_checkpoint, reconcile_config, save_checkpoint
+from .config import ExperimentConfig
+from .data.sessions import SessionData
+from .errors import CheckpointError, ConfigError, NegrecError, display_path
 from .losses import compute_losses, make_sampler
 from .metrics import evaluate
-from .model import SessionEncoder, clip_grad_norm_, make_optimizer
+from .model import SessionEncoder
+from .optim import clip_grad_norm_, make_optimizer
 from .progress import ProgressSlot, epoch_summary
+from .provenance import provenance
 from .runtime import (Distributed, Precision, init_distributed, resolve_device,
                       resolve_precision, seed_everything)
-
-CHECKPOINT_VERSION = 1
 
 
 class LossModule(nn.Module):
@@ -71,152 +71,6 @@ def build_model(cfg: ExperimentConfig, data: SessionData) -> SessionEncoder:
                               "features (no tf_*.csv files were found next to the logs)")
         feats, n_features = data.features, int(data.features.shape[1])
     return SessionEncoder(cfg.model, data.vocab_size, n_features=n_features, features=feats)
-
-
-def _atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-_CHECKPOINT_KEYS = ("version", "config", "vocab_size", "n_features", "model")
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint as data (``weights_only=True``: no code is ever unpickled).
-
-    A missing, damaged or foreign file raises `CheckpointError` naming it.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError("is a folder, expected a checkpoint file (best.pt or last.pt "
-                              "of a run folder)", path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-        raise file_error(CheckpointError, path, exc, "checkpoint file") from None
-    except Exception as exc:   # any failure to deserialise is damage: truncation, bit flips
-        raise file_error(CheckpointError, path, exc, "checkpoint",
-                         "use the run's other checkpoint (best.pt / last.pt) or train again"
-                         ) from None
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _CHECKPOINT_KEYS):
-        missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
-        raise CheckpointError(f"not a negrec checkpoint (missing {', '.join(missing)})", path)
-    if ckpt["version"] != CHECKPOINT_VERSION:
-        raise CheckpointError(f"checkpoint version {ckpt['version']!r}; this negrec reads "
-                              f"version {CHECKPOINT_VERSION}", path)
-    if not isinstance(ckpt["config"], dict):
-        raise CheckpointError("the checkpoint's config is not a mapping", path)
-    try:
-        ExperimentConfig.from_dict(ckpt["config"], source="config")
-    except ConfigError as exc:
-        raise CheckpointError(f"the stored configuration is invalid ({exc})", path) from None
-    for key in ("vocab_size", "n_features"):
-        if isinstance(ckpt[key], bool) or not isinstance(ckpt[key], int) or ckpt[key] < 0:
-            raise CheckpointError(f"{key} is {ckpt[key]!r}, expected an integer >= 0", path)
-    return ckpt
-
-
-def model_from_checkpoint(path: str | Path, data: SessionData | None = None,
-                          device: str | torch.device = "cpu") -> tuple[SessionEncoder,
-                                                                        ExperimentConfig]:
-    """Rebuild the encoder stored in a checkpoint (``data`` supplies track features).
-
-    Raises `CheckpointError` when the file is damaged or does not fit ``data``.
-    """
-    ckpt = load_checkpoint(path, device)
-    cfg = ExperimentConfig.from_dict(ckpt["config"], source=display_path(path))
-    feats = data.features if (data is not None and cfg.model.use_features) else None
-    n_feat = int(ckpt["n_features"])
-    if cfg.model.use_features and feats is None:
-        raise CheckpointError("the model uses track features; pass the prepared data "
-                              "(data=...) that holds them", path)
-    if data is not None and int(ckpt["vocab_size"]) != data.vocab_size:
-        raise CheckpointError(f"the model was trained on a vocabulary of {ckpt['vocab_size']} "
-                              f"ids, the prepared data {display_path(data.path or '?')} has "
-                              f"{data.vocab_size}; evaluate it on the data it was trained on",
-                              path)
-    if feats is not None and int(feats.shape[1]) != n_feat:
-        raise CheckpointError(f"the model expects {n_feat} track features, the data has "
-                              f"{int(feats.shape[1])}", path)
-    try:
-        model = SessionEncoder(cfg.model, int(ckpt["vocab_size"]), n_features=n_feat,
-                               features=feats)
-        model.load_state_dict(ckpt["model"])
-    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise CheckpointError(f"the stored weights do not fit the stored configuration "
-                              f"({' '.join(str(exc).split())[:200]}); the file is damaged",
-                              path) from None
-    return model.to(device).eval(), cfg
-
-
-# Keys that may differ from the checkpoint's when resuming: always (they change nothing that is
-# computed), or with ``allow_config_change`` (recorded in the run's ``config_changes``).
-# data_dir only says where the data is now: the data itself is checked (vocabulary, sessions).
-_FREE_ON_RESUME = frozenset({"out_dir", "data_dir", "train.progress"})
-SAFE_ON_RESUME = frozenset({"name", "train.epochs", "train.patience",
-                            "train.eval_every", "train.eval_batch_size", "train.device",
-                            "train.tensorboard"})
-
-
-# What a key missing from a checkpoint written before the key existed meant.
-_LEGACY_MISSING = {"model.init": "gpt"}     # the initialisation before model.init existed
-
-
-def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _reconcile(ckpt: dict, cfg: ExperimentConfig, allow: bool, path: Path
-               ) -> tuple[ExperimentConfig, list[dict[str, Any]]]:
-    """The configuration a resumed run trains on, and the recorded changes.
-
-    A key that an older checkpoint lacks takes the value it had then (`_LEGACY_MISSING`), else
-    its default (settings added later, whose default is the earlier behaviour).
-    """
-    stored = _flat(ckpt["config"])
-    old = _flat(ExperimentConfig.from_dict(ckpt["config"], source="checkpoint").to_dict())
-    old.update({k: v for k, v in _LEGACY_MISSING.items() if k not in stored})
-    new = _flat(cfg.to_dict())
-    diff = sorted(k for k in old.keys() | new.keys()
-                  if old.get(k) != new.get(k) and k not in _FREE_ON_RESUME)
-    if not diff:
-        return cfg, []
-    shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-    unsafe = [k for k in diff if k not in SAFE_ON_RESUME
-              # the cosine schedule spans the epoch cap: changing it changes every step's rate
-              or (k == "train.epochs" and old.get("train.scheduler") == "cosine")]
-    if unsafe:
-        raise ConfigError(
-            f"cannot resume with a different configuration: {shown}. The run trained with the "
-            f"checkpoint's values; {', '.join(unsafe)} cannot change mid-run: resume with the "
-            "run's own configuration (its config.yaml) or start a new run elsewhere", path)
-    if not allow:
-        raise ConfigError(
-            f"the configuration differs from the checkpoint's: {shown}; pass "
-            "allow_config_change=True to continue with the new value(s) (recorded as "
-            "config_changes), or resume with the run's own configuration", path
-        ).with_cli(f"{display_path(path)}: the configuration differs from the checkpoint's: "
-                   f"{shown}; pass --allow-config-change to continue with the new value(s) "
-                   "(recorded in metrics.json as config_changes), or resume without --set / "
-                   "--config (the run's own configuration is then used)")
-    state = ckpt.get("state") or {}
-    changes = [{"key": k, "from": old.get(k), "to": new.get(k),
-                "after_epoch": int(state.get("epoch", 0)) if isinstance(state, dict) else 0}
-               for k in diff]
-    return cfg, changes
 
 
 @dataclass
@@ -259,7 +113,7 @@ class Trainer:
         # unless asked for (and only for keys that are safe to change), and recorded.
         self.config_changes: list[dict[str, Any]] = []
         if ckpt is not None:
-            cfg, self.config_changes = _reconcile(ckpt, cfg, allow_config_change, last)
+            cfg, self.config_changes = reconcile_config(ckpt, cfg, allow_config_change, last)
             if int(ckpt["vocab_size"]) != data.vocab_size or \
                     int(ckpt.get("n_sessions", len(data))) != len(data):
                 raise CheckpointError(f"the run was trained on other data ({ckpt['vocab_size']} "
@@ -363,7 +217,7 @@ class Trainer:
 
     def _save(self, name: str) -> None:
         if self.dist.main:
-            _atomic_save(self._checkpoint(), self.out / name)
+            save_checkpoint(self._checkpoint(), self.out / name)
 
     # ------------------------------------------------------------------ loop
     def _epoch_order(self, epoch: int) -> torch.Generator:
@@ -566,87 +420,3 @@ def _call(callback: Any, hook: str, *args: Any) -> None:
         method(*args)
 
 
-def provenance(device: torch.device | None = None, precision: str | None = None) -> dict:
-    """Where a number came from: commit, whether the library differs from it, hardware, versions.
-
-    ``dirty`` is True when tracked files under ``negrec_lib/``, ``experiments/`` or
-    ``benchmarks/`` (the code that produces the repository's numbers) differ from the commit;
-    edits to prose, notebooks or results files do not change what a run computes.
-    """
-    import platform
-    import subprocess
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=here).stdout.strip() or None
-        dirty = bool(subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here),
-             str(here.parent / "experiments"), str(here.parent / "benchmarks")],
-            capture_output=True, text=True, timeout=5, cwd=here).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    hw = _cpu_name()
-    if device is not None and device.type == "cuda":
-        hw = torch.cuda.get_device_name(device)
-    return {"commit": commit, "dirty": dirty if commit else None, "hardware": hw,
-            "cpu_count": os.cpu_count(), "device": str(device) if device is not None else None,
-            "precision": precision, "torch": torch.__version__,
-            "python": platform.python_version()}
-
-
-def _cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
-    import platform
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def run_cached(cfg: ExperimentConfig, root: str | Path = "runs",
-               data_root: str | Path | None = None,
-               callbacks: Sequence[Any] = ()) -> tuple[dict[str, Any], Path]:
-    """Train ``cfg`` unless a finished run of the same configuration exists; resume a cut one.
-
-    Runs live in ``root/<name>-<hash of the configuration>``, so chapters that ask for the
-    same model share it, and re-executing a chapter costs nothing once its runs exist.
-    ``callbacks`` go to `Trainer.fit`; for a run that is already finished, those with an
-    ``on_cached_run(cfg, history, result)`` hook get its saved history instead (a
-    `negrec_lib.viz.live.LiveCurve` then draws the finished run's curve).
-    Returns (the run's metrics.json content, the run folder).
-    """
-    import hashlib
-
-    from .data.cache import _locked, ensure_dataset
-    key_cfg = cfg.to_dict()
-    key_cfg["data"] = cache_key_view("data", key_cfg["data"])
-    key_cfg.pop("out_dir")
-    key_cfg["train"].pop("progress")
-    key = hashlib.sha256(json.dumps(key_cfg, sort_keys=True).encode()).hexdigest()[:10]
-    run_dir = Path(root) / f"{cfg.name}-{key}"
-    done = run_dir / "metrics.json"
-    if done.is_file():
-        return _replay(cfg, run_dir, callbacks), run_dir
-    data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, data_root)
-    Path(root).mkdir(parents=True, exist_ok=True)
-    with _locked(Path(root) / f".{run_dir.name}.lock"):     # parallel notebooks: train once
-        if done.is_file():
-            return _replay(cfg, run_dir, callbacks), run_dir
-        cfg = ExperimentConfig.from_dict(cfg.to_dict())
-        cfg.out_dir = str(run_dir)
-        data = SessionData.load(data_dir)
-        Trainer(cfg, data, run_dir, resume=(run_dir / "last.pt").exists()).fit(callbacks)
-    return json.loads(done.read_text()), run_dir
-
-
-def _replay(cfg: ExperimentConfig, run_dir: Path, callbacks: Sequence[Any]) -> dict[str, Any]:
-    """A finished run's metrics; its history goes to the callbacks' ``on_cached_run``."""
-    result = json.loads((run_dir / "metrics.json").read_text())
-    history_file = run_dir / "history.json"
-    history = json.loads(history_file.read_text()) if history_file.is_file() else []
-    for cb in callbacks:
-        _call(cb, "on_cached_run", cfg, history, result)
-    return result

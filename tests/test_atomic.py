@@ -127,7 +127,7 @@ def test_two_grid_runners_write_every_row_once(tmp_path):
 def test_kill_9_during_training_never_leaves_a_finished_looking_run(tmp_path):
     """metrics.json marks a finished run: after a kill it is absent (or the run had finished),
     every checkpoint present loads, and --resume finishes the run."""
-    from negrec_lib.train import load_checkpoint
+    from negrec_lib.checkpoint import load_checkpoint
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NEGREC_DATA": str(tmp_path / "data")}
     sets = sum((["--set", f"{k}={v}"] for k, v in {**TINY, "train.epochs": 3}.items()), [])
     out = tmp_path / "run"

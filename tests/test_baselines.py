@@ -11,7 +11,7 @@ import torch
 from negrec_lib.config import profile_config
 from negrec_lib.data.cache import ensure_dataset
 from negrec_lib.data.sessions import SessionData
-from negrec_lib.data.tokens import N_RESERVED
+from negrec_lib.tokens import N_RESERVED
 from negrec_lib.metrics import evaluate
 from negrec_lib.oracle import popularity_evaluate
 from negrec_lib.study.baselines import SessionKNNScorer, TransitionScorer

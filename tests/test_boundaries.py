@@ -15,7 +15,8 @@ from negrec_lib.data.cache import ensure_dataset
 from negrec_lib.data.sessions import SessionData
 from negrec_lib.errors import (CheckpointError, ConfigError, NegrecError, NegrecFileError,
                                PreparedDataError)
-from negrec_lib.train import Trainer, load_checkpoint, model_from_checkpoint
+from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
+from negrec_lib.train import Trainer
 
 TINY = ["sim.sessions=400", "sim.tracks=200", "sim.days=4", "model.d_model=8",
         "model.n_heads=2", "model.d_ff=8", "loss.n_negatives=20", "train.epochs=2",

@@ -23,7 +23,8 @@ from negrec_lib.data.cache import ensure_dataset
 from negrec_lib.data.mssd import read_log
 from negrec_lib.data.sessions import SessionData
 from negrec_lib.errors import (CheckpointError, MSSDFormatError, NegrecError, PreparedDataError)
-from negrec_lib.train import Trainer, load_checkpoint, model_from_checkpoint
+from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
+from negrec_lib.train import Trainer
 
 COLS = schema.LOG_COLUMNS
 FUZZ = settings(max_examples=60, deadline=None,

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from negrec_lib.config import LossConfig, ModelConfig
-from negrec_lib.data.tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
+from negrec_lib.tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 from negrec_lib.errors import ConfigError
 from negrec_lib.losses import (PopularitySampler, UniformSampler, compute_losses, full_softmax_loss,
                                make_sampler, sampled_softmax_loss, skip_infonce_loss)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from negrec_lib.data.schema import CONTEXT_TYPES
-from negrec_lib.data.tokens import N_RESERVED, OOV_ID, PAD_ID
+from negrec_lib.tokens import N_RESERVED, OOV_ID, PAD_ID
 from negrec_lib.metrics import (
     EvaluationError, RankAccumulator, bootstrap_ci, evaluate, example_values, metrics_from_ranks,
     sample_candidates, sampled_target_ranks, target_ranks,

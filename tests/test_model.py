@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from negrec_lib.config import ModelConfig
-from negrec_lib.data.tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
+from negrec_lib.tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 from negrec_lib.errors import ConfigError
 from negrec_lib.model import SessionEncoder, causal_targets, cloze_inputs
 
@@ -219,8 +219,9 @@ def test_config_and_input_errors() -> None:
 
 # ---------------------------------------------------------------------- track table and optimisers
 from negrec_lib.config import TrainConfig  # noqa: E402
-from negrec_lib.model import (LazyAdam, TrackTable, _fused_adam_supported,  # noqa: E402
-                              clip_grad_norm_, make_optimizer)
+from negrec_lib.model import TrackTable  # noqa: E402
+from negrec_lib.optim import (LazyAdam, _fused_adam_supported, clip_grad_norm_,  # noqa: E402
+                              make_optimizer)
 
 
 @pytest.mark.parametrize("features", [False, True])

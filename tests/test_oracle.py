@@ -48,7 +48,7 @@ def test_oracle_beats_popularity(data):
 def test_bounds_table_covers_each_dataset_once(tmp_path, monkeypatch):
     import yaml
 
-    from negrec_lib.oracle import bounds_table
+    from negrec_lib.study.bounds import bounds_table
     monkeypatch.setenv("NEGREC_DATA", str(tmp_path / "data"))
     tiny = {"sim.sessions": 400, "sim.tracks": 200, "sim.days": 4}
     spec = tmp_path / "e.yaml"

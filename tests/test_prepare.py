@@ -14,7 +14,7 @@ from negrec_lib.config import DataConfig
 from negrec_lib.data.prepare import prepare
 from negrec_lib.data.sessions import SessionData
 from negrec_lib.sim import simulate
-from negrec_lib.data.tokens import N_RESERVED, OOV_ID, PAD_ID
+from negrec_lib.tokens import N_RESERVED, OOV_ID, PAD_ID
 from negrec_lib.errors import ConfigError, PreparedDataError
 
 

@@ -65,7 +65,7 @@ def test_no_progress_is_a_hidden_deprecated_alias(tmp_path, capsys):
 def test_live_curve_follows_fit_and_cached_runs(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
-    from negrec_lib.train import run_cached
+    from negrec_lib.runs import run_cached
     from negrec_lib.viz.live import LiveCurve
 
     cfg = profile_config("ci").override(["train.epochs=2", "train.progress=false",
@@ -86,7 +86,7 @@ def test_live_curve_follows_fit_and_cached_runs(tmp_path):
 
 NOTEBOOK_CELL = """
 from negrec_lib.config import profile_config
-from negrec_lib.train import run_cached
+from negrec_lib.runs import run_cached
 from negrec_lib.viz.live import LiveCurve
 cfg = profile_config("ci").override(["train.epochs=2", "train.batch_size=256", "name=nb"])
 curve = LiveCurve()

@@ -15,7 +15,8 @@ from negrec_lib.config import profile_config
 from negrec_lib.data.cache import ensure_dataset
 from negrec_lib.data.sessions import SessionData
 from negrec_lib.errors import ConfigError
-from negrec_lib.train import Trainer, load_checkpoint, model_from_checkpoint
+from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
+from negrec_lib.train import Trainer
 
 TINY = ["sim.sessions=600", "sim.tracks=300", "sim.days=4", "model.d_model=16",
         "model.n_heads=2", "model.d_ff=16", "loss.n_negatives=50", "train.epochs=2",

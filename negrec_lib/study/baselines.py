@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from ..data.tokens import N_RESERVED, PAD_ID
+from ..tokens import N_RESERVED, PAD_ID
 
 
 def _training_parts(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -259,7 +259,7 @@ def baselines_table(spec_path: str, out: str = "results", split: str = "test",
     from ..experiments import load_spec, read_results_table
     from ..metrics import evaluate
     from ..oracle import oracle_evaluate
-    from ..train import provenance
+    from ..provenance import provenance
 
     spec = load_spec(spec_path)
     table = Path(out) / "baselines.csv"

@@ -1,0 +1,239 @@
+"""Checkpoints: the file format, writing it atomically, reading it as data, resuming with it.
+
+A checkpoint is a ``torch.save`` dict, read back with ``torch.load(weights_only=True)`` (data,
+never code). Every checkpoint holds ``version`` (`CHECKPOINT_VERSION`), ``config`` (the
+`ExperimentConfig` as a dict), ``vocab_size``, ``n_features`` and ``model`` (the encoder's
+state dict); a run's ``last.pt`` adds the training state that `negrec_lib.train.Trainer`
+resumes from (optimiser, scheduler, scaler, random generators, position in the epoch).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .config import ExperimentConfig
+from .errors import CheckpointError, ConfigError, display_path, file_error
+from .model import SessionEncoder
+
+if TYPE_CHECKING:
+    from .data.sessions import SessionData
+
+__all__ = ["CHECKPOINT_VERSION", "SAFE_ON_RESUME", "save_checkpoint", "load_checkpoint",
+           "model_from_checkpoint", "reconcile_config"]
+
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(obj: dict, path: str | Path) -> None:
+    """Write a checkpoint atomically: to a temporary sibling, flushed to disk, then renamed.
+
+    Parameters
+    ----------
+    obj : dict
+        The checkpoint (``version``, ``config``, ``vocab_size``, ``n_features``, ``model`` and,
+        for a resumable run, the training state `negrec_lib.train.Trainer` adds).
+    path : str or Path
+        The file to write (``last.pt`` or ``best.pt`` of a run folder). A process killed at any
+        moment leaves the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+_CHECKPOINT_KEYS = ("version", "config", "vocab_size", "n_features", "model")
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint as data (``weights_only=True``: no code is ever unpickled).
+
+    Parameters
+    ----------
+    path : str or Path
+        A checkpoint file (``best.pt`` / ``last.pt`` of a run folder).
+    map_location : str or torch.device
+        Where the tensors are loaded (default: the CPU).
+
+    Returns
+    -------
+    dict
+        The checkpoint, its keys and configuration checked.
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing, damaged, foreign or of another checkpoint version (names it).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError("is a folder, expected a checkpoint file (best.pt or last.pt "
+                              "of a run folder)", path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        raise file_error(CheckpointError, path, exc, "checkpoint file") from None
+    except Exception as exc:   # any failure to deserialise is damage: truncation, bit flips
+        raise file_error(CheckpointError, path, exc, "checkpoint",
+                         "use the run's other checkpoint (best.pt / last.pt) or train again"
+                         ) from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _CHECKPOINT_KEYS):
+        missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+        raise CheckpointError(f"not a negrec checkpoint (missing {', '.join(missing)})", path)
+    if ckpt["version"] != CHECKPOINT_VERSION:
+        raise CheckpointError(f"checkpoint version {ckpt['version']!r}; this negrec reads "
+                              f"version {CHECKPOINT_VERSION}", path)
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError("the checkpoint's config is not a mapping", path)
+    try:
+        ExperimentConfig.from_dict(ckpt["config"], source="config")
+    except ConfigError as exc:
+        raise CheckpointError(f"the stored configuration is invalid ({exc})", path) from None
+    for key in ("vocab_size", "n_features"):
+        if isinstance(ckpt[key], bool) or not isinstance(ckpt[key], int) or ckpt[key] < 0:
+            raise CheckpointError(f"{key} is {ckpt[key]!r}, expected an integer >= 0", path)
+    return ckpt
+
+
+def model_from_checkpoint(path: str | Path, data: "SessionData | None" = None,
+                          device: str | torch.device = "cpu") -> tuple[SessionEncoder,
+                                                                        ExperimentConfig]:
+    """Rebuild the encoder stored in a checkpoint, in evaluation mode.
+
+    Parameters
+    ----------
+    path : str or Path
+        A checkpoint file.
+    data : SessionData, optional
+        The prepared data the model was trained on: it supplies the track features (needed when
+        the model uses them) and is checked against the stored vocabulary size.
+    device : str or torch.device
+        Where the model is placed.
+
+    Returns
+    -------
+    (SessionEncoder, ExperimentConfig)
+        The model and the configuration it was trained with.
+
+    Raises
+    ------
+    CheckpointError
+        The file is damaged or does not fit ``data``.
+    """
+    ckpt = load_checkpoint(path, device)
+    cfg = ExperimentConfig.from_dict(ckpt["config"], source=display_path(path))
+    feats = data.features if (data is not None and cfg.model.use_features) else None
+    n_feat = int(ckpt["n_features"])
+    if cfg.model.use_features and feats is None:
+        raise CheckpointError("the model uses track features; pass the prepared data "
+                              "(data=...) that holds them", path)
+    if data is not None and int(ckpt["vocab_size"]) != data.vocab_size:
+        raise CheckpointError(f"the model was trained on a vocabulary of {ckpt['vocab_size']} "
+                              f"ids, the prepared data {display_path(data.path or '?')} has "
+                              f"{data.vocab_size}; evaluate it on the data it was trained on",
+                              path)
+    if feats is not None and int(feats.shape[1]) != n_feat:
+        raise CheckpointError(f"the model expects {n_feat} track features, the data has "
+                              f"{int(feats.shape[1])}", path)
+    try:
+        model = SessionEncoder(cfg.model, int(ckpt["vocab_size"]), n_features=n_feat,
+                               features=feats)
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"the stored weights do not fit the stored configuration "
+                              f"({' '.join(str(exc).split())[:200]}); the file is damaged",
+                              path) from None
+    return model.to(device).eval(), cfg
+
+
+# Keys that may differ from the checkpoint's when resuming: always (they change nothing that is
+# computed), or with ``allow_config_change`` (recorded in the run's ``config_changes``).
+# data_dir only says where the data is now: the data itself is checked (vocabulary, sessions).
+_FREE_ON_RESUME = frozenset({"out_dir", "data_dir", "train.progress"})
+SAFE_ON_RESUME = frozenset({"name", "train.epochs", "train.patience",
+                            "train.eval_every", "train.eval_batch_size", "train.device",
+                            "train.tensorboard"})
+
+
+# What a key missing from a checkpoint written before the key existed meant.
+_LEGACY_MISSING = {"model.init": "gpt"}     # the initialisation before model.init existed
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def reconcile_config(ckpt: dict, cfg: ExperimentConfig, allow: bool, path: Path
+                     ) -> tuple[ExperimentConfig, list[dict[str, Any]]]:
+    """The configuration a resumed run trains on, and the recorded changes.
+
+    A key that an older checkpoint lacks takes the value it had then (`_LEGACY_MISSING`), else
+    its default (settings added later, whose default is the earlier behaviour).
+
+    Parameters
+    ----------
+    ckpt : dict
+        The run's ``last.pt`` (from `load_checkpoint`).
+    cfg : ExperimentConfig
+        The configuration asked for now.
+    allow : bool
+        Accept differences in `SAFE_ON_RESUME` keys (``allow_config_change``).
+    path : Path
+        The checkpoint file, named in errors.
+
+    Returns
+    -------
+    (ExperimentConfig, list of dict)
+        ``cfg`` and one ``{"key", "from", "to", "after_epoch"}`` entry per changed key.
+
+    Raises
+    ------
+    ConfigError
+        A key differs that cannot change mid-run, or a safe one differs without ``allow``.
+    """
+    stored = _flat(ckpt["config"])
+    old = _flat(ExperimentConfig.from_dict(ckpt["config"], source="checkpoint").to_dict())
+    old.update({k: v for k, v in _LEGACY_MISSING.items() if k not in stored})
+    new = _flat(cfg.to_dict())
+    diff = sorted(k for k in old.keys() | new.keys()
+                  if old.get(k) != new.get(k) and k not in _FREE_ON_RESUME)
+    if not diff:
+        return cfg, []
+    shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+    unsafe = [k for k in diff if k not in SAFE_ON_RESUME
+              # the cosine schedule spans the epoch cap: changing it changes every step's rate
+              or (k == "train.epochs" and old.get("train.scheduler") == "cosine")]
+    if unsafe:
+        raise ConfigError(
+            f"cannot resume with a different configuration: {shown}. The run trained with the "
+            f"checkpoint's values; {', '.join(unsafe)} cannot change mid-run: resume with the "
+            "run's own configuration (its config.yaml) or start a new run elsewhere", path)
+    if not allow:
+        raise ConfigError(
+            f"the configuration differs from the checkpoint's: {shown}; pass "
+            "allow_config_change=True to continue with the new value(s) (recorded as "
+            "config_changes), or resume with the run's own configuration", path
+        ).with_cli(f"{display_path(path)}: the configuration differs from the checkpoint's: "
+                   f"{shown}; pass --allow-config-change to continue with the new value(s) "
+                   "(recorded in metrics.json as config_changes), or resume without --set / "
+                   "--config (the run's own configuration is then used)")
+    state = ckpt.get("state") or {}
+    changes = [{"key": k, "from": old.get(k), "to": new.get(k),
+                "after_epoch": int(state.get("epoch", 0)) if isinstance(state, dict) else 0}
+               for k in diff]
+    return cfg, changes
