@@ -20,7 +20,7 @@ class Chapter:
     profile: str
     cfg: ExperimentConfig
     root: Path          # repository root (or the working folder on Colab)
-    data_root: Path     # simulated and prepared datasets
+    data_root: Path     # simulated and prepared datasets: pass it to ensure_dataset & co.
     runs_root: Path     # trained models (shared between chapters)
     results_root: Path  # committed experiment results
     device: str
@@ -92,14 +92,22 @@ def prepare_colab_widgets(quiet: bool = False) -> str | None:
 
 
 def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
-    """Pick the profile (``NEGREC_PROFILE`` or the hardware), set plotting defaults, seed."""
+    """Pick the profile (``NEGREC_PROFILE`` or the hardware), set plotting defaults, seed.
+
+    The chapter's folders come back in the `Chapter`: datasets in ``data_root``
+    (``$NEGREC_DATA`` when set, else ``<repository>/data``), trained runs in ``runs_root``.
+    Nothing is written to the environment: pass ``ch.data_root`` to
+    `negrec_lib.data.cache.ensure_dataset` and ``ch.runs_root, ch.data_root`` to
+    `negrec_lib.runs.run_cached`.
+    """
     import torch
 
     from .runtime import seed_everything
 
     root = project_root()
+    # NEGREC_DATA is the reader's setting (book/setup.md); the chapter passes ch.data_root on
+    # explicitly (ensure_dataset, run_cached, run_grid_cached) rather than through the env.
     data_root = Path(os.environ.get("NEGREC_DATA", root / "data"))
-    os.environ["NEGREC_DATA"] = str(data_root)
     profile = detect_profile()
     cfg = profile_config(profile)
     # Progress stays on: each epoch shows a tqdm bar (a widget, emptied when the run ends, so

@@ -5,19 +5,22 @@ prepares it, later calls (with the same simulator and data settings) reuse the f
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
+from ..atomic import file_lock
 from ..config import DataConfig, SimConfig, cache_key_view
 
 
 def default_root() -> Path:
-    """Where cached datasets live: ``$NEGREC_DATA`` or ``./data``."""
+    """Where cached datasets live when no root is given: ``$NEGREC_DATA`` or ``./data``.
+
+    ``NEGREC_DATA`` is the user's setting (the shell, or a Colab cell before the setup cell);
+    library code passes its root explicitly (a chapter: ``ch.data_root``).
+    """
     return Path(os.environ.get("NEGREC_DATA", "data"))
 
 
@@ -49,25 +52,9 @@ def ensure_dataset(sim: SimConfig, data: DataConfig, root: str | Path | None = N
     if (prepared / "manifest.json").is_file():
         return prepared
     raw.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(raw.parent / ".lock"):
+    with file_lock(raw.parent / ".datasets", what="dataset cache"):
         if not (raw / "ground_truth").is_dir():
             simulate(raw, sim, force=True, progress=progress)
         if not (prepared / "manifest.json").is_file():
             prepare(raw, prepared, data, force=True, progress=progress)
     return prepared
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (POSIX flock; a no-op where unavailable)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
