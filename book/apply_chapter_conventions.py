@@ -151,6 +151,7 @@ CODE_CHANGES: dict[str, list[tuple[str, str]]] = {
     "05_attention": [
         ("from negrec_lib.viz import attention as va\n",
          "from negrec_lib.viz import attention as va\n"
+         "from negrec_lib.viz.explorer import attention_explorer\n"
          "from negrec_lib.viz.live import LiveCurve\n"),
         ("runs = {}\nfor label, (name, skip_weight) in variants.items():\n",
          "runs = {}\ncurve = LiveCurve()            # redrawn after every epoch if a model trains here\n"
