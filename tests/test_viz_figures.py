@@ -95,3 +95,23 @@ def test_live_curve_of_a_grid():
                             {})
     fig = curve.figure()
     assert len(fig.axes[1].lines) == 9
+
+
+def test_multi_panel_figures_draw_into_given_axes():
+    """The viz convention (negrec_lib.viz.style): ``ax`` takes one Axes per panel, the figure
+    that holds them is returned, and nothing else is drawn."""
+    import matplotlib.pyplot as plt
+
+    hist = [{"epoch": e, "loss": 7 - e, "valid_ndcg@10": 0.1 * e, "valid_hr@10": 0.2 + 0.01 * e}
+            for e in range(1, 4)]
+    fig, axes = plt.subplots(1, 3, figsize=(7, 3), layout="constrained")
+    assert vt.plot_learning_curves({"uni": hist}, ax=axes) is fig
+    assert all(ax.lines for ax in axes) and len(fig.axes) == 3
+    causal, bidir = _models()
+    toy = BATCH[1:2]
+    fig, axes = plt.subplots(2, 1, figsize=(6, 6), layout="constrained")
+    change = {name: output_change(m, toy, position=3, new_track=33)
+              for name, m in (("causal", causal), ("bidirectional", bidir))}
+    assert vm.plot_output_change(change, 3, ax=axes) is fig
+    with pytest.raises(ValueError):                  # one Axes per panel, or a new figure
+        vm.plot_output_change(change, 3, ax=axes[:1])
