@@ -1,13 +1,14 @@
 """Regenerate every figure of chapters 6 and 7 from the committed results tables.
 
     python experiments/figures.py                     # results/ -> results/figures/*.png
-    python experiments/figures.py --only 07_oracle    # one figure
+    python experiments/figures.py --only 07_reference # one figure
     python experiments/figures.py --results other/ --out /tmp/figs
 
 Each figure is drawn by the same `negrec_lib.viz.study` call, with the same arguments, as in the
 chapter that shows it (the chapter's cell is named beside each entry of FIGURES), so the PNG files
-and the book's figures cannot disagree. Nothing is trained: the script reads results/<grid>.csv
-and results/<grid>_bounds.csv, written by `negrec experiment` and `negrec bounds`.
+and the book's figures cannot disagree. Nothing is trained: the script reads results/<grid>.csv,
+baselines.csv, verdicts.csv and study_targets.csv, written by `negrec experiment`,
+`negrec baselines`, experiments/verdicts.py and experiments/targets.py.
 """
 from __future__ import annotations
 
@@ -21,51 +22,65 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from negrec_lib.notebook import apply_plot_style  # noqa: E402
+from negrec_lib.study import ceilings, claims, compare, curves, results  # noqa: E402
 from negrec_lib.viz import study as vs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _curves(r: Path) -> Figure:
+    runs = results.load_results("study_claims", r)
+    targets = pd.read_csv(r / "study_targets.csv")
+    targets = targets[targets["experiment"] == "study_claims"]
+    per_epoch = {"uni-base": targets["uni_targets"].mean(), "bi-base": targets["bi_targets"].mean()}
+    long = curves.curves(runs[runs["variant"].isin(list(per_epoch))])
+    return vs.plot_curves(curves.curve_summary(long), targets=per_epoch)
+
+
+def _sweep(r: Path) -> Figure:
+    base = results.load_baselines(root=r)
+    table = compare.sweep_table(results.load_results("study_skip_signal", r), "sim.skip_signal",
+                                ["hr@1", "hr@10"], ceilings=base[base["method"] == "oracle"])
+    return vs.sweep_plot(table, "skip_signal of the simulator (0: skips ignore taste, "
+                                "1: taste decides)")
+
+
+MODELS = ["uni-base", "uni-skip-track", "bi-base"]
+
 # name -> function of the results folder; chapter 06 "Evaluation traps", chapter 07 "Beyond"
 FIGURES: dict[str, Callable[[Path], Figure]] = {
-    # 06, section "Sampled against full-catalogue ranking"
-    "06_protocols": lambda r: vs.plot_protocols(vs.load_results("claims_paper", r),
-                                                vs.SKIP_PAIRS, "hr@10"),
-    # 06, section "Leave-last-out against a split by day"
-    "06_splits": lambda r: vs.plot_claims_by_split(
-        {"leave-last-out": vs.load_results("claims_paper", r),
-         "by day": vs.load_results("claims_by_day", r)}),
-    # 06, section "One seed against many"
-    "06_seeds": lambda r: vs.plot_seed_spread(vs.load_results("claims_paper", r),
-                                              vs.SEED_PAIRS, "hr@1"),
-    # 06, section "What the pairing bug costs"
-    "06_reference": lambda r: vs.forest_plot(
-        vs.labelled_comparisons(vs.load_results("claims_paper", r), vs.REFERENCE_PAIRS,
-                                ["hr@1", "hr@10"]), series="series"),
-    # 07, section "When do skips help?"
-    "07_skip_signal": lambda r: vs.sweep_plot(
-        vs.sweep_table(vs.load_results("skip_signal", r), "sim.skip_signal"),
-        "skip_signal of the simulator (0: skips ignore taste, 1: taste decides)"),
-    # 07, section "How close to the best possible?"
-    "07_oracle": lambda r: vs.plot_oracle(vs.load_results("claims_paper", r),
-                                          vs.load_bounds("claims_paper", r)),
-    # 07, section "By listening context"
-    "07_contexts": lambda r: vs.plot_contexts(
-        vs.context_table(vs.load_results("claims_paper", r), vs.load_bounds("claims_paper", r),
-                         "uni-skip-track", "uni-base"), "uni-skip-track", "uni-base"),
-    # 07, section "Content features"
-    "07_features": lambda r: vs.forest_plot(
-        vs.labelled_comparisons(vs.load_results("features", r), vs.FEATURE_PAIRS,
-                                ["hr@1", "hr@10"]), series="series"),
-    # 07, section "Longer sessions"
-    "07_long_sessions": lambda r: vs.plot_long_sessions(vs.load_results("long_sessions", r)),
-    # 07, section "The weight of the skip loss"
-    "07_skip_weight": lambda r: vs.sweep_plot(
-        vs.sweep_table(vs.load_results("skip_weight", r), "loss.skip_weight"),
-        "weight lambda of the skip loss", xscale="symlog"),
+    # 06, "Trap 1: ranking among a sample"
+    "06_protocols": lambda r: vs.plot_protocols(results.load_results("study_claims", r),
+                                                claims.SKIP_PAIRS, "hr@10"),
+    # 06, "Trap 2: leave-last-out against a split by day"
+    "06_splits": lambda r: vs.plot_claims_by_split(results.load_verdicts(r),
+                                                   labels=claims.CLAIM_NAMES),
+    # 06, "Trap 3: a comparison of budgets"
+    "06_curves": _curves,
+    # 06, "Trap 4: one run against five"
+    "06_seeds": lambda r: vs.plot_seed_spread(results.load_results("study_claims", r),
+                                              claims.SEED_PAIRS, "hr@1"),
+    # 07, "Between popularity and the oracle"
+    "07_reference": lambda r: vs.plot_reference(ceilings.reference_table(
+        results.load_results("study_claims", r), results.load_baselines(root=r), MODELS), MODELS),
+    # 07, "Where does the skip loss's effect come from?"
+    "07_controls": lambda r: vs.forest_plot(compare.labelled_comparisons(
+        results.load_results("study_claims", r), claims.CONTROL_PAIRS, ["hr@1", "hr@10"]),
+        series="series"),
+    # 07, "What the loss changes: skipped and kept targets"
+    "07_mechanism": lambda r: vs.forest_plot(compare.labelled_comparisons(
+        results.load_results("study_claims", r), claims.MECHANISM_PAIRS,
+        ["skip_mrr", "unskipped_mrr"]), series="series"),
+    # 07, "When do skips help?"
+    "07_skip_signal": _sweep,
+    # 07, "By listening context"
+    "07_contexts": lambda r: vs.plot_contexts(ceilings.context_table(
+        results.load_results("study_claims", r), results.load_baselines(root=r),
+        "uni-skip-track", "uni-base"), "uni-skip-track", "uni-base"),
 }
 
 

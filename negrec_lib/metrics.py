@@ -40,6 +40,10 @@ class Scorer(Protocol):
 
 
 # --------------------------------------------------------------------------- ranks
+SAMPLED_RANDOM = 1000
+"""Random tracks the sampled protocol adds to the evaluation batch's targets (the paper's rerun)."""
+
+
 def _rank_in_columns(scores: Tensor, target_col: Tensor, valid: Tensor, blocked: Tensor | None,
                      miss_rank: int, n_leading_blocked: int = 0) -> Tensor:
     """Pessimistic 1-based rank of column `target_col` per row, ignoring blocked cells."""
@@ -101,7 +105,7 @@ def target_ranks(scores: Tensor, targets: Tensor, exclude: Tensor | None = None)
                             miss_rank=v + 1, n_leading_blocked=N_RESERVED)
 
 
-def sample_candidates(targets: Tensor, vocab_size: int, n_random: int = 1000,
+def sample_candidates(targets: Tensor, vocab_size: int, n_random: int = SAMPLED_RANDOM,
                       generator: torch.Generator | None = None) -> Tensor:
     """The sampled protocol's candidates: unique valid targets + `n_random` uniform draws.
 
@@ -117,7 +121,7 @@ def sample_candidates(targets: Tensor, vocab_size: int, n_random: int = 1000,
 
 
 def sampled_target_ranks(scores: Tensor | Callable[[Tensor], Tensor], targets: Tensor,
-                         vocab_size: int | None = None, n_random: int = 1000,
+                         vocab_size: int | None = None, n_random: int = SAMPLED_RANDOM,
                          generator: torch.Generator | None = None, exclude: Tensor | None = None,
                          candidates: Tensor | None = None) -> Tensor:
     """1-based rank of each target among the batch's targets plus random tracks (sampled protocol).
@@ -388,7 +392,7 @@ def _seen_mask(tracks: Tensor, lengths: Tensor, vocab_size: int) -> Tensor:
 
 def evaluate(model: Scorer, data: Any, split: str = "test", ks: Sequence[int] = DEFAULT_KS,
              protocol: str = "full", batch_size: int = 1024, exclude_seen: bool = False,
-             n_random: int = 1000, seed: int = 0, device: torch.device | str | None = None,
+             n_random: int = SAMPLED_RANDOM, seed: int = 0, device: torch.device | str | None = None,
              progress: bool = False) -> EvalResult:
     """Rank every target of `split` and summarise (full catalogue unless protocol="sampled").
 

@@ -118,12 +118,23 @@ def verdicts(runs: pd.DataFrame, split: str, claims: tuple[Claim, ...] = CLAIMS,
     return out
 
 
+def _on_claim(verdict: str) -> str:
+    """What a verdict means for a claim that the variant is better than its baseline."""
+    if verdict == "higher":
+        return "holds"
+    if verdict == "lower":
+        return "contradicted"
+    return "not detected"
+
+
 def claims_table(verdicts: pd.DataFrame, claims: tuple[str, ...] = ("1", "2", "3"),
                  metrics: tuple[str, ...] = KS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The claims under every (split, protocol) of ``verdicts`` (rows of ``verdicts.csv``):
     two tables with a row per (claim, metric) and a column per setting, the printed relative
     change with its Fieller interval, and the verdict with its Holm-adjusted p; the paper's
-    number stands beside them for reference."""
+    number stands beside them for reference. Every claim says its variant beats its baseline,
+    so a verdict "higher" reads "holds", "lower" reads "contradicted", anything else "not
+    detected"."""
     from .compare import format_change, metric_label
     t = verdicts[verdicts["claim"].astype(str).isin(claims) & verdicts["metric"].isin(metrics)]
     t = t.assign(setting=[f"{s}, {'sampled' if p.startswith('sampled') else 'full'}"
@@ -131,7 +142,8 @@ def claims_table(verdicts: pd.DataFrame, claims: tuple[str, ...] = ("1", "2", "3
                  K=[metric_label(m) for m in t["metric"]],
                  change=[format_change(r, lo, hi) for r, lo, hi
                          in zip(t["rel"], t["rel_low"], t["rel_high"])],
-                 said=[f"{v} (p_Holm {p:.3f})" for v, p in zip(t["verdict"], t["p_holm"])])
+                 said=[f"{_on_claim(v)}: {v} (p_Holm {p:.3f})"
+                       for v, p in zip(t["verdict"], t["p_holm"])])
     order = {m: i for i, m in enumerate(metrics)}
     t = t.sort_values(["claim", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c)
     changes = t.pivot_table(index=["claim", "K"], columns="setting", values="change",
@@ -141,3 +153,31 @@ def claims_table(verdicts: pd.DataFrame, claims: tuple[str, ...] = ("1", "2", "3
     said = t.pivot_table(index=["claim", "K"], columns="setting", values="said",
                          aggfunc="first", sort=False)
     return changes, said
+
+
+# ---------------------------------------------------------------- the comparisons the chapters draw
+CLAIM_NAMES = {"1": "1: skip loss", "2": "2: uni vs bi", "3": "3: track vs hidden anchor"}
+"""Short names of the paper's claims for figure labels."""
+SKIP_PAIRS: tuple[tuple[str, str], ...] = (
+    *((v, "uni-base") for v in ("uni-skip-track", "uni-skip-hidden", "uni-skip-reference",
+                                "uni-control-permuted", "uni-control-kept-negatives")),
+    ("bi-skip-track", "bi-base"))
+"""Every variant with a skip loss against the model of its direction without one."""
+SEED_PAIRS: dict[str, tuple[str, str]] = {
+    "claim 1: skip loss, uni": ("uni-skip-track", "uni-base"),
+    "skip loss, bi": ("bi-skip-track", "bi-base"),
+    "claim 2: uni vs bi": ("uni-base", "bi-base"),
+    "claim 3: track vs hidden anchor": ("uni-skip-track", "uni-skip-hidden")}
+"""The comparisons whose single-run spread chapter 6 shows."""
+CONTROL_PAIRS: dict[str, tuple[str, str]] = {
+    "skip loss (true labels)": ("uni-skip-track", "uni-base"),
+    "permuted labels": ("uni-control-permuted", "uni-base"),
+    "kept tracks as negatives": ("uni-control-kept-negatives", "uni-base"),
+    "reference pairing": ("uni-skip-reference", "uni-base"),
+    "true vs permuted labels": ("uni-skip-track", "uni-control-permuted"),
+    "true vs kept negatives": ("uni-skip-track", "uni-control-kept-negatives")}
+"""The controls of chapter 7: each against no skip loss, and the true loss against each."""
+MECHANISM_PAIRS: dict[str, tuple[str, str]] = {
+    **{k: v for k, v in CONTROL_PAIRS.items() if v[1] == "uni-base"},
+    "skip loss, bidirectional": ("bi-skip-track", "bi-base")}
+"""Every skip-loss variant against its model without the loss (skip and unskipped MRR)."""

@@ -156,7 +156,8 @@ def seed_pairings(df: pd.DataFrame, variant: str, baseline: str, metric: str,
     b = df.loc[df["variant"] == baseline].set_index(key)[col]
     rows = [{"variant_replicate": i, "baseline_replicate": j, "paired": i == j,
              "rel_change": (v[i] - b[j]) / b[j]} for i in v.index for j in b.index]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["variant_replicate", "baseline_replicate", "paired",
+                                       "rel_change"])
 
 
 def override_values(df: pd.DataFrame, key: str) -> pd.Series:
@@ -181,7 +182,7 @@ def sweep_table(df: pd.DataFrame, key: str, metrics: Sequence[str] = ("hr@1", "h
         for _, r in comp.iterrows():
             col = column(r["metric"], protocol)
             data = df.loc[df["variant"] == r["baseline"], "data"].unique()
-            oracle = ceilings.set_index("data").reindex(data)[col].mean()
+            oracle = ceilings.drop_duplicates("data").set_index("data").reindex(data)[col].mean()
             shares.append((r["variant_mean"] - r["baseline_mean"])
                           / (oracle - r["baseline_mean"]))
         comp["oracle gap closed"] = shares
