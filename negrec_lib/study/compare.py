@@ -47,13 +47,14 @@ def column(metric: str, protocol: str = "full") -> str:
 
 
 def metric_label(metric: str) -> str:
-    """A metric's printed name.
+    """A metric's printed name (tables and axis labels use this one function).
 
     >>> metric_label("ndcg@10"), metric_label("skip_mrr")
     ('NDCG@10', 'skip MRR')
     """
     m = metric.removeprefix("test_").removeprefix("sampled_").removeprefix("valid_")
-    names = {"mrr": "MRR", "skip_mrr": "skip MRR", "unskipped_mrr": "unskipped MRR"}
+    names = {"mrr": "MRR", "skip_mrr": "skip MRR", "unskipped_mrr": "unskipped MRR",
+             "loss": "training loss"}
     if m in names:
         return names[m]
     name, _, k = m.partition("@")

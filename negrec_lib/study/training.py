@@ -17,21 +17,12 @@ from torch import Tensor
 from ..data.schema import CONTEXT_TYPES
 from ..losses import skip_infonce_loss
 from ..metrics import example_values
+from .compare import metric_label
 
 __all__ = ["MODEL_METRICS", "metric_label", "metrics_table", "group_metric", "skip_roles",
            "skip_pair_cosines", "pair_win_rate"]
 
 MODEL_METRICS = ("hr@1", "hr@5", "hr@10", "hr@20", "ndcg@10", "mrr")
-
-
-def metric_label(metric: str) -> str:
-    """Axis label of a metric: ``test_hr@10`` -> ``HR@10``, ``skip_mrr`` -> ``skip MRR``."""
-    name = metric.removeprefix("test_").removeprefix("sampled_").removeprefix("valid_")
-    if name == "loss":
-        return "training loss"
-    if name in ("skip_mrr", "unskipped_mrr"):
-        return name.replace("_mrr", " MRR")
-    return name.upper()
 
 
 # ------------------------------------------------------------------------ chapter 3
