@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{run['variant']} seed {int(run['seed'])}: skipped/kept attention per layer "
               + ", ".join(f"{r['ratio']:.3f}" for r in rows[-stats['layer'].nunique():]),
               flush=True)
-        table = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
+        table = (pd.concat([done, pd.DataFrame(rows)], ignore_index=True) if len(done)
+                 else pd.DataFrame(rows))
         atomic_write_text(out_path, table.to_csv(index=False))
     print(f"{len(rows)} new rows; {out_path}")
     return 0
