@@ -1,4 +1,4 @@
-"""Grids of runs over seeds, and the statistics that turn them into claims.
+"""Grids of runs over seeds, and the results table they fill.
 
 An experiment file (YAML) names a base configuration, the seeds, and the variants::
 
@@ -14,8 +14,9 @@ An experiment file (YAML) names a base configuration, the seeds, and the variant
 `run_experiment` trains every (variant, seed) that has no result yet (so an interrupted grid
 resumes where it stopped), and appends one row per run to ``results/<name>.csv`` with the
 configuration, the seed, the command that reproduces the row, the commit, the hardware and the
-wall time. `summarize` gives means, 95% t-intervals, relative changes against each variant's
-baseline and paired tests across seeds.
+wall time. The statistics that turn the table into comparisons live in `negrec_lib.study`
+(`negrec_lib.study.compare.comparisons`, `negrec_lib.study.claims.verdicts`); after a grid, the
+command line prints `summary_table`, built on them.
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -36,8 +36,6 @@ from .config import ExperimentConfig, profile_config
 from .config import read_yaml
 from .atomic import atomic_write_text, file_lock
 from .errors import ConfigError, NegrecError, ResultsError, display_path, file_error
-
-METRIC_PREFIXES = ("hr@", "ndcg@", "mrr", "skip_mrr")
 
 
 @dataclass
@@ -275,72 +273,6 @@ def _curve(run_dir: Path, key: str) -> list[float | None]:
     return [None if h.get(key) is None else round(float(h[key]), 5) for h in history]
 
 
-# ---------------------------------------------------------------------- statistics
-def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the two-sided Student-t confidence interval of the mean."""
-    from scipy import stats
-    v = np.asarray(values, float)
-    v = v[~np.isnan(v)]
-    m = float(v.mean()) if len(v) else float("nan")
-    if len(v) < 2:
-        return m, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return m, m - half, m + half
-
-
-def paired_tests(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Paired t-test and Wilcoxon signed-rank test of ``a - b`` across seeds."""
-    from scipy import stats
-    d = np.asarray(a, float) - np.asarray(b, float)
-    out = {"p_ttest": float("nan"), "p_wilcoxon": float("nan")}
-    if len(d) >= 2 and np.any(d != 0):
-        out["p_ttest"] = float(stats.ttest_rel(a, b).pvalue)
-        out["p_wilcoxon"] = float(stats.wilcoxon(d).pvalue)
-    return out
-
-
-def compare(df: pd.DataFrame, variant: str, baseline: str, metric: str,
-            confidence: float = 0.95) -> dict[str, float]:
-    """``variant`` against ``baseline`` on ``metric``, runs paired by seed.
-
-    Returns the number of pairs, the mean paired difference with its t-interval, the relative
-    change (difference / baseline mean, interval likewise scaled) and paired t / Wilcoxon p.
-    """
-    a = df.loc[df["variant"] == variant, ["seed", metric]]
-    b = df.loc[df["variant"] == baseline, ["seed", metric]]
-    pair = a.merge(b, on="seed", suffixes=("", "_base"))
-    x, y = pair[metric].to_numpy(float), pair[f"{metric}_base"].to_numpy(float)
-    dm, dlo, dhi = t_interval(x - y, confidence)
-    bm = float(y.mean()) if len(y) else float("nan")
-    scale = 1 / bm if bm else float("nan")
-    return {"n_pairs": len(pair), "diff": dm, "diff_ci_low": dlo, "diff_ci_high": dhi,
-            "rel_change": dm * scale, "rel_ci_low": dlo * scale, "rel_ci_high": dhi * scale,
-            **paired_tests(x, y)}
-
-
-def summarize(df: pd.DataFrame, metrics: list[str] | None = None,
-              confidence: float = 0.95) -> pd.DataFrame:
-    """Per variant and metric: mean, CI, and against its baseline the paired difference.
-
-    The relative change is (variant - baseline) / baseline of the seed means; its interval is
-    the paired difference's t-interval divided by the baseline mean; tests pair runs by seed.
-    """
-    metrics = metrics or [c for c in df.columns if c.startswith(("test_", "sampled_"))
-                          and c.split("_", 1)[1].startswith(METRIC_PREFIXES)]
-    rows = []
-    for variant, g in df.groupby("variant", sort=False):
-        base_name = g["baseline"].fillna("").astype(str).iloc[0]
-        has_base = bool(base_name) and (df["variant"] == base_name).any()
-        for metric in metrics:
-            m, lo, hi = t_interval(g[metric].to_numpy(), confidence)
-            row = {"variant": variant, "metric": metric, "n_seeds": int(g[metric].notna().sum()),
-                   "mean": m, "ci_low": lo, "ci_high": hi, "baseline": base_name}
-            if has_base:
-                row.update(compare(df, variant, base_name, metric, confidence))
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def add_experiment_command(sub: Any) -> None:
     """Register ``negrec experiment`` on the CLI's sub-parsers."""
     p = sub.add_parser("experiment", help="run a grid of configurations x seeds",
@@ -356,14 +288,58 @@ def add_experiment_command(sub: Any) -> None:
     p.set_defaults(func=_run_cli)
 
 
+def summary_table(df: pd.DataFrame, metrics: Sequence[str] = ("hr@1", "hr@10", "ndcg@10", "mrr"),
+                  digits: int = 4) -> pd.DataFrame:
+    """The grid's results at a glance: per variant and metric, the runs, the mean with its 95%
+    t-interval, and, for a variant with a baseline, the relative change against it with
+    Fieller's interval and the paired t-test's p (unadjusted), runs paired by dataset and seed
+    (`negrec_lib.study.compare.comparisons`).
+
+    ``metrics`` are full-catalogue metrics (``test_<metric>`` columns); those the table lacks are
+    left out.
+
+    >>> df = pd.DataFrame({"variant": ["b"] * 3 + ["a"] * 3, "seed": [0, 1, 2] * 2,
+    ...                    "baseline": [""] * 3 + ["b"] * 3,
+    ...                    "test_hr@1": [0.10, 0.11, 0.12, 0.12, 0.12, 0.14]})
+    >>> summary_table(df, ["hr@1"]).loc[("a", "HR@1"), "change [95% CI]"]
+    '+15.2% [+2.1, +29.8]'
+    """
+    from .study.compare import column, comparisons, metric_label
+    from .study.stats import t_interval
+
+    metrics = [m for m in metrics if column(m) in df.columns]
+    names = df["variant"].astype(str)
+    base = (df["baseline"].fillna("").astype(str) if "baseline" in df.columns
+            else pd.Series("", index=df.index))
+    pairs = list(dict.fromkeys((v, b) for v, b in zip(names, base) if b and (names == b).any()))
+    comp = (comparisons(df, pairs, metrics).set_index(["variant", "metric"]) if pairs
+            else pd.DataFrame())
+    rows = []
+    for variant, g in df.groupby(names, sort=False):
+        for m in metrics:
+            mean, lo, hi = t_interval(g[column(m)].to_numpy(float))
+            row = {"variant": variant, "metric": metric_label(m),
+                   "runs": int(g[column(m)].notna().sum()),
+                   "mean [95% CI]": f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
+                   "baseline": "", "pairs": "", "change [95% CI]": "", "p": ""}
+            if (variant, m) in comp.index:
+                c = comp.loc[(variant, m)]
+                row.update({"baseline": c["baseline"], "pairs": int(c["n"]),
+                            "change [95% CI]": c["change [95% CI]"],
+                            "p": "" if pd.isna(c["p"]) else
+                            "<0.001" if c["p"] < 0.001 else f"{c['p']:.3f}"})
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["variant", "metric"])
+
+
 def _run_cli(args: Any) -> int:
     spec = load_spec(args.spec)
     df = run_experiment(spec, args.results, args.runs, args.only, args.seeds,
                         progress=not args.quiet)
-    summary = summarize(df, [c for c in ("test_hr@1", "test_hr@10", "test_ndcg@10", "test_mrr")
-                             if c in df.columns])
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(summary.round(4).to_string(index=False))
+        print(summary_table(df).to_string())
+    print("change: mean(variant) / mean(baseline) - 1, Fieller's 95% interval; p: paired t-test, "
+          "not adjusted for multiple comparisons")
     return 0
 
 
@@ -379,7 +355,8 @@ def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], 
                     baselines: dict[str, str] | None = None, runs_root: str | Path = "runs",
                     data_root: str | Path | None = None,
                     callbacks: Sequence[Any] = ()) -> pd.DataFrame:
-    """Train (or reuse) every (variant, seed) with `run_cached`; one row per run, for `summarize`.
+    """Train (or reuse) every (variant, seed) with `run_cached`; one row per run, for
+    `negrec_lib.study.compare.comparisons`.
 
     Parameters
     ----------

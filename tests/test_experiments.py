@@ -11,40 +11,34 @@ from scipy import stats
 
 from negrec_lib.cli import main as cli_main
 from negrec_lib.errors import ConfigError
-from negrec_lib.experiments import (load_spec, paired_tests, run_experiment, spec_from_dict,
-                                    summarize, t_interval)
+from negrec_lib.experiments import load_spec, run_experiment, spec_from_dict, summary_table
+from negrec_lib.study.compare import comparisons
 
 TINY = {"sim.sessions": 500, "sim.tracks": 250, "sim.days": 4, "model.d_model": 16,
         "model.n_heads": 2, "model.d_ff": 16, "loss.n_negatives": 40, "train.epochs": 1,
         "train.batch_size": 64, "train.progress": False}
 
 
-def test_t_interval_matches_scipy():
-    x = np.array([0.21, 0.25, 0.19, 0.24, 0.22])
-    m, lo, hi = t_interval(x)
-    ref = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
-    assert m == pytest.approx(x.mean()) and (lo, hi) == pytest.approx(ref)
-    assert np.isnan(t_interval(np.array([0.3]))[1])
-
-
-def test_summarize_pairs_by_seed_and_computes_relative_change():
+def test_summary_table_pairs_by_seed_and_reports_fieller_changes():
+    """The CLI's summary after a grid: per variant and metric the mean, and against the baseline
+    the change of `negrec_lib.study.compare.comparisons` (runs paired by seed, in any order)."""
     rng = np.random.default_rng(0)
     base = rng.normal(0.20, 0.01, 5)
     gain = base + 0.02 + rng.normal(0, 0.002, 5)
     df = pd.DataFrame({"variant": ["b"] * 5 + ["v"] * 5, "seed": list(range(5)) * 2,
                        "baseline": [""] * 5 + ["b"] * 5, "test_hr@1": np.r_[base, gain]})
     df = df.sample(frac=1, random_state=1)                     # order must not matter
-    s = summarize(df, ["test_hr@1"]).set_index("variant")
-    v = s.loc["v"]
-    d = gain - base
-    assert v["diff"] == pytest.approx(d.mean())
-    assert v["rel_change"] == pytest.approx(d.mean() / base.mean())
-    assert v["p_ttest"] == pytest.approx(stats.ttest_rel(gain, base).pvalue)
-    assert v["p_wilcoxon"] == pytest.approx(stats.wilcoxon(d).pvalue)
-    lo, hi = stats.t.interval(0.95, 4, loc=d.mean(), scale=stats.sem(d))
-    assert (v["diff_ci_low"], v["diff_ci_high"]) == pytest.approx((lo, hi))
-    assert np.isnan(s.loc["b"].get("diff", np.nan))
-    assert paired_tests(base, base)["p_ttest"] != paired_tests(base, base)["p_ttest"]  # NaN
+    s = summary_table(df, ["hr@1", "hr@10"])                    # hr@10 is not in the table
+    assert set(s.index) == {("b", "HR@1"), ("v", "HR@1")}
+    v, b = s.loc[("v", "HR@1")], s.loc[("b", "HR@1")]
+    comp = comparisons(df, [("v", "b")], ["hr@1"]).iloc[0]
+    assert comp["n"] == 5 and comp["rel"] == pytest.approx(gain.mean() / base.mean() - 1)
+    assert comp["p"] == pytest.approx(stats.ttest_rel(gain, base).pvalue)
+    assert v["change [95% CI]"] == comp["change [95% CI]"] and v["pairs"] == 5
+    assert v["baseline"] == "b" and v["runs"] == 5
+    lo, hi = stats.t.interval(0.95, 4, loc=gain.mean(), scale=stats.sem(gain))
+    assert v["mean [95% CI]"] == f"{gain.mean():.4f} [{lo:.4f}, {hi:.4f}]"
+    assert b["change [95% CI]"] == "" and b["baseline"] == ""
 
 
 def test_spec_validation(tmp_path):
@@ -62,7 +56,7 @@ def test_spec_validation(tmp_path):
     assert spec.config(spec.variants[3], 1).train.seed == 1
 
 
-def test_grid_runs_resumes_and_records_provenance(tmp_path, monkeypatch):
+def test_grid_runs_resumes_and_records_provenance(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NEGREC_DATA", str(tmp_path / "data"))
     spec_file = tmp_path / "exp.yaml"
     spec_file.write_text(yaml.safe_dump({
@@ -76,6 +70,8 @@ def test_grid_runs_resumes_and_records_provenance(tmp_path, monkeypatch):
     # The rest of the grid runs through the CLI; finished rows are not run again.
     assert cli_main(["experiment", str(spec_file), "--results", str(tmp_path / "results"),
                      "--runs", str(tmp_path / "runs"), "--quiet"]) == 0
+    printed = capsys.readouterr().out                    # the summary after the grid
+    assert "change [95% CI]" in printed and "Fieller" in printed and "skip" in printed
     table = pd.read_csv(tmp_path / "results" / "tiny.csv")
     assert len(table) == 4 and set(table["variant"]) == {"base", "skip"}
     row = table[table["variant"] == "skip"].iloc[0]

@@ -1,9 +1,9 @@
-"""Tests of the training chapters' figures and claims (`negrec_lib.viz.training`) and of
-`run_grid_cached`.
+"""Tests of the training chapters' figures (`negrec_lib.viz.training`) and of `run_grid_cached`.
 
-The statistics are checked against hand-worked values; figures for labelled axes and a title;
-the grid runner on a tiny configuration for its rows and its cache. The measurements the
-figures draw are tested in tests/test_study_training.py.
+Figures for labelled axes and a title; the grid runner on a tiny configuration for its rows and
+its cache. The measurements the figures draw are tested in tests/test_study_training.py; the
+statistics of a grid (`negrec_lib.study.compare`, `negrec_lib.study.claims`) in
+tests/test_stats.py and tests/test_study_tables.py.
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import torch  # noqa: E402
 
 from negrec_lib.config import profile_config  # noqa: E402
 from negrec_lib.errors import ConfigError  # noqa: E402
-from negrec_lib.experiments import run_grid_cached, summarize  # noqa: E402
+from negrec_lib.experiments import run_grid_cached  # noqa: E402
 from negrec_lib.metrics import RankAccumulator  # noqa: E402
+from negrec_lib.study.compare import comparisons  # noqa: E402
 from negrec_lib.study import training as st  # noqa: E402
 from negrec_lib.viz import training as vt  # noqa: E402
 from figure_checks import assert_labelled  # noqa: E402  (tests/figure_checks.py)
@@ -36,47 +37,6 @@ def _toy():
     angles = torch.linspace(0.1, 5.9, 12).reshape(2, 6)
     keys = torch.stack([angles.cos(), angles.sin(), 0.3 * torch.ones_like(angles)], -1)
     return keys, skipped & valid, valid
-
-
-# ------------------------------------------------------------------------ statistics and claims
-def _grid_frame() -> pd.DataFrame:
-    rows = []
-    for seed, (b, s) in enumerate([(0.10, 0.12), (0.11, 0.12), (0.09, 0.11)]):
-        rows += [{"variant": "base", "seed": seed, "baseline": "", "test_hr@1": b},
-                 {"variant": "skip", "seed": seed, "baseline": "base", "test_hr@1": s}]
-    return pd.DataFrame(rows)
-
-
-def test_format_summary_and_forest():
-    summary = summarize(_grid_frame(), ["test_hr@1"])
-    table = vt.format_summary(summary, ["test_hr@1"])
-    assert table.loc[("HR@1", "base"), "change [95% CI]"] == "baseline"
-    row = table.loc[("HR@1", "skip")]
-    assert row["change [95% CI]"].startswith("+16.7%")     # (0.1167 - 0.10) / 0.10
-    assert row["p (Wilcoxon)"] == "0.250"                   # the smallest p three pairs allow
-    fig = vt.plot_forest(summary, ["test_hr@1"])
-    assert_labelled(fig)
-    assert "1 of 1 intervals exclude zero" in fig.axes[0].get_title()
-
-
-@pytest.mark.parametrize("rel,lo,hi,claimed,verdict", [
-    (0.05, 0.01, 0.09, 0.06, "holds"),
-    (0.05, 0.01, 0.09, 0.20, "holds, smaller than claimed"),
-    (0.01, -0.02, 0.04, 0.20, "not detected; the claimed size is excluded"),
-    (0.01, -0.02, 0.30, 0.20, "not detectable at this budget"),
-    (-0.05, -0.08, -0.01, 0.20, "contradicted: a loss, not a gain"),
-    (0.01, float("nan"), float("nan"), 0.2, "no interval (too few seeds)"),
-])
-def test_claim_verdict(rel, lo, hi, claimed, verdict):
-    assert vt.claim_verdict(rel, lo, hi, claimed) == verdict
-
-
-def test_claims_table():
-    summary = summarize(_grid_frame(), ["test_hr@1"])
-    t = vt.claims_table(summary, [("1", "skip", "test_hr@1", 0.2026, "+20.26%")])
-    assert t.loc[("1", "HR@1"), "verdict"].startswith(("holds", "not detectable"))
-    with pytest.raises(KeyError):
-        vt.claims_table(summary, [("1", "nope", "test_hr@1", None, "")])
 
 
 # ------------------------------------------------------------------------ chapter 3 figures
@@ -136,8 +96,8 @@ def test_run_grid_cached_rows_and_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "Trainer", _no_training)
     again = run_grid_cached(base, variants, [1, 2], {"skip, track": "base"}, **kw)
     pd.testing.assert_frame_equal(df, again)
-    s = summarize(df, ["test_hr@10"])
-    assert s.loc[s["variant"] == "skip, track", "n_pairs"].item() == 2
+    comp = comparisons(df, [("skip, track", "base")], ["hr@10"])   # the rows pair by seed
+    assert comp["n"].item() == 2
 
 
 def test_run_grid_cached_rejects_unknown_baselines(tmp_path):

@@ -26,12 +26,26 @@ VERDICT_STYLES: dict[str, tuple[str, str, str]] = {
     "contradicted": ("✗", "#fbe3e1", "#8e1b10"),
     "undetected": ("–", "#fdf3d8", "#6b4e00"),
     "none": ("?", "#eeeeee", "#424242"),
+    # a raw verdict states a direction, which is good or bad only against a claim
+    "higher": ("↑", "#e3eefa", "#0d3c78"),
+    "lower": ("↓", "#f1e6f5", "#4a1660"),
 }
 _INTERVAL = re.compile(r"^\s*([-+]?[\d.,]+%?)\s*(\[[^\]]*\])\s*$")
 
 
 def verdict_kind(text: Any) -> str | None:
-    """The kind of a verdict string (`negrec_lib.viz.training.claim_verdict`), else None."""
+    """The kind of a verdict string, else None.
+
+    Understands the claims table's readings (`negrec_lib.study.claims.claims_table`: "holds: ...",
+    "contradicted: ...", "not detected: ..."), the raw verdicts of
+    `negrec_lib.study.stats.verdict` ("higher" and "lower": a direction; "no detectable
+    difference" and "... before correction only": undetected; "not enough pairs": none), and the
+    older forms ("holds, smaller than claimed", "no interval (too few seeds)").
+
+    >>> [verdict_kind(v) for v in ("holds: higher (p_Holm 0.004)", "lower",
+    ...                            "higher before correction only", "not enough pairs", "uni")]
+    ['holds', 'lower', 'undetected', 'none', None]
+    """
     if not isinstance(text, str):
         return None
     t = text.strip().lower()
@@ -39,10 +53,13 @@ def verdict_kind(text: Any) -> str | None:
         return "holds"
     if t.startswith(("contradicted", "reversed")):
         return "contradicted"
-    if t.startswith(("not detect", "not detected")):
+    if (t.startswith(("not detect", "no detectable difference"))
+            or t in ("higher before correction only", "lower before correction only")):
         return "undetected"
-    if t.startswith("no interval"):
+    if t.startswith(("no interval", "not enough pairs")):
         return "none"
+    if t in ("higher", "lower"):
+        return t
     return None
 
 

@@ -1,9 +1,10 @@
-"""Figures of the training chapters: learning curves, protocols, breakdowns, the skip loss, claims.
+"""Figures of the training chapters: learning curves, protocols, breakdowns, the skip loss.
 
 Chapter 3 draws the learning curves and the test metrics of the unidirectional and the
 bidirectional model beside a popularity baseline; chapter 4 draws the skip loss's roles and
-pairs, and turns a grid of seeds into claims (`format_summary`, `plot_forest`, `claims_table`).
-The tables come from `negrec_lib.study.training`; the plotting functions follow the convention of
+pairs. The tables come from `negrec_lib.study.training`; the comparisons of a grid of seeds, their
+forest plot and the claims table from `negrec_lib.study.compare`, `negrec_lib.viz.study.forest_plot`
+and `negrec_lib.study.claims`; the plotting functions follow the convention of
 `negrec_lib.viz.style` (``ax=None``: a new pyplot figure, else one Axes per panel; returns the
 Figure; end the notebook cell with ``plt.show()``). Titles state what the numbers show, computed
 from them, unless ``title`` is given.
@@ -25,8 +26,7 @@ from ..study.training import group_metric, pair_win_rate
 from .style import PAGE_WIDTH, ROLE_COLORS, metric_label, subplots
 
 __all__ = ["plot_learning_curves", "plot_protocol_comparison", "plot_breakdown",
-           "plot_skip_roles", "plot_pair_cosines", "format_summary", "plot_forest",
-           "PAPER_SKIP_GAINS", "claim_verdict", "claims_table"]
+           "plot_skip_roles", "plot_pair_cosines"]
 
 
 # ------------------------------------------------------------------------ chapter 3 figures
@@ -229,119 +229,3 @@ def plot_pair_cosines(frames: Mapping[str, pd.DataFrame], title: str | None = No
             title += f", {low:.0%}-{high:.0%} (others)"
     fig.suptitle(title, fontweight="bold", fontsize=10)
     return fig
-
-
-# ------------------------------------------------------------------------ chapter 4: statistics
-def _pct_ci(r: pd.Series) -> str:
-    """``+20.5% [+14.2, +26.7]`` from a `summarize` row's relative change and its interval."""
-    return (f"{100 * r['rel_change']:+.1f}% [{100 * r['rel_ci_low']:+.1f}, "
-            f"{100 * r['rel_ci_high']:+.1f}]")
-
-
-def format_summary(summary: pd.DataFrame, metrics: Sequence[str], digits: int = 4
-                   ) -> pd.DataFrame:
-    """`negrec_lib.experiments.summarize` output as a readable table (one row per variant, metric).
-
-    Columns: mean [95% CI]; change against the baseline in percent [95% CI]; paired t-test and
-    Wilcoxon p-values (blank for the baseline itself).
-    """
-    out = []
-    for _, r in summary[summary["metric"].isin(metrics)].iterrows():
-        row = {"metric": metric_label(r["metric"]), "variant": r["variant"],
-               "seeds": int(r["n_seeds"]),
-               "mean [95% CI]": f"{r['mean']:.{digits}f} [{r['ci_low']:.{digits}f}, "
-                                f"{r['ci_high']:.{digits}f}]"}
-        if r.get("baseline") and not pd.isna(r.get("rel_change", np.nan)):
-            row["change [95% CI]"] = _pct_ci(r)
-            row["p (t)"] = f"{r['p_ttest']:.3f}" if not pd.isna(r["p_ttest"]) else "n/a"
-            row["p (Wilcoxon)"] = (f"{r['p_wilcoxon']:.3f}" if not pd.isna(r["p_wilcoxon"])
-                                   else "n/a")
-        else:
-            row["change [95% CI]"], row["p (t)"], row["p (Wilcoxon)"] = "baseline", "", ""
-        out.append(row)
-    order = {metric_label(m): i for i, m in enumerate(metrics)}
-    table = pd.DataFrame(out)
-    table = table.sort_values("metric", key=lambda s: s.map(order), kind="stable")
-    return table.set_index(["metric", "variant"])
-
-
-def plot_forest(summary: pd.DataFrame, metrics: Sequence[str], title: str | None = None) -> Figure:
-    """Relative change against the baseline with its 95% CI; a row per metric, a colour per variant.
-
-    Metrics where lower is better (skip MRR) are marked in their label.
-    """
-    comp = summary[summary["metric"].isin(metrics) & summary["rel_change"].notna()]
-    variants = list(dict.fromkeys(comp["variant"]))
-    fig, ax = plt.subplots(figsize=(7, 0.24 * len(metrics) * max(1, len(variants)) + 1.6),
-                           layout="constrained")
-    y0 = np.arange(len(metrics))[::-1].astype(float)
-    step = 0.7 / max(1, len(variants))
-    excl = 0
-    for i, v in enumerate(variants):
-        part = comp[comp["variant"] == v].set_index("metric").reindex(list(metrics))
-        y = y0 + (len(variants) - 1) / 2 * step - i * step
-        rel, lo, hi = (100 * part[c].to_numpy(float) for c in ("rel_change", "rel_ci_low",
-                                                             "rel_ci_high"))
-        ax.errorbar(rel, y, xerr=np.vstack([rel - lo, hi - rel]), fmt="o", ms=5, capsize=3,
-                    color=f"C{i + 1}", label=v)
-        excl += int(np.sum((lo > 0) | (hi < 0)))
-    ax.axvline(0, color="0.3", lw=1)
-    ax.set_yticks(y0, [metric_label(m) + (" (lower is better)" if m.endswith("skip_mrr") else "")
-                       for m in metrics])
-    ax.set_xlabel("change against the baseline (%), mean over seeds, 95% CI")
-    if len(variants) > 1:
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
-                   ncols=len(variants), frameon=False, fontsize=9)
-    ax.set_ylim(-0.6, len(metrics) - 0.4)
-    n = int(comp["n_pairs"].max()) if len(comp) else 0
-    if title is None:
-        total = len(comp)
-        title = (f"{excl} of {total} intervals exclude zero ({n} paired seeds)" if excl
-                 else f"Every interval includes zero ({n} paired seeds)")
-    ax.set_title(title)
-    return fig
-
-
-PAPER_SKIP_GAINS = {"hr@1": 0.2026, "hr@5": 0.0593, "hr@10": 0.0490, "hr@20": 0.0377}
-"""Claim 1 of the paper (book/paper.md section 5): relative HR@K gains of the skip loss."""
-
-
-def claim_verdict(rel: float, lo: float, hi: float, claimed: float | None = None) -> str:
-    """A verdict on a claimed positive change, from our estimate ``rel`` and its CI [lo, hi].
-
-    "holds" when the interval lies above zero; "contradicted" when it lies below; otherwise
-    "not detectable at this budget", noting when the claimed size lies above the interval
-    (an effect that large would have been seen).
-    """
-    if any(pd.isna(x) for x in (rel, lo, hi)):
-        return "no interval (too few seeds)"
-    if lo > 0:
-        if claimed is None or lo <= claimed <= hi:
-            return "holds"
-        return "holds, smaller than claimed" if hi < claimed else "holds, larger than claimed"
-    if hi < 0:
-        return "contradicted: a loss, not a gain"
-    if claimed is not None and claimed > hi:
-        return "not detected; the claimed size is excluded"
-    return "not detectable at this budget"
-
-
-def claims_table(summary: pd.DataFrame, claims: Sequence[tuple[str, str, str, float | None, str]]
-                 ) -> pd.DataFrame:
-    """Paper claims beside our estimates: one row per (claim, variant, metric, claimed, paper text).
-
-    ``claimed`` is the relative change the paper reports (None when it gives no number); our
-    change and CI come from the row of ``summary`` for (variant, metric).
-    """
-    rows = []
-    for claim, variant, metric, claimed, paper in claims:
-        r = summary[(summary["variant"] == variant) & (summary["metric"] == metric)]
-        if r.empty:
-            raise KeyError(f"no summary row for variant {variant!r} and metric {metric!r}")
-        r = r.iloc[0]
-        rows.append({"claim": claim, "comparison": f"{variant} vs {r['baseline']}",
-                     "metric": metric_label(metric), "paper": paper,
-                     "here [95% CI]": _pct_ci(r),
-                     "verdict": claim_verdict(r["rel_change"], r["rel_ci_low"], r["rel_ci_high"],
-                                              claimed)})
-    return pd.DataFrame(rows).set_index(["claim", "metric"])
