@@ -14,6 +14,7 @@ A run interrupted at any point resumes with ``resume=True`` (``negrec train --re
 ends with the same weights and metrics as an uninterrupted run: the checkpoint holds the
 optimiser, scheduler, scaler, every random-number generator and the position in the epoch.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,9 +22,10 @@ import io
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -39,8 +41,14 @@ from .model import SessionEncoder
 from .optim import clip_grad_norm_, make_optimizer
 from .progress import ProgressSlot, epoch_summary
 from .provenance import provenance
-from .runtime import (Distributed, Precision, init_distributed, resolve_device,
-                      resolve_precision, seed_everything)
+from .runtime import (
+    Distributed,
+    Precision,
+    init_distributed,
+    resolve_device,
+    resolve_precision,
+    seed_everything,
+)
 
 
 class LossModule(nn.Module):
@@ -52,86 +60,120 @@ class LossModule(nn.Module):
         self.cfg = cfg
         self.sampler = sampler
 
-    def forward(self, tracks: torch.Tensor, lengths: torch.Tensor, skipped: torch.Tensor,
-                generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-        return compute_losses(self.encoder, tracks, lengths, skipped, self.cfg.model,
-                              self.cfg.loss, self.sampler, generator)
+    def forward(
+        self,
+        tracks: torch.Tensor,
+        lengths: torch.Tensor,
+        skipped: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> dict[str, torch.Tensor]:
+        return compute_losses(
+            self.encoder,
+            tracks,
+            lengths,
+            skipped,
+            self.cfg.model,
+            self.cfg.loss,
+            self.sampler,
+            generator,
+        )
 
 
 def build_model(cfg: ExperimentConfig, data: SessionData) -> SessionEncoder:
     """The encoder for ``data``'s vocabulary (with its track features when configured)."""
     if cfg.model.max_length < data.max_length:
-        raise ConfigError(f"model.max_length={cfg.model.max_length} is shorter than the "
-                          f"prepared sessions ({data.max_length}); raise it")
+        raise ConfigError(
+            f"model.max_length={cfg.model.max_length} is shorter than the "
+            f"prepared sessions ({data.max_length}); raise it"
+        )
     n_features = 0
     feats = None
     if cfg.model.use_features:
         if data.features is None:
-            raise ConfigError("model.use_features=true, but the prepared folder has no track "
-                              "features (no tf_*.csv files were found next to the logs)")
+            raise ConfigError(
+                "model.use_features=true, but the prepared folder has no track "
+                "features (no tf_*.csv files were found next to the logs)"
+            )
         feats, n_features = data.features, int(data.features.shape[1])
     return SessionEncoder(cfg.model, data.vocab_size, n_features=n_features, features=feats)
 
 
 @dataclass
 class _State:
-    epoch: int = 0            # epochs completed
-    batch: int = 0            # batches done inside the current epoch
-    step: int = 0             # optimiser steps in total
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done inside the current epoch
+    step: int = 0  # optimiser steps in total
     best: float = -math.inf
     best_epoch: int = -1
     bad_epochs: int = 0
     stopped: bool = False
-    sums: list = field(default_factory=lambda: [0.0, 0.0, 0.0])   # epoch loss sums so far
-    seconds: float = 0.0      # training seconds of the current epoch so far
-    sessions: int = 0         # sessions seen in the current epoch so far
+    sums: list = field(default_factory=lambda: [0.0, 0.0, 0.0])  # epoch loss sums so far
+    seconds: float = 0.0  # training seconds of the current epoch so far
+    sessions: int = 0  # sessions seen in the current epoch so far
 
 
 class Trainer:
     """Train one configuration on one prepared dataset (see the module docstring)."""
 
-    def __init__(self, cfg: ExperimentConfig, data: SessionData, out_dir: str | Path,
-                 resume: bool = False, checkpoint_every: int | None = None,
-                 allow_config_change: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        data: SessionData,
+        out_dir: str | Path,
+        resume: bool = False,
+        checkpoint_every: int | None = None,
+        allow_config_change: bool = False,
+    ) -> None:
         cfg.validate("config")
-        if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or
-                                             not isinstance(checkpoint_every, int) or
-                                             checkpoint_every < 1):
-            raise ConfigError(f"checkpoint_every={checkpoint_every!r}: expected an integer >= 1 "
-                              "(batches between checkpoints) or None").with_cli(
-                f"--checkpoint-every {checkpoint_every}: expected an integer >= 1")
+        if checkpoint_every is not None and (
+            isinstance(checkpoint_every, bool)
+            or not isinstance(checkpoint_every, int)
+            or checkpoint_every < 1
+        ):
+            raise ConfigError(
+                f"checkpoint_every={checkpoint_every!r}: expected an integer >= 1 "
+                "(batches between checkpoints) or None"
+            ).with_cli(f"--checkpoint-every {checkpoint_every}: expected an integer >= 1")
         self.out = Path(out_dir)
         last = self.out / "last.pt"
         if last.exists() and not resume:
-            raise ConfigError(f"{display_path(self.out)} already holds a run (last.pt); pass "
-                              "resume=True to continue it, or choose another out_dir"
-                              ).with_cli(f"{display_path(self.out)} already holds a run "
-                                         "(last.pt); pass --resume to continue it, or choose "
-                                         "another --out")
+            raise ConfigError(
+                f"{display_path(self.out)} already holds a run (last.pt); pass "
+                "resume=True to continue it, or choose another out_dir"
+            ).with_cli(
+                f"{display_path(self.out)} already holds a run "
+                "(last.pt); pass --resume to continue it, or choose "
+                "another --out"
+            )
         ckpt = load_checkpoint(last, "cpu") if resume and last.exists() else None
         # Resuming trains on with the checkpoint's configuration; a different one is refused
         # unless asked for (and only for keys that are safe to change), and recorded.
         self.config_changes: list[dict[str, Any]] = []
         if ckpt is not None:
             cfg, self.config_changes = reconcile_config(ckpt, cfg, allow_config_change, last)
-            if int(ckpt["vocab_size"]) != data.vocab_size or \
-                    int(ckpt.get("n_sessions", len(data))) != len(data):
-                raise CheckpointError(f"the run was trained on other data ({ckpt['vocab_size']} "
-                                      f"vocabulary ids, {ckpt.get('n_sessions', '?')} sessions;"
-                                      f" this data has {data.vocab_size} and {len(data)}); "
-                                      "resume it on the data it was trained on", last)
+            if int(ckpt["vocab_size"]) != data.vocab_size or int(
+                ckpt.get("n_sessions", len(data))
+            ) != len(data):
+                raise CheckpointError(
+                    f"the run was trained on other data ({ckpt['vocab_size']} "
+                    f"vocabulary ids, {ckpt.get('n_sessions', '?')} sessions;"
+                    f" this data has {data.vocab_size} and {len(data)}); "
+                    "resume it on the data it was trained on",
+                    last,
+                )
         self.cfg = cfg
         self.device = resolve_device(cfg.train.device)
         self.dist: Distributed = init_distributed(self.device)
         self.precision: Precision = resolve_precision(cfg.train.precision, self.device)
-        self.checkpoint_every = checkpoint_every      # also checkpoint every N batches
+        self.checkpoint_every = checkpoint_every  # also checkpoint every N batches
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         self.data = data.to(self.device)
         self.model = build_model(cfg, self.data).to(self.device)
         if cfg.train.sparse_embeddings and (self.dist.world > 1 or cfg.train.compile):
-            raise ConfigError("train.sparse_embeddings=true needs one process and "
-                              "train.compile=false")
-        self.optimizer = make_optimizer(self.model, cfg.train)   # sets the model's sparse flag
+            raise ConfigError(
+                "train.sparse_embeddings=true needs one process and train.compile=false"
+            )
+        self.optimizer = make_optimizer(self.model, cfg.train)  # sets the model's sparse flag
         sampler = make_sampler(cfg.loss, self.data.vocab_size, self.data.popularity)
         if sampler is not None and hasattr(sampler, "to"):
             sampler = sampler.to(self.device)
@@ -139,21 +181,24 @@ class Trainer:
         self.step_module: nn.Module = self.loss_module
         if self.dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
+
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.step_module = DDP(self.loss_module, device_ids=ids)
         if cfg.train.compile:
-            self.step_module = torch.compile(self.step_module)
-        self.steps_per_epoch = -(-data.n_examples("train") // (cfg.train.batch_size * self.dist.world))
+            self.step_module = cast(nn.Module, torch.compile(self.step_module))
+        self.steps_per_epoch = -(
+            -data.n_examples("train") // (cfg.train.batch_size * self.dist.world)
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scaler)
         self.sample_gen = torch.Generator(device=self.device)
         self.sample_gen.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
         self.state = _State()
         self.history: list[dict[str, Any]] = []
-        self.writer = None
+        self.writer: Any = None  # a tensorboard SummaryWriter once train.tensorboard logs
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            if ckpt is None:       # a fresh run: nothing of an earlier one may be taken for it
+            if ckpt is None:  # a fresh run: nothing of an earlier one may be taken for it
                 for stale in ("metrics.json", "best.pt", "history.json", "history.csv"):
                     (self.out / stale).unlink(missing_ok=True)
             atomic_write_text(self.out / "config.yaml", cfg.to_yaml())
@@ -163,9 +208,11 @@ class Trainer:
             except NegrecError:
                 raise
             except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
-                raise CheckpointError(f"cannot resume from it: the stored training state does "
-                                      f"not fit this run ({' '.join(str(exc).split())[:200]})",
-                                      last) from None
+                raise CheckpointError(
+                    f"cannot resume from it: the stored training state does "
+                    f"not fit this run ({' '.join(str(exc).split())[:200]})",
+                    last,
+                ) from None
             self.config_changes = self._prior_changes + self.config_changes
             if self.dist.main and self.state.epoch < cfg.train.epochs and not self.state.stopped:
                 # training goes on: an earlier metrics.json no longer describes this run
@@ -188,8 +235,9 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "vocab_size": self.data.vocab_size,
             "n_sessions": len(self.data),
-            "n_features": (0 if self.model.feature_proj is None
-                           else int(self.model.feature_proj.in_features)),
+            "n_features": (
+                0 if self.model.feature_proj is None else int(self.model.feature_proj.in_features)
+            ),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -230,11 +278,12 @@ class Trainer:
 
         Forward under the run's precision, backward through the gradient scaler, clipping,
         the optimiser and the learning-rate schedule: the step `fit` takes, for code that needs
-        single steps (`negrec_lib.diagnostics.first_steps`, the benchmarks).
+        single steps (`negrec_lib.study.diagnostics.first_steps`, the benchmarks).
         """
         t, world, rank = self.cfg.train, self.dist.world, self.dist.rank
-        tracks, lengths, skipped = (x[rank::world] for x in
-                                    (batch.tracks, batch.lengths, batch.skipped))
+        tracks, lengths, skipped = (
+            x[rank::world] for x in (batch.tracks, batch.lengths, batch.skipped)
+        )
         with self.precision.autocast(self.device):
             out = self.step_module(tracks, lengths, skipped, self.sample_gen)
         # Dense: keep the [V, d] gradient buffer between steps (refilled in place, not
@@ -252,12 +301,18 @@ class Trainer:
     def _train_epoch(self) -> dict[str, float]:
         s, t = self.state, self.cfg.train
         self.model.train()
-        world, rank = self.dist.world, self.dist.rank
-        batches = self.data.train_batches(t.batch_size * world, self._epoch_order(s.epoch),
-                                          start=s.batch)
+        world = self.dist.world
+        batches = self.data.train_batches(
+            t.batch_size * world, self._epoch_order(s.epoch), start=s.batch
+        )
         slot = getattr(self, "_slot", None) or ProgressSlot(t.progress and self.dist.main)
-        bar = slot.bar(batches, total=self.steps_per_epoch, initial=s.batch,
-                       desc=f"epoch {s.epoch + 1}/{t.epochs}", unit="batch")
+        bar = slot.bar(
+            batches,
+            total=self.steps_per_epoch,
+            initial=s.batch,
+            desc=f"epoch {s.epoch + 1}/{t.epochs}",
+            unit="batch",
+        )
         # The running loss is a host sync: show it about 20 times an epoch, not every step.
         every = max(1, min(20, self.steps_per_epoch // 20))
         # Running sums stay on the device (no host sync per step) and in the checkpoint, so a
@@ -280,8 +335,13 @@ class Trainer:
         seconds = time.perf_counter() - t0
         k = max(s.batch, 1)
         loss, nxt, skip = (v / k for v in sums.tolist())
-        row = {"loss": loss, "next_loss": nxt, "skip_loss": skip, "train_seconds": seconds,
-               "sessions_per_s": s.sessions / seconds if seconds > 0 else float("nan")}
+        row = {
+            "loss": loss,
+            "next_loss": nxt,
+            "skip_loss": skip,
+            "train_seconds": seconds,
+            "sessions_per_s": s.sessions / seconds if seconds > 0 else float("nan"),
+        }
         s.sums, s.seconds, s.sessions = [0.0, 0.0, 0.0], 0.0, 0
         return row
 
@@ -295,8 +355,9 @@ class Trainer:
         """
         t = self.cfg.train
         size = t.sampled_eval_batch_size if protocol == "sampled" else t.eval_batch_size
-        return evaluate(self.model, self.data, split=split, protocol=protocol,
-                        batch_size=size, seed=t.seed)
+        return evaluate(
+            self.model, self.data, split=split, protocol=protocol, batch_size=size, seed=t.seed
+        )
 
     def fit(self, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         """Train until the epoch budget or early stopping; then test the best model once.
@@ -308,7 +369,7 @@ class Trainer:
         ``on_fit_end(trainer, result)``, called on the main process; for example
         `negrec_lib.viz.live.LiveCurve`, a learning curve drawn as the model trains.
         """
-        s, t = self.state, self.cfg.train
+        t = self.cfg.train
         show = bool(t.progress and self.dist.main)
         callbacks = list(callbacks) if self.dist.main else []
         for cb in callbacks:
@@ -332,8 +393,10 @@ class Trainer:
             if self.dist.main and (s.epoch % t.eval_every == 0 or s.epoch == t.epochs):
                 val = self.evaluate("valid").metrics
                 if t.select_metric not in val:
-                    raise ConfigError(f"train.select_metric={t.select_metric!r} is not a "
-                                      f"metric; choose one of {sorted(val)}")
+                    raise ConfigError(
+                        f"train.select_metric={t.select_metric!r} is not a "
+                        f"metric; choose one of {sorted(val)}"
+                    )
                 row.update({f"valid_{k}": v for k, v in val.items()})
                 score = val[t.select_metric]
                 improved = score > s.best
@@ -350,8 +413,12 @@ class Trainer:
             else:
                 self.history.append(row)
             if show:
-                line = epoch_summary({**row, "epoch_seconds": time.perf_counter() - started},
-                                     t.epochs, t.select_metric, best=s.best_epoch == s.epoch)
+                line = epoch_summary(
+                    {**row, "epoch_seconds": time.perf_counter() - started},
+                    t.epochs,
+                    t.select_metric,
+                    best=s.best_epoch == s.epoch,
+                )
                 print(line, flush=True)
             for cb in callbacks:
                 _call(cb, "on_epoch_end", self, row)
@@ -363,8 +430,10 @@ class Trainer:
         if self.dist.world == 1:
             return stopped
         import torch.distributed as dist
-        flag = torch.tensor([int(stopped)], device=self.device if self.device.type == "cuda"
-                            else "cpu")
+
+        flag = torch.tensor(
+            [int(stopped)], device=self.device if self.device.type == "cuda" else "cpu"
+        )
         dist.broadcast(flag, src=0)
         return bool(flag.item())
 
@@ -372,6 +441,7 @@ class Trainer:
         if self.cfg.train.tensorboard:
             if self.writer is None:
                 from torch.utils.tensorboard import SummaryWriter
+
                 self.writer = SummaryWriter(self.out / "tensorboard")
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k != "epoch":
@@ -418,5 +488,3 @@ def _call(callback: Any, hook: str, *args: Any) -> None:
     method = getattr(callback, hook, None)
     if method is not None:
         method(*args)
-
-

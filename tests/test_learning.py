@@ -13,6 +13,7 @@ unidirectional 0.464 / 0.467 / 0.464 with the default init, 0.280 / 0.288 / 0.26
 (gpt). So the unidirectional check fails under the old initialisation; the bidirectional one,
 whose cloze task sees about a fifth of the targets an epoch, guards that the model learns at all.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,15 @@ def ci_data(tmp_path_factory) -> SessionData:
 
 
 def _one_epoch_hr10(data: SessionData, causal: bool, seed: int, out, *sets: str) -> float:
-    cfg = profile_config("ci").override([f"model.causal={str(causal).lower()}", f"train.seed={seed}",
-                                         "train.epochs=1", "train.progress=false", *sets])
+    cfg = profile_config("ci").override(
+        [
+            f"model.causal={str(causal).lower()}",
+            f"train.seed={seed}",
+            "train.epochs=1",
+            "train.progress=false",
+            *sets,
+        ]
+    )
     trainer = Trainer(cfg, data, out)
     trainer.fit()
     return trainer.evaluate("valid").metrics["hr@10"]
@@ -45,21 +53,25 @@ def _one_epoch_hr10(data: SessionData, causal: bool, seed: int, out, *sets: str)
 @pytest.mark.parametrize("causal", [True, False], ids=["unidirectional", "bidirectional"])
 def test_one_epoch_beats_popularity(ci_data, tmp_path, causal):
     popularity = popularity_evaluate(ci_data, "valid").metrics["hr@10"]
-    model = np.mean([_one_epoch_hr10(ci_data, causal, seed, tmp_path / f"s{seed}")
-                     for seed in (0, 1)])
+    model = np.mean(
+        [_one_epoch_hr10(ci_data, causal, seed, tmp_path / f"s{seed}") for seed in (0, 1)]
+    )
     assert model >= popularity + MARGIN[causal], (
         f"after one epoch the {'uni' if causal else 'bi'}directional encoder scores HR@10 "
-        f"{model:.3f}, popularity {popularity:.3f}: it is still on the popularity plateau")
+        f"{model:.3f}, popularity {popularity:.3f}: it is still on the popularity plateau"
+    )
 
 
 def test_first_steps_show_why_the_old_initialisation_stalls(ci_data):
     """The diagnostic of the training chapter: under N(0, 0.02) the track table loses its
     starting directions and its rows align within 50 steps; under the default they survive."""
-    from negrec_lib.diagnostics import first_steps
+    from negrec_lib.study.diagnostics import first_steps
 
     cfg = profile_config("ci")
-    runs = {init: first_steps(cfg.override([f"model.init={init}"]), ci_data, steps=50, every=25)
-            for init in ("gpt", "scaled")}
+    runs = {
+        init: first_steps(cfg.override([f"model.init={init}"]), ci_data, steps=50, every=25)
+        for init in ("gpt", "scaled")
+    }
     old, new = (runs[k].set_index("step").loc[50] for k in ("gpt", "scaled"))
     assert list(runs["gpt"]["step"]) == [0, 25, 50]
     assert runs["gpt"]["identity_kept"].iloc[0] == pytest.approx(1.0)

@@ -8,18 +8,20 @@ identities overwritten within a few dozen steps (at lr 0.005 one step is a quart
 coordinate), while N(0, 1/d) (``scaled``, the default) keeps them. `first_steps` measures that;
 the training chapter plots it.
 """
+
 from __future__ import annotations
 
 import tempfile
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import ExperimentConfig
-from .tokens import N_RESERVED
+from ..config import ExperimentConfig
+from ..tokens import N_RESERVED
 
 
 def embedding_drift(start: Tensor, now: Tensor, n_pairs: int = 2000) -> dict[str, float]:
@@ -38,45 +40,53 @@ def embedding_drift(start: Tensor, now: Tensor, n_pairs: int = 2000) -> dict[str
     >>> round(embedding_drift(table, table + 100.0)["pairwise_cos"], 2)   # all rows alike now
     1.0
     """
-    a, b = start[N_RESERVED:].float(), now[N_RESERVED:].float()             # [V', D]
+    a, b = start[N_RESERVED:].float(), now[N_RESERVED:].float()  # [V', D]
     kept = F.cosine_similarity(a, b, dim=1).mean()
-    unit = F.normalize(b[:n_pairs], dim=1)                                  # [P, D]
+    unit = F.normalize(b[:n_pairs], dim=1)  # [P, D]
     return {"identity_kept": float(kept), "pairwise_cos": float((unit @ unit.T).mean())}
 
 
-def first_steps(cfg: ExperimentConfig, data: Any, steps: int = 150, every: int = 10,
-                seed_batches: int = 0) -> pd.DataFrame:
+def first_steps(
+    cfg: ExperimentConfig, data: Any, steps: int = 150, every: int = 10, seed_batches: int = 0
+) -> pd.DataFrame:
     """Train ``steps`` optimiser steps of ``cfg`` on ``data``, recording the track table's drift.
 
-    The steps are `negrec_lib.train.Trainer.step`, the ones `fit` takes (in fp32). Returns one row per ``every`` steps (step 0 included):
-    ``step``, the mean training ``loss`` since the previous row, and the two columns of
-    `embedding_drift`. The run folder is temporary; nothing is written.
+    The steps are `negrec_lib.train.Trainer.step`, the ones `fit` takes (in fp32). Returns one row
+    per ``every`` steps (step 0 included): ``step``, the mean training ``loss`` since the previous
+    row, and the two columns of `embedding_drift`. The run folder is temporary; nothing is written.
     """
-    from .train import Trainer
+    from ..train import Trainer
 
     cfg = cfg.override(["train.progress=false", "train.precision=fp32"])
     rows: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(cfg, data, out)
         model = trainer.model
-        start = model.item_emb.weight.detach().clone()                      # [V, D]
-        batches = data.train_batches(cfg.train.batch_size,
-                                     torch.Generator().manual_seed(cfg.train.seed + seed_batches))
+        start = model.item_emb.weight.detach().clone()  # [V, D]
+        batches = data.train_batches(
+            cfg.train.batch_size, torch.Generator().manual_seed(cfg.train.seed + seed_batches)
+        )
         losses: list[float] = []
         model.train()
         for step in range(steps + 1):
             if step % every == 0:
                 loss = sum(losses) / len(losses) if losses else float("nan")
-                rows.append({"step": step, "loss": loss,
-                             **embedding_drift(start, model.item_emb.weight.detach())})
+                rows.append(
+                    {
+                        "step": step,
+                        "loss": loss,
+                        **embedding_drift(start, model.item_emb.weight.detach()),
+                    }
+                )
                 losses = []
             if step == steps:
                 break
             try:
                 batch = next(batches)
             except StopIteration:
-                batches = data.train_batches(cfg.train.batch_size,
-                                             torch.Generator().manual_seed(cfg.train.seed + step))
+                batches = data.train_batches(
+                    cfg.train.batch_size, torch.Generator().manual_seed(cfg.train.seed + step)
+                )
                 batch = next(batches)
             res = trainer.step(batch)
             losses.append(float(res["total"].detach()))
@@ -103,15 +113,25 @@ def plateau_curves(runs: pd.DataFrame, metric: str = "valid_hr@10") -> pd.DataFr
     >>> import pandas as pd
     >>> runs = pd.DataFrame({"variant": ["a", "a"], "seed": [0, 1],
     ...                      "valid_hr@10_by_epoch": ["[0.1, 0.3]", "[0.2, 0.5]"]})
-    >>> plateau_curves(runs)[["variant", "epoch", "mean", "low", "high"]].to_string(index=False)
-    'variant  epoch  mean  low  high\\n      a      1  0.15  0.1   0.2\\n      a      2  0.40  0.3   0.5'
+    >>> table = plateau_curves(runs)[["variant", "epoch", "mean", "low", "high"]]
+    >>> print(table.to_string(index=False))
+    variant  epoch  mean  low  high
+          a      1  0.15  0.1   0.2
+          a      2  0.40  0.3   0.5
     """
     import json
 
     col = f"{metric}_by_epoch"
-    long = [{"variant": r["variant"], "seed": r["seed"], "epoch": e + 1, "value": v}
-            for _, r in runs.iterrows() for e, v in enumerate(json.loads(r[col])) if v is not None]
+    long = [
+        {"variant": r["variant"], "seed": r["seed"], "epoch": e + 1, "value": v}
+        for _, r in runs.iterrows()
+        for e, v in enumerate(json.loads(r[col]))
+        if v is not None
+    ]
     df = pd.DataFrame(long)
-    out = (df.groupby(["variant", "epoch"], sort=False)["value"]
-             .agg(mean="mean", low="min", high="max", n="count").reset_index())
+    out = (
+        df.groupby(["variant", "epoch"], sort=False)["value"]
+        .agg(mean="mean", low="min", high="max", n="count")
+        .reset_index()
+    )
     return out
