@@ -13,7 +13,7 @@ BOOK_EXECUTE ?= force
 BOOK_FLAGS := -W -n --keep-going
 CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: book notebooks test venv clean gpu-check
+.PHONY: book notebooks test lint venv clean gpu-check
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -c "import torch" || { echo "torch did not install: check TORCH=$(TORCH)"; exit 1; }
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[book,dev]" 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import negrec_lib, jupyter_book, nbval, hypothesis" || { echo "install failed"; exit 1; }
+	test -x $(VENV)/bin/ruff && test -x $(VENV)/bin/mypy || { echo "install failed: ruff, mypy"; exit 1; }
 	touch $@
 
 # The main job: build the book at _build/html, re-executing every chapter under the detected
@@ -51,9 +52,30 @@ notebooks: venv
 # Every test: unit tests, the book build and browser checks (tests/), and every chapter executed
 # by nbval under the ci profile. --dist loadfile keeps a notebook's cells on one worker; one torch
 # thread per worker (two workers on two cores: more threads only fight over the cores).
-test: venv
+test: lint
 	NEGREC_PROFILE=ci OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --durations=15 \
 		--nbval-lax --ignore=_build tests $(if $(CHAPTERS),notebooks)
+
+# The tools that keep the code in shape (settings in pyproject.toml): ruff's linter and formatter
+# over the repository, mypy over the core (MYPY_PATHS). RUFF_PENDING: paths that were being edited
+# when ruff arrived and are not yet formatted; `make lint` leaves them out. To take one in, run
+# `$(VENV)/bin/ruff format PATH && $(VENV)/bin/ruff check --fix PATH`, fix what remains, and delete
+# it here (the goal: an empty list).
+RUFF_PENDING ?= negrec_lib/experiments.py negrec_lib/viz/training.py negrec_lib/viz/tables.py \
+	negrec_lib/viz/study.py negrec_lib/study experiments tests/test_experiments.py \
+	tests/test_viz_training.py tests/test_viz_study.py tests/test_study_tables.py notebooks
+MYPY_PATHS ?= negrec_lib/tokens.py negrec_lib/config.py negrec_lib/model.py negrec_lib/losses.py \
+	negrec_lib/metrics.py negrec_lib/optim.py negrec_lib/checkpoint.py negrec_lib/provenance.py \
+	negrec_lib/runs.py negrec_lib/train.py negrec_lib/data/sessions.py
+comma := ,
+empty :=
+space := $(empty) $(empty)
+RUFF_SKIP := $(if $(strip $(RUFF_PENDING)),--extend-exclude "$(subst $(space),$(comma),$(strip $(RUFF_PENDING)))")
+
+lint: venv
+	$(VENV)/bin/ruff check $(RUFF_SKIP) .
+	$(VENV)/bin/ruff format --check $(RUFF_SKIP) .
+	$(VENV)/bin/mypy $(MYPY_PATHS)
 
 # On a CUDA machine (issue 14): train the paper's configuration at 10 k, 100 k and 1 M tracks in
 # bf16 and fp16, eager and compiled, then execute chapters 3 and 4 under the gpu profile in a

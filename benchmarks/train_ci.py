@@ -9,6 +9,7 @@ epoch and the final test), into a scratch folder. The profile's simulated data a
 prepared once beforehand and timed separately, since every later run reuses them. Speed is
 measured here, never asserted in tests.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,15 +60,25 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"variant": name, "seconds": round(seconds, 1)})
             print(f"{name:>16}: {seconds:5.1f} s")
     prov = provenance()
-    report = {"benchmark": "train_ci", "command": "python benchmarks/train_ci.py",
-              "first_run_with_data_generation_seconds": round(data_s, 1), "runs": rows,
-              "slowest_seconds": max(r["seconds"] for r in rows),
-              "commit": prov["commit"], "dirty": prov["dirty"], "hardware": prov["hardware"],
-              "cpu_count": os.cpu_count(), "torch": prov["torch"],
-              "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-              "load_average_after": os.getloadavg(), "python": platform.python_version()}
-    print(f"data generation + preparation + one epoch: {data_s:.1f} s; "
-          f"slowest full run: {report['slowest_seconds']} s")
+    report = {
+        "benchmark": "train_ci",
+        "command": "python benchmarks/train_ci.py",
+        "first_run_with_data_generation_seconds": round(data_s, 1),
+        "runs": rows,
+        "slowest_seconds": max(r["seconds"] for r in rows),
+        "commit": prov["commit"],
+        "dirty": prov["dirty"],
+        "hardware": prov["hardware"],
+        "cpu_count": os.cpu_count(),
+        "torch": prov["torch"],
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "load_average_after": os.getloadavg(),
+        "python": platform.python_version(),
+    }
+    print(
+        f"data generation + preparation + one epoch: {data_s:.1f} s; "
+        f"slowest full run: {report['slowest_seconds']} s"
+    )
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.out}")

@@ -18,13 +18,14 @@ Rows ("variants"), each timed over ``--steps`` steps after ``--warmup`` steps:
 - ``ours/dense, Trainer as-is`` (fp32 only): the dense step with what train.py did when this
   was written: ``zero_grad(set_to_none=True)``, ``torch.nn.utils.clip_grad_norm_``, default
   ``torch.optim.Adam`` (on the CPU a per-tensor loop that makes several passes over the table).
-- ``reference``: what the paper's reference code does, written from the specification page (book/paper.md): a ``Dataset``
-  whose ``__getitem__`` builds one padded session from Python lists, a ``DataLoader`` (default
-  collate, ``num_workers=0``), PyTorch's ``nn.TransformerEncoder`` (post-LN, causal mask, no
-  padding mask), logits over the WHOLE catalogue [N, V], then the candidate columns (unique batch
-  targets + 1000 uniform draws), log-softmax over them, NLL; backward, clip 5, default Adam.
-  N counts only the rows that have a target (generous to the reference: padded rows are not
-  scored). When [N, V] does not fit in memory the reference runs at a smaller batch (printed).
+- ``reference``: what the paper's reference code does, written from the specification page
+  (book/paper.md): a ``Dataset`` whose ``__getitem__`` builds one padded session from Python lists,
+  a ``DataLoader`` (default collate, ``num_workers=0``), PyTorch's ``nn.TransformerEncoder``
+  (post-LN, causal mask, no padding mask), logits over the WHOLE catalogue [N, V], then the
+  candidate columns (unique batch targets + 1000 uniform draws), log-softmax over them, NLL;
+  backward, clip 5, default Adam. N counts only the rows that have a target (generous to the
+  reference: padded rows are not scored). When [N, V] does not fit in memory the reference runs at a
+  smaller batch (printed).
 
 Reported per row: median step time, sessions/s, ratio to the reference (same precision),
 time per phase (data, forward, backward incl. zero_grad, clip, optimiser), analytic model FLOPs
@@ -39,6 +40,7 @@ processes compete for the cores, wall times inflate unevenly across rows; the CP
 (``x ref cpu``) is then the steadier comparison, and a warning is printed. Quote wall-clock
 numbers from a run whose rows all show a small wait%.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,9 +54,10 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,11 +66,11 @@ from torch import Tensor, nn
 
 from negrec_lib.config import LossConfig, ModelConfig, TrainConfig
 from negrec_lib.data.sessions import SessionData
-from negrec_lib.tokens import N_RESERVED, PAD_ID
 from negrec_lib.losses import UniformSampler, compute_losses
 from negrec_lib.model import SessionEncoder
 from negrec_lib.optim import clip_grad_norm_, make_optimizer
 from negrec_lib.provenance import provenance
+from negrec_lib.tokens import N_RESERVED, PAD_ID
 
 PHASES = ("data", "forward", "backward", "clip", "optimizer")
 MAX_LENGTH = 20
@@ -94,8 +97,9 @@ def synthetic_arrays(n_sessions: int, vocab: int, seed: int) -> dict[str, np.nda
     return {"tracks": tracks, "skip": skip.astype(np.int8), "length": length.astype(np.int16)}
 
 
-def synthetic_session_data(arrays: dict[str, np.ndarray], vocab: int,
-                           device: torch.device) -> SessionData:
+def synthetic_session_data(
+    arrays: dict[str, np.ndarray], vocab: int, device: torch.device
+) -> SessionData:
     """A `SessionData` laid out as `negrec prepare` writes it (paper split: leave-last-out)."""
     length = torch.from_numpy(arrays["length"].astype(np.int64))
     n = len(length)
@@ -108,8 +112,14 @@ def synthetic_session_data(arrays: dict[str, np.ndarray], vocab: int,
         "offset": torch.zeros(n, dtype=torch.int16),
     }
     rows = torch.arange(n)
-    splits = {"train_rows": rows, "train_end": length - 2, "valid_rows": rows,
-              "valid_pos": length - 2, "test_rows": rows, "test_pos": length - 1}
+    splits = {
+        "train_rows": rows,
+        "train_end": length - 2,
+        "valid_rows": rows,
+        "valid_pos": length - 2,
+        "test_rows": rows,
+        "test_pos": length - 1,
+    }
     popularity = torch.bincount(tensors["tracks"].flatten().long(), minlength=vocab)
     manifest = {"config": {"skip_strength": 2}, "vocab_size": vocab}
     return SessionData(tensors, splits, popularity, manifest).to(device)
@@ -131,7 +141,7 @@ class ReferenceSessions(torch.utils.data.Dataset):
     """Per-sample loading from Python lists, as the reference code does."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        ends = (arrays["length"].astype(np.int64) - 2).tolist()             # same training cut
+        ends = (arrays["length"].astype(np.int64) - 2).tolist()  # same training cut
         self.sessions = [row[:e] for row, e in zip(arrays["tracks"].tolist(), ends)]
 
     def __len__(self) -> int:
@@ -148,8 +158,15 @@ class ReferenceSessions(torch.utils.data.Dataset):
 class ReferenceModel(nn.Module):
     """PyTorch's post-LN TransformerEncoder, causal mask, no padding mask, tied output table."""
 
-    def __init__(self, vocab: int, d: int = 128, heads: int = 8, layers: int = 2, ff: int = 128,
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        vocab: int,
+        d: int = 128,
+        heads: int = 8,
+        layers: int = 2,
+        ff: int = 128,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.item_emb = nn.Embedding(vocab, d, padding_idx=PAD_ID)
         self.pos_emb = nn.Embedding(MAX_LENGTH, d)
@@ -162,20 +179,21 @@ class ReferenceModel(nn.Module):
         L = tracks.shape[1]
         causal = torch.triu(torch.full((L, L), float("-inf"), device=tracks.device), diagonal=1)
         x = self.drop(self.item_emb(tracks) + self.pos_emb(torch.arange(L, device=tracks.device)))
-        return self.head(self.encoder(x, mask=causal))                      # [B, L, D]
+        return self.head(self.encoder(x, mask=causal))  # [B, L, D]
 
 
-def reference_loss(model: ReferenceModel, inputs: Tensor, targets: Tensor, n_negatives: int,
-                   vocab: int) -> Tensor:
+def reference_loss(
+    model: ReferenceModel, inputs: Tensor, targets: Tensor, n_negatives: int, vocab: int
+) -> Tensor:
     """Full logits over the catalogue, then the sampled columns, log-softmax, NLL."""
-    hidden = model(inputs)                                                  # [B, L, D]
+    hidden = model(inputs)  # [B, L, D]
     rows = targets != PAD_ID
-    h, t = hidden[rows], targets[rows]                                      # [N, D], [N]
-    logits = h @ model.item_emb.weight.T                                    # [N, V]: the waste
+    h, t = hidden[rows], targets[rows]  # [N, D], [N]
+    logits = h @ model.item_emb.weight.T  # [N, V]: the waste
     uniq = torch.unique(t)
     negatives = torch.randint(N_RESERVED, vocab, (n_negatives,), device=t.device)
-    cols = torch.cat([uniq, negatives])                                     # [C]
-    log_p = logits[:, cols].float().log_softmax(-1)                         # [N, C]
+    cols = torch.cat([uniq, negatives])  # [C]
+    log_p = logits[:, cols].float().log_softmax(-1)  # [N, C]
     return F.nll_loss(log_p, torch.searchsorted(uniq, t))
 
 
@@ -188,10 +206,10 @@ def encoder_flops(B: int, L: int, d: int = 128, ff: int = 128, layers: int = 2) 
 
 
 def step_flops(B: int, L: int, n_rows: int, n_cols: int, skip: bool, d: int = 128) -> float:
-    """Training FLOPs (forward x 3) of our step: encoder + head + candidate scoring (+ skip cosines)."""
+    """Training FLOPs (forward x 3) of our step: encoder, head, candidate scoring, skip cosines."""
     fwd = encoder_flops(B, L, d) + 2 * n_rows * n_cols * d
     if skip:
-        fwd += 2 * B * L * L * d + 2 * B * L * d                           # [B, L, L] cosines + positives
+        fwd += 2 * B * L * L * d + 2 * B * L * d  # [B, L, L] cosines + positives
     return 3.0 * fwd
 
 
@@ -282,7 +300,7 @@ def measure_gemm(device: torch.device, n: int, dtype: torch.dtype, reps: int) ->
         torch.mm(a, b)
         clock.mark()
         times.append(clock.phase_ms()[0] / 1e3)
-    return 2.0 * n ** 3 / statistics.median(times)
+    return 2.0 * n**3 / statistics.median(times)
 
 
 def autocast(device: torch.device, precision: str):
@@ -296,11 +314,11 @@ class Row:
     precision: str
     batch: int
     step_ms: list[float] = field(default_factory=list)
-    cpu_ms: list[float] = field(default_factory=list)    # process CPU time (all threads) per step
+    cpu_ms: list[float] = field(default_factory=list)  # process CPU time (all threads) per step
     phases_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
     flops: list[float] = field(default_factory=list)
     peak_gb: float = float("nan")
-    wait_share: float = float("nan")      # run-queue wait / wall time over the timed steps
+    wait_share: float = float("nan")  # run-queue wait / wall time over the timed steps
     note: str = ""
 
     @property
@@ -325,8 +343,16 @@ class Row:
         return {p: m / total for p, m in med.items()}
 
 
-def run_ours(name: str, data: SessionData, args: argparse.Namespace, device: torch.device,
-             precision: str, skip: bool, sparse: bool, trainer_as_is: bool = False) -> Row:
+def run_ours(
+    name: str,
+    data: SessionData,
+    args: argparse.Namespace,
+    device: torch.device,
+    precision: str,
+    skip: bool,
+    sparse: bool,
+    trainer_as_is: bool = False,
+) -> Row:
     torch.manual_seed(args.seed)
     model = SessionEncoder(ModelConfig(), data.vocab_size).to(device).train()
     loss_cfg = LossConfig(n_negatives=args.negatives, skip_weight=1.0 if skip else 0.0)
@@ -352,7 +378,9 @@ def run_ours(name: str, data: SessionData, args: argparse.Namespace, device: tor
         b = next(batches)
         clock.mark()
         with autocast(device, precision):
-            out = compute_losses(model, b.tracks, b.lengths, b.skipped, None, loss_cfg, sampler, gen)
+            out = compute_losses(
+                model, b.tracks, b.lengths, b.skipped, None, loss_cfg, sampler, gen
+            )
         clock.mark()
         opt.zero_grad(set_to_none=set_to_none)
         out["total"].backward()
@@ -364,11 +392,13 @@ def run_ours(name: str, data: SessionData, args: argparse.Namespace, device: tor
         phases = clock.phase_ms()
         if i >= args.warmup:
             n_rows = int((b.lengths - 1).clamp(min=0).sum())
-            targets = b.tracks[:, 1:][torch.arange(b.tracks.shape[1] - 1, device=device)
-                                      < (b.lengths - 1)[:, None]]
+            targets = b.tracks[:, 1:][
+                torch.arange(b.tracks.shape[1] - 1, device=device) < (b.lengths - 1)[:, None]
+            ]
             n_cols = int(torch.unique(targets).numel()) + args.negatives
-            row.record(phases, cpu0, step_flops(args.batch, b.tracks.shape[1], n_rows, n_cols,
-                                                skip))
+            row.record(
+                phases, cpu0, step_flops(args.batch, b.tracks.shape[1], n_rows, n_cols, skip)
+            )
     row.wait_share = (runqueue_wait_s() - wait0) / (time.perf_counter() - wall0)
     if not math.isfinite(float(out["total"].detach())):
         raise RuntimeError(f"{name}: non-finite loss")
@@ -388,7 +418,7 @@ def reference_batch(args: argparse.Namespace, device: torch.device, precision: s
     free = available_memory_bytes(device) * 0.7
     batch = args.ref_batch or args.batch
     while batch > 1:
-        rows = batch * 15                                                  # ~targets per session
+        rows = batch * 15  # ~targets per session
         need = 1.25 * rows * args.vocab * bytes_per + 5 * args.vocab * 128 * 4
         if need <= free:
             break
@@ -396,14 +426,16 @@ def reference_batch(args: argparse.Namespace, device: torch.device, precision: s
     return batch
 
 
-def run_reference(arrays: dict[str, np.ndarray], args: argparse.Namespace, device: torch.device,
-                  precision: str) -> Row:
+def run_reference(
+    arrays: dict[str, np.ndarray], args: argparse.Namespace, device: torch.device, precision: str
+) -> Row:
     torch.manual_seed(args.seed)
     batch = reference_batch(args, device, precision)
     model = ReferenceModel(args.vocab).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=0.005)
-    loader = torch.utils.data.DataLoader(ReferenceSessions(arrays), batch_size=batch, shuffle=True,
-                                         num_workers=0, drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        ReferenceSessions(arrays), batch_size=batch, shuffle=True, num_workers=0, drop_last=True
+    )
     row = Row("reference", precision, batch)
     if batch != args.batch:
         row.note = f"batch reduced from {args.batch} to {batch} so that [N, V] logits fit"
@@ -435,8 +467,11 @@ def run_reference(arrays: dict[str, np.ndarray], args: argparse.Namespace, devic
         phases = clock.phase_ms()
         if i >= args.ref_warmup:
             n_rows = int((targets != PAD_ID).sum())
-            row.record(phases, cpu0, 3.0 * (encoder_flops(batch, inputs.shape[1])
-                                            + 2 * n_rows * args.vocab * 128))
+            row.record(
+                phases,
+                cpu0,
+                3.0 * (encoder_flops(batch, inputs.shape[1]) + 2 * n_rows * args.vocab * 128),
+            )
     row.wait_share = (runqueue_wait_s() - wait0) / (time.perf_counter() - wall0)
     row.peak_gb = peak_memory_gb(device)
     row.note = "; ".join(x for x in (row.note, mem_kind) if x)
@@ -446,9 +481,13 @@ def run_reference(arrays: dict[str, np.ndarray], args: argparse.Namespace, devic
 
 # ---------------------------------------------------------------------- report
 def hardware(device: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "torch": torch.__version__, "cpu_count": os.cpu_count(),
-                            "torch_threads": torch.get_num_threads()}
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
         model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
@@ -456,8 +495,9 @@ def hardware(device: torch.device) -> dict[str, Any]:
         info["cpu"] = model.group(1).strip() if model else platform.processor()
         if flags:
             have = set(flags.group(1).split())
-            info["cpu_flags"] = sorted(have & {"avx2", "avx512f", "avx512_bf16", "amx_bf16",
-                                               "amx_tile", "avx512_vnni"})
+            info["cpu_flags"] = sorted(
+                have & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni"}
+            )
     except OSError:
         info["cpu"] = platform.processor()
     try:
@@ -472,14 +512,15 @@ def hardware(device: torch.device) -> dict[str, Any]:
     return info
 
 
-
 def bound_of(row: Row) -> str:
     share = row.phase_share()
     table_side = share.get("optimizer", 0) + share.get("clip", 0)
     compute = share.get("forward", 0) + share.get("backward", 0)
     top = max(share, key=share.get)
-    return (f"{top} {100 * share[top]:.0f}% (fwd+bwd {100 * compute:.0f}%, "
-            f"clip+optimizer {100 * table_side:.0f}%, data {100 * share.get('data', 0):.0f}%)")
+    return (
+        f"{top} {100 * share[top]:.0f}% (fwd+bwd {100 * compute:.0f}%, "
+        f"clip+optimizer {100 * table_side:.0f}%, data {100 * share.get('data', 0):.0f}%)"
+    )
 
 
 def cpu_ratio(r: Row, ref: dict[str, Row]) -> float:
@@ -491,43 +532,61 @@ def cpu_ratio(r: Row, ref: dict[str, Row]) -> float:
 
 
 def print_table(rows: list[Row], peaks: dict[str, float], ref: dict[str, Row]) -> None:
-    head = (f"{'variant':30} {'prec':5} {'batch':>5} {'ms/step':>9} {'sess/s':>9} {'x ref':>7} "
-            f"{'data':>6} {'fwd':>6} {'bwd':>6} {'clip':>6} {'opt':>6} {'GFLOP':>7} "
-            f"{'GFLOP/s':>8} {'%peak':>6} {'peak GB':>8} {'wait%':>6} {'cpu ms':>8} {'x ref cpu':>9}")
+    head = (
+        f"{'variant':30} {'prec':5} {'batch':>5} {'ms/step':>9} {'sess/s':>9} {'x ref':>7} "
+        f"{'data':>6} {'fwd':>6} {'bwd':>6} {'clip':>6} {'opt':>6} {'GFLOP':>7} "
+        f"{'GFLOP/s':>8} {'%peak':>6} {'peak GB':>8} {'wait%':>6} {'cpu ms':>8} {'x ref cpu':>9}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         med = {p: statistics.median(v) for p, v in r.phases_ms.items()}
         flops = statistics.median(r.flops)
         achieved = flops / (r.median_ms / 1e3)
-        ratio = (r.sessions_per_s / ref[r.precision].sessions_per_s
-                 if r.precision in ref and r.name != "reference" else float("nan"))
-        print(f"{r.name:30} {r.precision:5} {r.batch:5d} {r.median_ms:9.1f} {r.sessions_per_s:9.0f} "
-              f"{ratio:7.1f} {med['data']:6.1f} {med['forward']:6.1f} {med['backward']:6.1f} "
-              f"{med['clip']:6.1f} {med['optimizer']:6.1f} {flops / 1e9:7.1f} {achieved / 1e9:8.1f} "
-              f"{100 * achieved / peaks[r.precision]:6.1f} {r.peak_gb:8.2f} {100 * r.wait_share:6.1f} "
-              f"{statistics.median(r.cpu_ms):8.0f} {cpu_ratio(r, ref):9.1f}")
+        ratio = (
+            r.sessions_per_s / ref[r.precision].sessions_per_s
+            if r.precision in ref and r.name != "reference"
+            else float("nan")
+        )
+        print(
+            f"{r.name:30} {r.precision:5} {r.batch:5d} {r.median_ms:9.1f} {r.sessions_per_s:9.0f} "
+            f"{ratio:7.1f} {med['data']:6.1f} {med['forward']:6.1f} {med['backward']:6.1f} "
+            f"{med['clip']:6.1f} {med['optimizer']:6.1f} {flops / 1e9:7.1f} {achieved / 1e9:8.1f} "
+            f"{100 * achieved / peaks[r.precision]:6.1f} {r.peak_gb:8.2f} "
+            f"{100 * r.wait_share:6.1f} "
+            f"{statistics.median(r.cpu_ms):8.0f} {cpu_ratio(r, ref):9.1f}"
+        )
     busy = [r for r in rows if r.wait_share > 0.10]
     if busy:
-        print(f"\nWARNING: {len(busy)} row(s) waited > 10% of their time for a CPU (wait%): other "
-              "processes competed for the cores; rerun on a quiet machine before quoting them.")
+        print(
+            f"\nWARNING: {len(busy)} row(s) waited > 10% of their time for a CPU (wait%): other "
+            "processes competed for the cores; rerun on a quiet machine before quoting them."
+        )
     print()
     print("What bounds each step (share of the step's median phase times):")
     for r in rows:
-        print(f"  {r.name:30} {r.precision:5} {bound_of(r)}" + (f"  [{r.note}]" if "reduced" in r.note else ""))
+        print(
+            f"  {r.name:30} {r.precision:5} {bound_of(r)}"
+            + (f"  [{r.note}]" if "reduced" in r.note else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     ap.add_argument("--vocab", type=int, default=1_000_000, help="ids incl. the 3 reserved ones")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10, help="timed steps of each of our rows")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--ref-steps", type=int, default=2, help="timed steps of the reference")
     ap.add_argument("--ref-warmup", type=int, default=1)
-    ap.add_argument("--ref-batch", type=int, default=0, help="reference batch (0: --batch, "
-                    "halved until its [N, V] logits fit in memory)")
+    ap.add_argument(
+        "--ref-batch",
+        type=int,
+        default=0,
+        help="reference batch (0: --batch, halved until its [N, V] logits fit in memory)",
+    )
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--no-lazy", action="store_true", help="skip the sparse_embeddings rows")
     ap.add_argument("--no-as-is", action="store_true", help="skip the 'Trainer as-is' row")
@@ -551,18 +610,26 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
 
-    print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, "
-          f"V={args.vocab:,}, batch={args.batch}, {args.negatives} negatives")
+    print(
+        f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, "
+        f"V={args.vocab:,}, batch={args.batch}, {args.negatives} negatives"
+    )
     gemm_reps = 3 if device.type == "cpu" else 20
     wait0, wall0 = runqueue_wait_s(), time.perf_counter()
-    peaks = {p: measure_gemm(device, args.gemm_size, torch.float32 if p == "fp32" else torch.bfloat16,
-                             gemm_reps) for p in precisions}
+    peaks = {
+        p: measure_gemm(
+            device, args.gemm_size, torch.float32 if p == "fp32" else torch.bfloat16, gemm_reps
+        )
+        for p in precisions
+    }
     gemm_wait = (runqueue_wait_s() - wait0) / (time.perf_counter() - wall0)
     for p, v in peaks.items():
         print(f"{args.gemm_size}^3 torch.mm {p}: {v / 1e9:,.0f} GFLOP/s")
     if gemm_wait > 0.10:
-        print(f"WARNING: the GEMM peak was measured while waiting {100 * gemm_wait:.0f}% of the "
-              "time for a CPU; fractions of peak are unreliable")
+        print(
+            f"WARNING: the GEMM peak was measured while waiting {100 * gemm_wait:.0f}% of the "
+            "time for a CPU; fractions of peak are unreliable"
+        )
     arrays = synthetic_arrays(args.sessions, args.vocab, args.seed)
     data = synthetic_session_data(arrays, args.vocab, device)
     print(f"{data}")
@@ -578,14 +645,18 @@ def main(argv: list[str] | None = None) -> int:
         for name, skip, sparse, as_is in plan:
             t = time.time()
             rows.append(run_ours(name, data, args, device, prec, skip, sparse, as_is))
-            print(f"  {name:30} {prec}: {rows[-1].median_ms:8.1f} ms/step  ({time.time() - t:.0f} s)")
+            print(
+                f"  {name:30} {prec}: {rows[-1].median_ms:8.1f} ms/step  ({time.time() - t:.0f} s)"
+            )
             gc.collect()
         if not args.no_reference:
             t = time.time()
             ref[prec] = run_reference(arrays, args, device, prec)
             rows.append(ref[prec])
-            print(f"  {'reference':30} {prec}: {ref[prec].median_ms:8.1f} ms/step  "
-                  f"({time.time() - t:.0f} s)")
+            print(
+                f"  {'reference':30} {prec}: {ref[prec].median_ms:8.1f} ms/step  "
+                f"({time.time() - t:.0f} s)"
+            )
             gc.collect()
     print()
     print_table(rows, peaks, ref)
@@ -605,20 +676,35 @@ def main(argv: list[str] | None = None) -> int:
     }
     for r in rows:
         flops = statistics.median(r.flops)
-        result["rows"].append({
-            "variant": r.name, "precision": r.precision, "batch": r.batch,
-            "median_step_ms": r.median_ms, "sessions_per_s": r.sessions_per_s,
-            "speedup_vs_reference": (r.sessions_per_s / ref[r.precision].sessions_per_s
-                                     if r.precision in ref and r.name != "reference" else None),
-            "phase_median_ms": {p: statistics.median(v) for p, v in r.phases_ms.items()},
-            "phase_share": r.phase_share(), "bound": bound_of(r),
-            "flops_per_step": flops, "flops_per_s": flops / (r.median_ms / 1e3),
-            "fraction_of_gemm_peak": flops / (r.median_ms / 1e3) / peaks[r.precision],
-            "peak_memory_gb": r.peak_gb, "runqueue_wait_share": r.wait_share, "note": r.note,
-            "step_ms": r.step_ms, "cpu_ms": r.cpu_ms,
-            "median_cpu_ms": statistics.median(r.cpu_ms), "speedup_vs_reference_cpu_time":
-                None if math.isnan(cpu_ratio(r, ref)) else cpu_ratio(r, ref),
-        })
+        result["rows"].append(
+            {
+                "variant": r.name,
+                "precision": r.precision,
+                "batch": r.batch,
+                "median_step_ms": r.median_ms,
+                "sessions_per_s": r.sessions_per_s,
+                "speedup_vs_reference": (
+                    r.sessions_per_s / ref[r.precision].sessions_per_s
+                    if r.precision in ref and r.name != "reference"
+                    else None
+                ),
+                "phase_median_ms": {p: statistics.median(v) for p, v in r.phases_ms.items()},
+                "phase_share": r.phase_share(),
+                "bound": bound_of(r),
+                "flops_per_step": flops,
+                "flops_per_s": flops / (r.median_ms / 1e3),
+                "fraction_of_gemm_peak": flops / (r.median_ms / 1e3) / peaks[r.precision],
+                "peak_memory_gb": r.peak_gb,
+                "runqueue_wait_share": r.wait_share,
+                "note": r.note,
+                "step_ms": r.step_ms,
+                "cpu_ms": r.cpu_ms,
+                "median_cpu_ms": statistics.median(r.cpu_ms),
+                "speedup_vs_reference_cpu_time": None
+                if math.isnan(cpu_ratio(r, ref))
+                else cpu_ratio(r, ref),
+            }
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

@@ -1,7 +1,7 @@
 """Bring chapters in line with the book's conventions (CONTRIBUTING.md, "How to write a chapter").
 
-    python book/apply_chapter_conventions.py notebooks/03_training.ipynb ...   # rewrite in place
-    python book/apply_chapter_conventions.py --check notebooks/*.ipynb         # exit 1 if any would change
+    python book/apply_chapter_conventions.py notebooks/03_training.ipynb ...  # rewrite in place
+    python book/apply_chapter_conventions.py --check notebooks/*.ipynb  # exit 1 if any would change
 
 Idempotent, and it touches sources only (outputs and execution counts stay as they are), so a
 chapter need not be re-executed for the markdown conventions. What it does:
@@ -21,6 +21,7 @@ chapter need not be re-executed for the markdown conventions. What it does:
    tables), applied only where a cell still has the exact old text (code changes need a
    re-execution of the chapter afterwards).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,14 +77,14 @@ def _outside_code(text: str, fn) -> str:
     while i < len(parts):
         out.append(fn(parts[i]))
         if i + 1 < len(parts):
-            out.append(parts[i + 1])           # the code, untouched
+            out.append(parts[i + 1])  # the code, untouched
         i += 3
     return "".join(out)
 
 
 def _sentence_start(text: str, pos: int) -> bool:
     before = text[:pos].rstrip(" \t(")
-    if not before.strip() or before.endswith("\n\n"):           # a paragraph starts here
+    if not before.strip() or before.endswith("\n\n"):  # a paragraph starts here
         return True
     return before.rstrip("\n").endswith((".", "!", "?", ":"))
 
@@ -99,9 +100,11 @@ def _link_file_names(text: str) -> str:
     def fix(chunk: str) -> str:
         # not inside a link already: [text](...PAPER.md) or [PAPER.md](...)
         chunk = re.sub(r"(?<!\]\()(?<![\w/\[.-])PAPER\.md(?![\w\]])", paper, chunk)
-        chunk = re.sub(r"(?<!\]\()(?<![\w/\[.-])(CONTRIBUTING\.md|README\.md)(?![\w\]])",
-                       repo_file, chunk)
+        chunk = re.sub(
+            r"(?<!\]\()(?<![\w/\[.-])(CONTRIBUTING\.md|README\.md)(?![\w\]])", repo_file, chunk
+        )
         return chunk
+
     return _outside_code(text, fix)
 
 
@@ -112,54 +115,79 @@ def _denumber(text: str) -> str:
 # ------------------------------------------------------------------ known code changes (--code)
 CODE_CHANGES: dict[str, list[tuple[str, str]]] = {
     "03_training": [
-        ("from negrec_lib.viz import training as vt",
-         "from negrec_lib.viz import training as vt\n"
-         "from negrec_lib.viz.live import LiveCurve\n"
-         "from negrec_lib.viz.tables import results_table"),
-        ("runs, run_dirs = {}, {}\nfor label, run_cfg in configs.items():\n"
-         "    runs[label], run_dirs[label] = run_cached(run_cfg, ch.runs_root, ch.data_root)\n",
-         "runs, run_dirs = {}, {}\ncurve = LiveCurve()            # redrawn after every epoch while a model trains\n"
-         "for label, run_cfg in configs.items():\n"
-         "    curve.label = label\n"
-         "    runs[label], run_dirs[label] = run_cached(run_cfg, ch.runs_root, ch.data_root,\n"
-         "                                              callbacks=[curve])\n"),
-        ('print(pd.DataFrame({"uni input": show(toy[0]), "uni target": show(uni_target[0]),\n'
-         '                    "bi input": show(bi_input[0]), "bi target": show(bi_target[0])},\n'
-         '                   index=pd.RangeIndex(1, 9, name="position")).T.to_string())',
-         'results_table(pd.DataFrame({"uni input": show(toy[0]), "uni target": show(uni_target[0]),\n'
-         '                            "bi input": show(bi_input[0]), "bi target": show(bi_target[0])},\n'
-         '                           index=pd.RangeIndex(1, 9, name="position")).T)'),
-        ('print(full["uni"].by_context[["n", "hr@10", "ndcg@10", "mrr"]].round(4).to_string())',
-         'results_table(full["uni"].by_context[["n", "hr@10", "ndcg@10", "mrr"]], digits=4)'),
-        ('print(pd.DataFrame(sizes).T.to_string())\n',
-         'display(results_table(pd.DataFrame(sizes).T))\n'),
+        (
+            "from negrec_lib.viz import training as vt",
+            "from negrec_lib.viz import training as vt\n"
+            "from negrec_lib.viz.live import LiveCurve\n"
+            "from negrec_lib.viz.tables import results_table",
+        ),
+        (
+            "runs, run_dirs = {}, {}\nfor label, run_cfg in configs.items():\n"
+            "    runs[label], run_dirs[label] = run_cached(run_cfg, ch.runs_root, ch.data_root)\n",
+            "runs, run_dirs = {}, {}\ncurve = LiveCurve()            # redrawn after every epoch while a model trains\n"
+            "for label, run_cfg in configs.items():\n"
+            "    curve.label = label\n"
+            "    runs[label], run_dirs[label] = run_cached(run_cfg, ch.runs_root, ch.data_root,\n"
+            "                                              callbacks=[curve])\n",
+        ),
+        (
+            'print(pd.DataFrame({"uni input": show(toy[0]), "uni target": show(uni_target[0]),\n'
+            '                    "bi input": show(bi_input[0]), "bi target": show(bi_target[0])},\n'
+            '                   index=pd.RangeIndex(1, 9, name="position")).T.to_string())',
+            'results_table(pd.DataFrame({"uni input": show(toy[0]), "uni target": show(uni_target[0]),\n'
+            '                            "bi input": show(bi_input[0]), "bi target": show(bi_target[0])},\n'
+            '                           index=pd.RangeIndex(1, 9, name="position")).T)',
+        ),
+        (
+            'print(full["uni"].by_context[["n", "hr@10", "ndcg@10", "mrr"]].round(4).to_string())',
+            'results_table(full["uni"].by_context[["n", "hr@10", "ndcg@10", "mrr"]], digits=4)',
+        ),
+        (
+            "print(pd.DataFrame(sizes).T.to_string())\n",
+            "display(results_table(pd.DataFrame(sizes).T))\n",
+        ),
         ('print("\\nprecision chosen on a CPU:"', 'print("precision chosen on a CPU:"'),
     ],
     "04_negative_feedback": [
-        ("from negrec_lib.viz import training as vt",
-         "from negrec_lib.viz import training as vt\n"
-         "from negrec_lib.viz.live import LiveCurve\n"
-         "from negrec_lib.viz.tables import results_table"),
-        ("grid = run_grid_cached(cfg, variants, seeds, baselines, ch.runs_root, ch.data_root)\n",
-         "curve = LiveCurve()            # every run's curve, redrawn after each epoch\n"
-         "grid = run_grid_cached(cfg, variants, seeds, baselines, ch.runs_root, ch.data_root,\n"
-         "                       callbacks=[curve])\n"),
-        ('print(pd.DataFrame(rows, index=pd.RangeIndex(1, 9, name="position")).to_string())\n',
-         'display(results_table(pd.DataFrame(rows, index=pd.RangeIndex(1, 9, name="position"))))\n'),
-        ('print(f"\\nmean over the {int(ok.sum())} valid anchors', 'print(f"mean over the {int(ok.sum())} valid anchors'),
+        (
+            "from negrec_lib.viz import training as vt",
+            "from negrec_lib.viz import training as vt\n"
+            "from negrec_lib.viz.live import LiveCurve\n"
+            "from negrec_lib.viz.tables import results_table",
+        ),
+        (
+            "grid = run_grid_cached(cfg, variants, seeds, baselines, ch.runs_root, ch.data_root)\n",
+            "curve = LiveCurve()            # every run's curve, redrawn after each epoch\n"
+            "grid = run_grid_cached(cfg, variants, seeds, baselines, ch.runs_root, ch.data_root,\n"
+            "                       callbacks=[curve])\n",
+        ),
+        (
+            'print(pd.DataFrame(rows, index=pd.RangeIndex(1, 9, name="position")).to_string())\n',
+            'display(results_table(pd.DataFrame(rows, index=pd.RangeIndex(1, 9, name="position"))))\n',
+        ),
+        (
+            'print(f"\\nmean over the {int(ok.sum())} valid anchors',
+            'print(f"mean over the {int(ok.sum())} valid anchors',
+        ),
     ],
     "05_attention": [
-        ("from negrec_lib.viz import attention as va\n",
-         "from negrec_lib.viz import attention as va\n"
-         "from negrec_lib.viz.explorer import attention_explorer\n"
-         "from negrec_lib.viz.live import LiveCurve\n"),
-        ("runs = {}\nfor label, (name, skip_weight) in variants.items():\n",
-         "runs = {}\ncurve = LiveCurve()            # redrawn after every epoch if a model trains here\n"
-         "for label, (name, skip_weight) in variants.items():\n"
-         "    curve.label = label\n"),
-        ("    runs[label] = run_cached(cfg, ch.runs_root, ch.data_root)   # (metrics, run folder)\n",
-         "    runs[label] = run_cached(cfg, ch.runs_root, ch.data_root,   # (metrics, run folder)\n"
-         "                             callbacks=[curve])\n"),
+        (
+            "from negrec_lib.viz import attention as va\n",
+            "from negrec_lib.viz import attention as va\n"
+            "from negrec_lib.viz.explorer import attention_explorer\n"
+            "from negrec_lib.viz.live import LiveCurve\n",
+        ),
+        (
+            "runs = {}\nfor label, (name, skip_weight) in variants.items():\n",
+            "runs = {}\ncurve = LiveCurve()            # redrawn after every epoch if a model trains here\n"
+            "for label, (name, skip_weight) in variants.items():\n"
+            "    curve.label = label\n",
+        ),
+        (
+            "    runs[label] = run_cached(cfg, ch.runs_root, ch.data_root)   # (metrics, run folder)\n",
+            "    runs[label] = run_cached(cfg, ch.runs_root, ch.data_root,   # (metrics, run folder)\n"
+            "                             callbacks=[curve])\n",
+        ),
     ],
 }
 
@@ -191,25 +219,34 @@ def apply(nb: dict, name: str, code: bool = False) -> list[str]:
             cell["source"] = new
             changes.append(f"cell {i}: headings numbered once / file names linked")
     trains = any(_TRAINS.search(_source(c)) for c in code_cells)
-    setup = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"
-                  and "setup_chapter(" in _source(c)), None)
+    setup = next(
+        (
+            i
+            for i, c in enumerate(cells)
+            if c["cell_type"] == "code" and "setup_chapter(" in _source(c)
+        ),
+        None,
+    )
     intro = " ".join(_source(c) for c in cells[:setup] if c["cell_type"] == "markdown")
     if trains and setup is not None and not re.search(r"Change runtime type\s*>\s*T4", intro):
         install = cells.index(code_cells[0])
         import nbformat
+
         cells.insert(install, nbformat.v4.new_markdown_cell(GPU_NOTE))
         changes.append("GPU note with the T4 runtime inserted")
     if code:
         for old, new in CODE_CHANGES.get(name, []):
             if any(new in _source(c) for c in code_cells):
-                continue                                   # applied already
+                continue  # applied already
             hits = [c for c in code_cells if old in _source(c)]
             if len(hits) == 1:
                 hits[0]["source"] = _source(hits[0]).replace(old, new)
                 changes.append(f"code: {old.strip().splitlines()[0][:60]}")
             else:
-                changes.append(f"WARNING: code change not applied (text found {len(hits)} "
-                               f"times): {old.strip().splitlines()[0][:60]}")
+                changes.append(
+                    f"WARNING: code change not applied (text found {len(hits)} "
+                    f"times): {old.strip().splitlines()[0][:60]}"
+                )
     return changes
 
 
@@ -218,10 +255,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", type=Path, nargs="+")
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a "
-                                                             "chapter does not follow them")
-    parser.add_argument("--code", action="store_true",
-                        help="also apply the known code changes (re-execute afterwards)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if a chapter does not follow them",
+    )
+    parser.add_argument(
+        "--code",
+        action="store_true",
+        help="also apply the known code changes (re-execute afterwards)",
+    )
     args = parser.parse_args(argv)
     status = 0
     for path in args.notebooks:

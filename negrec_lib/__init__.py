@@ -2,6 +2,7 @@
 
 Companion library of the negrec book (Seshadri & Knees, 2023, reimplemented and examined).
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

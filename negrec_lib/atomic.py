@@ -7,13 +7,14 @@ under a temporary sibling and renamed into place when complete (`building_dir`),
 temporary names start with a dot and end in ``.tmp-<pid>``, so no command takes them for
 results.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import NegrecError, ResultsError, display_path
 
@@ -48,6 +49,7 @@ def _exchange(a: Path, b: Path) -> bool:
     the system or the file system cannot."""
     import ctypes
     import sys
+
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -65,7 +67,7 @@ def replace_dir(tmp: Path, out_dir: Path) -> None:
     one atomic step where Linux allows (so ``out_dir`` always holds the old or the new
     contents), else moved aside first; the old contents are deleted after."""
     if out_dir.is_dir() and not out_dir.is_symlink() and _exchange(tmp, out_dir):
-        shutil.rmtree(tmp, ignore_errors=True)        # tmp now holds the old contents
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old contents
         return
     old = None
     if out_dir.exists():
@@ -96,27 +98,36 @@ def building_dir(out_dir: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def file_lock(path: str | Path, timeout: float = -1, what: str = "results table"
-              ) -> Iterator[None]:
+def file_lock(path: str | Path, timeout: float = -1, what: str = "results table") -> Iterator[None]:
     """An exclusive inter-process lock held on ``<path>.lock`` (the `filelock` package).
 
     ``timeout`` < 0 waits for as long as it takes; otherwise a `ResultsError` says who to wait
     for after that many seconds.
     """
     from filelock import FileLock, Timeout
+
     lock_path = Path(f"{path}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path), timeout=timeout)
     try:
         lock.acquire()
     except Timeout:
-        raise ResultsError(f"another negrec process holds the lock on this {what} "
-                           f"({display_path(lock_path)}); wait for it to finish", path) from None
+        raise ResultsError(
+            f"another negrec process holds the lock on this {what} "
+            f"({display_path(lock_path)}); wait for it to finish",
+            path,
+        ) from None
     try:
         yield
     finally:
         lock.release()
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "building_dir", "replace_dir",
-           "file_lock", "NegrecError"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "building_dir",
+    "replace_dir",
+    "file_lock",
+    "NegrecError",
+]

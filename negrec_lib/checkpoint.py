@@ -6,6 +6,7 @@ never code). Every checkpoint holds ``version`` (`CHECKPOINT_VERSION`), ``config
 state dict); a run's ``last.pt`` adds the training state that `negrec_lib.train.Trainer`
 resumes from (optimiser, scheduler, scaler, random generators, position in the epoch).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,14 @@ from .model import SessionEncoder
 if TYPE_CHECKING:
     from .data.sessions import SessionData
 
-__all__ = ["CHECKPOINT_VERSION", "SAFE_ON_RESUME", "save_checkpoint", "load_checkpoint",
-           "model_from_checkpoint", "reconcile_config"]
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "SAFE_ON_RESUME",
+    "save_checkpoint",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "reconcile_config",
+]
 
 CHECKPOINT_VERSION = 1
 
@@ -76,22 +83,30 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError("is a folder, expected a checkpoint file (best.pt or last.pt "
-                              "of a run folder)", path)
+        raise CheckpointError(
+            "is a folder, expected a checkpoint file (best.pt or last.pt of a run folder)", path
+        )
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise file_error(CheckpointError, path, exc, "checkpoint file") from None
-    except Exception as exc:   # any failure to deserialise is damage: truncation, bit flips
-        raise file_error(CheckpointError, path, exc, "checkpoint",
-                         "use the run's other checkpoint (best.pt / last.pt) or train again"
-                         ) from None
+    except Exception as exc:  # any failure to deserialise is damage: truncation, bit flips
+        raise file_error(
+            CheckpointError,
+            path,
+            exc,
+            "checkpoint",
+            "use the run's other checkpoint (best.pt / last.pt) or train again",
+        ) from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in _CHECKPOINT_KEYS):
         missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
         raise CheckpointError(f"not a negrec checkpoint (missing {', '.join(missing)})", path)
     if ckpt["version"] != CHECKPOINT_VERSION:
-        raise CheckpointError(f"checkpoint version {ckpt['version']!r}; this negrec reads "
-                              f"version {CHECKPOINT_VERSION}", path)
+        raise CheckpointError(
+            f"checkpoint version {ckpt['version']!r}; this negrec reads "
+            f"version {CHECKPOINT_VERSION}",
+            path,
+        )
     if not isinstance(ckpt["config"], dict):
         raise CheckpointError("the checkpoint's config is not a mapping", path)
     try:
@@ -104,9 +119,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
-def model_from_checkpoint(path: str | Path, data: "SessionData | None" = None,
-                          device: str | torch.device = "cpu") -> tuple[SessionEncoder,
-                                                                        ExperimentConfig]:
+def model_from_checkpoint(
+    path: str | Path, data: SessionData | None = None, device: str | torch.device = "cpu"
+) -> tuple[SessionEncoder, ExperimentConfig]:
     """Rebuild the encoder stored in a checkpoint, in evaluation mode.
 
     Parameters
@@ -134,24 +149,31 @@ def model_from_checkpoint(path: str | Path, data: "SessionData | None" = None,
     feats = data.features if (data is not None and cfg.model.use_features) else None
     n_feat = int(ckpt["n_features"])
     if cfg.model.use_features and feats is None:
-        raise CheckpointError("the model uses track features; pass the prepared data "
-                              "(data=...) that holds them", path)
+        raise CheckpointError(
+            "the model uses track features; pass the prepared data (data=...) that holds them", path
+        )
     if data is not None and int(ckpt["vocab_size"]) != data.vocab_size:
-        raise CheckpointError(f"the model was trained on a vocabulary of {ckpt['vocab_size']} "
-                              f"ids, the prepared data {display_path(data.path or '?')} has "
-                              f"{data.vocab_size}; evaluate it on the data it was trained on",
-                              path)
+        raise CheckpointError(
+            f"the model was trained on a vocabulary of {ckpt['vocab_size']} "
+            f"ids, the prepared data {display_path(data.path or '?')} has "
+            f"{data.vocab_size}; evaluate it on the data it was trained on",
+            path,
+        )
     if feats is not None and int(feats.shape[1]) != n_feat:
-        raise CheckpointError(f"the model expects {n_feat} track features, the data has "
-                              f"{int(feats.shape[1])}", path)
+        raise CheckpointError(
+            f"the model expects {n_feat} track features, the data has {int(feats.shape[1])}", path
+        )
     try:
-        model = SessionEncoder(cfg.model, int(ckpt["vocab_size"]), n_features=n_feat,
-                               features=feats)
+        model = SessionEncoder(
+            cfg.model, int(ckpt["vocab_size"]), n_features=n_feat, features=feats
+        )
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise CheckpointError(f"the stored weights do not fit the stored configuration "
-                              f"({' '.join(str(exc).split())[:200]}); the file is damaged",
-                              path) from None
+        raise CheckpointError(
+            f"the stored weights do not fit the stored configuration "
+            f"({' '.join(str(exc).split())[:200]}); the file is damaged",
+            path,
+        ) from None
     return model.to(device).eval(), cfg
 
 
@@ -159,13 +181,21 @@ def model_from_checkpoint(path: str | Path, data: "SessionData | None" = None,
 # computed), or with ``allow_config_change`` (recorded in the run's ``config_changes``).
 # data_dir only says where the data is now: the data itself is checked (vocabulary, sessions).
 _FREE_ON_RESUME = frozenset({"out_dir", "data_dir", "train.progress"})
-SAFE_ON_RESUME = frozenset({"name", "train.epochs", "train.patience",
-                            "train.eval_every", "train.eval_batch_size", "train.device",
-                            "train.tensorboard"})
+SAFE_ON_RESUME = frozenset(
+    {
+        "name",
+        "train.epochs",
+        "train.patience",
+        "train.eval_every",
+        "train.eval_batch_size",
+        "train.device",
+        "train.tensorboard",
+    }
+)
 
 
 # What a key missing from a checkpoint written before the key existed meant.
-_LEGACY_MISSING = {"model.init": "gpt"}     # the initialisation before model.init existed
+_LEGACY_MISSING = {"model.init": "gpt"}  # the initialisation before model.init existed
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -178,8 +208,9 @@ def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def reconcile_config(ckpt: dict, cfg: ExperimentConfig, allow: bool, path: Path
-                     ) -> tuple[ExperimentConfig, list[dict[str, Any]]]:
+def reconcile_config(
+    ckpt: dict, cfg: ExperimentConfig, allow: bool, path: Path
+) -> tuple[ExperimentConfig, list[dict[str, Any]]]:
     """The configuration a resumed run trains on, and the recorded changes.
 
     A key that an older checkpoint lacks takes the value it had then (`_LEGACY_MISSING`), else
@@ -210,30 +241,46 @@ def reconcile_config(ckpt: dict, cfg: ExperimentConfig, allow: bool, path: Path
     old = _flat(ExperimentConfig.from_dict(ckpt["config"], source="checkpoint").to_dict())
     old.update({k: v for k, v in _LEGACY_MISSING.items() if k not in stored})
     new = _flat(cfg.to_dict())
-    diff = sorted(k for k in old.keys() | new.keys()
-                  if old.get(k) != new.get(k) and k not in _FREE_ON_RESUME)
+    diff = sorted(
+        k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in _FREE_ON_RESUME
+    )
     if not diff:
         return cfg, []
     shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-    unsafe = [k for k in diff if k not in SAFE_ON_RESUME
-              # the cosine schedule spans the epoch cap: changing it changes every step's rate
-              or (k == "train.epochs" and old.get("train.scheduler") == "cosine")]
+    unsafe = [
+        k
+        for k in diff
+        if k not in SAFE_ON_RESUME
+        # the cosine schedule spans the epoch cap: changing it changes every step's rate
+        or (k == "train.epochs" and old.get("train.scheduler") == "cosine")
+    ]
     if unsafe:
         raise ConfigError(
             f"cannot resume with a different configuration: {shown}. The run trained with the "
             f"checkpoint's values; {', '.join(unsafe)} cannot change mid-run: resume with the "
-            "run's own configuration (its config.yaml) or start a new run elsewhere", path)
+            "run's own configuration (its config.yaml) or start a new run elsewhere",
+            path,
+        )
     if not allow:
         raise ConfigError(
             f"the configuration differs from the checkpoint's: {shown}; pass "
             "allow_config_change=True to continue with the new value(s) (recorded as "
-            "config_changes), or resume with the run's own configuration", path
-        ).with_cli(f"{display_path(path)}: the configuration differs from the checkpoint's: "
-                   f"{shown}; pass --allow-config-change to continue with the new value(s) "
-                   "(recorded in metrics.json as config_changes), or resume without --set / "
-                   "--config (the run's own configuration is then used)")
+            "config_changes), or resume with the run's own configuration",
+            path,
+        ).with_cli(
+            f"{display_path(path)}: the configuration differs from the checkpoint's: "
+            f"{shown}; pass --allow-config-change to continue with the new value(s) "
+            "(recorded in metrics.json as config_changes), or resume without --set / "
+            "--config (the run's own configuration is then used)"
+        )
     state = ckpt.get("state") or {}
-    changes = [{"key": k, "from": old.get(k), "to": new.get(k),
-                "after_epoch": int(state.get("epoch", 0)) if isinstance(state, dict) else 0}
-               for k in diff]
+    changes = [
+        {
+            "key": k,
+            "from": old.get(k),
+            "to": new.get(k),
+            "after_epoch": int(state.get("epoch", 0)) if isinstance(state, dict) else 0,
+        }
+        for k in diff
+    ]
     return cfg, changes

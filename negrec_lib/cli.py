@@ -3,6 +3,7 @@
 Every sub-command is a thin layer over a library function; errors a user can cause print one
 clear line (file, line, field, what to do) and exit with status 2, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,21 +13,32 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .config import DataConfig
+from .config import DataConfig, ExperimentConfig, profile_config
 from .errors import ConfigError, NegrecError
 from .progress import add_quiet_argument
 
 
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="write simulated MSSD-format data",
-                       description="Write simulated sessions and track features in the exact "
-                                   "MSSD format, with the simulator's ground truth.")
-    p.add_argument("--profile", choices=["ci", "cpu", "gpu", "auto"], default="auto",
-                   help="take sizes from a profile (auto: NEGREC_PROFILE or the hardware)")
+    p = sub.add_parser(
+        "simulate",
+        help="write simulated MSSD-format data",
+        description="Write simulated sessions and track features in the exact "
+        "MSSD format, with the simulator's ground truth.",
+    )
+    p.add_argument(
+        "--profile",
+        choices=["ci", "cpu", "gpu", "auto"],
+        default="auto",
+        help="take sizes from a profile (auto: NEGREC_PROFILE or the hardware)",
+    )
     p.add_argument("--sessions", type=int, help="number of sessions")
     p.add_argument("--tracks", type=int, help="number of catalogue tracks")
-    p.add_argument("--skip-signal", type=float, dest="skip_signal",
-                   help="0: skips independent of taste ... 1: strongly taste-driven")
+    p.add_argument(
+        "--skip-signal",
+        type=float,
+        dest="skip_signal",
+        help="0: skips independent of taste ... 1: strongly taste-driven",
+    )
     p.add_argument("--seed", type=int, help="random seed (same seed, same files)")
     p.add_argument("--days", type=int, help="number of days of logs")
     p.add_argument("--max-length", type=int, dest="max_length", help="longest session")
@@ -42,29 +54,45 @@ def _run_simulate(args: argparse.Namespace) -> int:
     from .sim import simulate
 
     sim = profile_config(None if args.profile == "auto" else args.profile).sim
-    flags = {f.name: getattr(args, f.name) for f in fields(sim)
-             if getattr(args, f.name, None) is not None}
+    flags = {
+        f.name: getattr(args, f.name)
+        for f in fields(sim)
+        if getattr(args, f.name, None) is not None
+    }
     print(simulate(args.out, sim, force=args.force, progress=not args.quiet, **flags))
     return 0
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", help="MSSD logs -> a prepared dataset folder",
-                       description="Read MSSD logs (real or simulated), apply the skip label, "
-                                   "filters, vocabulary and split, and write a prepared folder.")
-    p.add_argument("--input", required=True, help="a log file, .csv.gz, or a folder of them "
-                                                  "(or the dataset root with training_set/)")
+    p = sub.add_parser(
+        "prepare",
+        help="MSSD logs -> a prepared dataset folder",
+        description="Read MSSD logs (real or simulated), apply the skip label, "
+        "filters, vocabulary and split, and write a prepared folder.",
+    )
+    p.add_argument(
+        "--input",
+        required=True,
+        help="a log file, .csv.gz, or a folder of them (or the dataset root with training_set/)",
+    )
     p.add_argument("--out", required=True, help="the prepared folder to write")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     add_quiet_argument(p)
     d = DataConfig()
     p.add_argument("--split", choices=["paper", "by_day"], default=d.split)
-    p.add_argument("--skip-strength", type=int, default=d.skip_strength,
-                   help="skipped when skip strength >= this: 1 = skip_3, 2 = skip_2 (paper), "
-                        "3 = skip_1")
+    p.add_argument(
+        "--skip-strength",
+        type=int,
+        default=d.skip_strength,
+        help="skipped when skip strength >= this: 1 = skip_3, 2 = skip_2 (paper), 3 = skip_1",
+    )
     p.add_argument("--min-length", type=int, default=d.min_length)
-    p.add_argument("--no-require-skip", dest="require_skip", action="store_false",
-                   help="keep sessions without any skip (the paper drops them)")
+    p.add_argument(
+        "--no-require-skip",
+        dest="require_skip",
+        action="store_false",
+        help="keep sessions without any skip (the paper drops them)",
+    )
     p.add_argument("--min-count", type=int, default=d.min_count)
     p.add_argument("--oov", choices=["token", "drop_session"], default=d.oov)
     p.add_argument("--max-length", type=int, default=d.max_length)
@@ -72,51 +100,66 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--valid-days", type=int, default=d.valid_days)
     p.add_argument("--test-days", type=int, default=d.test_days)
     p.add_argument("--eval-targets", choices=["last", "all"], default=d.eval_targets)
-    p.add_argument("--on-error", choices=["raise", "drop"], default=d.on_error,
-                   help="malformed sessions: stop with an error (default) or drop and count "
-                        "them (by reason, in the manifest); with drop, malformed track-feature "
-                        "rows are dropped too, and an unreadable feature file disables the "
-                        "features with a warning. Refused when no session is left")
-    p.add_argument("--partial-sessions", choices=["error", "drop", "keep"],
-                   default=d.partial_sessions,
-                   help="a session the file starts or ends inside (a sample cut mid-session): "
-                        "stop with an error saying where (default), drop and count it, or keep "
-                        "the rows the file has")
-    p.add_argument("--date-format", default=d.date_format,
-                   choices=["auto", "yyyy-mm-dd", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd"],
-                   help="how the date column is spelled; auto (default) reads YYYY-MM-DD (with "
-                        "or without a time), dd/mm/yyyy, and dd-mm-yy or yy-mm-dd told apart by "
-                        "MSSD's date range (2018-07-15 to 2018-09-18), refusing what the range "
-                        "does not decide")
+    p.add_argument(
+        "--on-error",
+        choices=["raise", "drop"],
+        default=d.on_error,
+        help="malformed sessions: stop with an error (default) or drop and count "
+        "them (by reason, in the manifest); with drop, malformed track-feature "
+        "rows are dropped too, and an unreadable feature file disables the "
+        "features with a warning. Refused when no session is left",
+    )
+    p.add_argument(
+        "--partial-sessions",
+        choices=["error", "drop", "keep"],
+        default=d.partial_sessions,
+        help="a session the file starts or ends inside (a sample cut mid-session): "
+        "stop with an error saying where (default), drop and count it, or keep "
+        "the rows the file has",
+    )
+    p.add_argument(
+        "--date-format",
+        default=d.date_format,
+        choices=["auto", "yyyy-mm-dd", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd"],
+        help="how the date column is spelled; auto (default) reads YYYY-MM-DD (with "
+        "or without a time), dd/mm/yyyy, and dd-mm-yy or yy-mm-dd told apart by "
+        "MSSD's date range (2018-07-15 to 2018-09-18), refusing what the range "
+        "does not decide",
+    )
     p.set_defaults(func=_run_prepare)
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
     from .data.prepare import prepare
-    cfg = DataConfig(**{f.name: getattr(args, f.name) for f in fields(DataConfig)
-                        if hasattr(args, f.name)})
+
+    cfg = DataConfig(
+        **{f.name: getattr(args, f.name) for f in fields(DataConfig) if hasattr(args, f.name)}
+    )
     try:
         man = prepare(args.input, args.out, cfg, force=args.force, progress=not args.quiet)
-    except ConfigError as exc:    # name the flags: data.min_length -> --min-length
+    except ConfigError as exc:  # name the flags: data.min_length -> --min-length
         if exc.cli_message is None:
-            exc.cli_message = re.sub(r"\bdata\.([a-z_]+)",
-                                     lambda m: "--" + m.group(1).replace("_", "-"),
-                                     str(exc)).replace("data: --", "--", 1)
+            exc.cli_message = re.sub(
+                r"\bdata\.([a-z_]+)", lambda m: "--" + m.group(1).replace("_", "-"), str(exc)
+            ).replace("data: --", "--", 1)
         raise
     sizes = man["split_sizes"]
-    print(f"prepared {man['sessions_kept']:,} sessions ({man['rows_read']:,} rows read) "
-          f"into {args.out} in {man['seconds']} s")
-    print(f"  vocabulary: {man['n_tracks']:,} tracks; split {man['split']['kind']}: "
-          f"train {sizes['train_sessions']:,} sessions, valid {sizes['valid']:,}, "
-          f"test {sizes['test']:,}")
+    print(
+        f"prepared {man['sessions_kept']:,} sessions ({man['rows_read']:,} rows read) "
+        f"into {args.out} in {man['seconds']} s"
+    )
+    print(
+        f"  vocabulary: {man['n_tracks']:,} tracks; split {man['split']['kind']}: "
+        f"train {sizes['train_sessions']:,} sessions, valid {sizes['valid']:,}, "
+        f"test {sizes['test']:,}"
+    )
     if man["sessions_dropped"]:
         print("  dropped: " + ", ".join(f"{k} {v:,}" for k, v in man["sessions_dropped"].items()))
     return 0
 
 
-def load_config(config: str | None, profile: str | None, sets: list[str]) -> "ExperimentConfig":
+def load_config(config: str | None, profile: str | None, sets: list[str]) -> ExperimentConfig:
     """A configuration from a YAML file or a profile, with ``--set key=value`` overrides."""
-    from .config import ExperimentConfig, profile_config
     if config and profile:
         raise NegrecError("give --config or --profile, not both")
     if config:
@@ -127,51 +170,81 @@ def load_config(config: str | None, profile: str | None, sets: list[str]) -> "Ex
         return cfg.override(sets or [])
     except ConfigError as exc:
         if exc.cli_message is None and str(exc).startswith("override"):
-            exc.cli_message = "--set" + str(exc)[len("override"):]
+            exc.cli_message = "--set" + str(exc)[len("override") :]
         raise
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train one configuration",
-                       description="Train the encoder; the best epoch on validation is tested "
-                                   "once. Without --data (and no data_dir in the config), the "
-                                   "profile's simulated data is generated and prepared first.")
+    p = sub.add_parser(
+        "train",
+        help="train one configuration",
+        description="Train the encoder; the best epoch on validation is tested "
+        "once. Without --data (and no data_dir in the config), the "
+        "profile's simulated data is generated and prepared first.",
+    )
     p.add_argument("--config", help="YAML file (write one with --dump-config)")
-    p.add_argument("--profile", choices=["ci", "cpu", "gpu", "auto"],
-                   help="start from a profile's configuration (default: auto)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field, e.g. --set loss.skip_weight=1 --set model.causal=false")
+    p.add_argument(
+        "--profile",
+        choices=["ci", "cpu", "gpu", "auto"],
+        help="start from a profile's configuration (default: auto)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field, e.g. --set loss.skip_weight=1 --set model.causal=false",
+    )
     p.add_argument("--data", help="a prepared folder (overrides data_dir)")
     p.add_argument("--out", help="run folder (overrides out_dir)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out; without --config, --profile and --set it "
-                        "continues with the run's own configuration (from its last.pt)")
-    p.add_argument("--allow-config-change", action="store_true",
-                   help="with --resume: accept a configuration that differs from the "
-                        "checkpoint's in keys that are safe to change mid-run (the epoch cap, "
-                        "patience, evaluation frequency, device, name); the changes are "
-                        "recorded in metrics.json. Other differences are always refused")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                   help="also save last.pt every N batches (long epochs)")
-    p.add_argument("--dump-config", action="store_true",
-                   help="print the resolved configuration as YAML and exit")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out; without --config, --profile and --set it "
+        "continues with the run's own configuration (from its last.pt)",
+    )
+    p.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="with --resume: accept a configuration that differs from the "
+        "checkpoint's in keys that are safe to change mid-run (the epoch cap, "
+        "patience, evaluation frequency, device, name); the changes are "
+        "recorded in metrics.json. Other differences are always refused",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also save last.pt every N batches (long epochs)",
+    )
+    p.add_argument(
+        "--dump-config",
+        action="store_true",
+        help="print the resolved configuration as YAML and exit",
+    )
     add_quiet_argument(p)
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
     from .data.cache import ensure_dataset
     from .data.sessions import SessionData
-    from .checkpoint import load_checkpoint
     from .train import Trainer
-    own = (args.resume and args.out and not (args.config or args.profile or args.set)
-           and (Path(args.out) / "last.pt").is_file())
-    if own:       # resume with the run's own configuration
+
+    own = (
+        args.resume
+        and args.out
+        and not (args.config or args.profile or args.set)
+        and (Path(args.out) / "last.pt").is_file()
+    )
+    if own:  # resume with the run's own configuration
         from .config import ExperimentConfig
         from .errors import display_path
+
         last = Path(args.out) / "last.pt"
-        cfg = ExperimentConfig.from_dict(load_checkpoint(last)["config"],
-                                         source=display_path(last))
+        cfg = ExperimentConfig.from_dict(load_checkpoint(last)["config"], source=display_path(last))
     else:
         cfg = load_config(args.config, args.profile, args.set)
     if args.data:
@@ -185,9 +258,14 @@ def _run_train(args: argparse.Namespace) -> int:
         return 0
     data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=cfg.train.progress)
     data = SessionData.load(data_dir)
-    result = Trainer(cfg, data, cfg.out_dir, resume=args.resume,
-                     checkpoint_every=args.checkpoint_every,
-                     allow_config_change=args.allow_config_change).fit()
+    result = Trainer(
+        cfg,
+        data,
+        cfg.out_dir,
+        resume=args.resume,
+        checkpoint_every=args.checkpoint_every,
+        allow_config_change=args.allow_config_change,
+    ).fit()
     if result:
         _print_metrics(result["test"], f"test ({cfg.name}, best epoch {result['best_epoch']})")
         print(f"run folder: {cfg.out_dir}")
@@ -201,16 +279,24 @@ def _print_metrics(metrics: dict, title: str) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint",
-                       description="Rank the catalogue for every example of a split with a "
-                                   "trained model and print (or write) the metrics.")
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint",
+        description="Rank the catalogue for every example of a split with a "
+        "trained model and print (or write) the metrics.",
+    )
     p.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a run")
     p.add_argument("--data", help="prepared folder (default: the run's data)")
     p.add_argument("--split", choices=["valid", "test"], default="test")
-    p.add_argument("--protocol", choices=["full", "sampled"], default="full",
-                   help="full catalogue (honest) or the paper's batch targets + 1000 random")
-    p.add_argument("--exclude-seen", action="store_true",
-                   help="do not rank tracks already in the session")
+    p.add_argument(
+        "--protocol",
+        choices=["full", "sampled"],
+        default="full",
+        help="full catalogue (honest) or the paper's batch targets + 1000 random",
+    )
+    p.add_argument(
+        "--exclude-seen", action="store_true", help="do not rank tracks already in the session"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     add_quiet_argument(p)
@@ -218,38 +304,53 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint, model_from_checkpoint
     from .data.cache import ensure_dataset
     from .data.sessions import SessionData
     from .metrics import evaluate
     from .runtime import resolve_device
-    from .checkpoint import load_checkpoint, model_from_checkpoint
+
     device = resolve_device(args.device)
     from .config import ExperimentConfig
-    cfg = ExperimentConfig.from_dict(load_checkpoint(args.checkpoint)["config"],
-                                     source=args.checkpoint)
-    data_dir = args.data or cfg.data_dir or ensure_dataset(cfg.sim, cfg.data,
-                                                                progress=not args.quiet)
+
+    cfg = ExperimentConfig.from_dict(
+        load_checkpoint(args.checkpoint)["config"], source=args.checkpoint
+    )
+    data_dir = (
+        args.data or cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=not args.quiet)
+    )
     data = SessionData.load(data_dir, device)
     model, cfg = model_from_checkpoint(args.checkpoint, data, device)
-    res = evaluate(model, data, split=args.split, protocol=args.protocol,
-                   exclude_seen=args.exclude_seen, batch_size=cfg.train.eval_batch_size,
-                   seed=cfg.train.seed, progress=not args.quiet)
+    res = evaluate(
+        model,
+        data,
+        split=args.split,
+        protocol=args.protocol,
+        exclude_seen=args.exclude_seen,
+        batch_size=cfg.train.eval_batch_size,
+        seed=cfg.train.seed,
+        progress=not args.quiet,
+    )
     _print_metrics(res.metrics, f"{args.split} ({args.protocol} protocol), {args.checkpoint}")
     if args.json:
         from .atomic import atomic_write_text
+
         try:
             atomic_write_text(args.json, json.dumps(res.to_dict(), indent=2, default=float))
         except OSError as exc:
-            raise NegrecError(f"--json {args.json}: cannot write it ({exc.strerror or exc})"
-                              ) from None
+            raise NegrecError(
+                f"--json {args.json}: cannot write it ({exc.strerror or exc})"
+            ) from None
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``negrec`` command."""
     from . import __version__
+
     parser = argparse.ArgumentParser(
-        prog="negrec", description="Sequential music recommendation with negative feedback.")
+        prog="negrec", description="Sequential music recommendation with negative feedback."
+    )
     parser.add_argument("--version", action="version", version=f"negrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_simulate(sub)
@@ -257,24 +358,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     from .experiments import add_experiment_command
+
     add_experiment_command(sub)
-    _add_grid_command(sub, "bounds", _run_bounds,
-                      "oracle and popularity on an experiment's datasets",
-                      "For every distinct simulated dataset of an experiment file, evaluate the "
-                      "oracle (the simulator's true next-track distribution) and the popularity "
-                      "baseline on the test split; writes <results>/<name>_bounds.csv.")
-    p = _add_grid_command(sub, "baselines", _run_baselines,
-                          "classical baselines on an experiment's datasets",
-                          "For every distinct dataset of an experiment file, evaluate popularity, "
-                          "a first-order Markov chain, SKNN, V-SKNN and the oracle on the test "
-                          "split with the models' full-catalogue ranking; adds the missing rows "
-                          "to <results>/baselines.csv.")
+    _add_grid_command(
+        sub,
+        "bounds",
+        _run_bounds,
+        "oracle and popularity on an experiment's datasets",
+        "For every distinct simulated dataset of an experiment file, evaluate the "
+        "oracle (the simulator's true next-track distribution) and the popularity "
+        "baseline on the test split; writes <results>/<name>_bounds.csv.",
+    )
+    p = _add_grid_command(
+        sub,
+        "baselines",
+        _run_baselines,
+        "classical baselines on an experiment's datasets",
+        "For every distinct dataset of an experiment file, evaluate popularity, "
+        "a first-order Markov chain, SKNN, V-SKNN and the oracle on the test "
+        "split with the models' full-catalogue ranking; adds the missing rows "
+        "to <results>/baselines.csv.",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
-def _add_grid_command(sub: "argparse._SubParsersAction", name: str, func: object, help: str,
-                      description: str) -> argparse.ArgumentParser:
+def _add_grid_command(
+    sub: argparse._SubParsersAction, name: str, func: object, help: str, description: str
+) -> argparse.ArgumentParser:
     """A command that reads an experiment file and writes a table under --results."""
     p = sub.add_parser(name, help=help, description=description)
     p.add_argument("spec", help="experiment YAML file")
@@ -285,6 +396,7 @@ def _add_grid_command(sub: "argparse._SubParsersAction", name: str, func: object
 
 def _run_baselines(args: argparse.Namespace) -> int:
     from .study.baselines import baselines_table
+
     df = baselines_table(args.spec, args.results, progress=not args.quiet)
     cols = ["experiment", "method", "data_seed", "test_hr@1", "test_hr@10", "test_mrr"]
     print(df[cols].round(4).to_string(index=False))
@@ -293,6 +405,7 @@ def _run_baselines(args: argparse.Namespace) -> int:
 
 def _run_bounds(args: argparse.Namespace) -> int:
     from .study.bounds import bounds_table
+
     df = bounds_table(args.spec, args.results)
     cols = ["variant", "kind", "test_hr@1", "test_hr@10", "test_ndcg@10", "test_mrr"]
     print(df[cols].round(4).to_string(index=False))
@@ -310,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     from .errors import display_path
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -326,12 +440,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{display_path(exc.filename)}: " if getattr(exc, "filename", None) else ""
         print(f"negrec {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+    except Exception as exc:  # the last line of defence against a traceback
         if os.environ.get("NEGREC_TRACEBACK"):
             raise
-        print(f"negrec {args.command}: internal error: {type(exc).__name__}: "
-              f"{_one_line(str(exc))[:300]} (a bug in negrec; rerun with NEGREC_TRACEBACK=1 "
-              "and report the traceback)", file=sys.stderr)
+        print(
+            f"negrec {args.command}: internal error: {type(exc).__name__}: "
+            f"{_one_line(str(exc))[:300]} (a bug in negrec; rerun with NEGREC_TRACEBACK=1 "
+            "and report the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -8,6 +8,7 @@ Messages are worded for Python callers (argument names such as ``resume=True``);
 command line spells the same thing differently (``--resume``), the error carries that wording
 too (`NegrecError.cli_message`), and the command prints it instead.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,7 +38,7 @@ class NegrecError(Exception):
         """The message the ``negrec`` command prints."""
         return self.cli_message or str(self)
 
-    def with_cli(self, message: str) -> "NegrecError":
+    def with_cli(self, message: str) -> NegrecError:
         """Attach the command-line wording; returns self (``raise Err(...).with_cli(...)``)."""
         self.cli_message = message
         return self
@@ -54,8 +55,13 @@ class NegrecFileError(NegrecError, ValueError):
     reason : the message without the location
     """
 
-    def __init__(self, message: str, path: str | Path | None = None,
-                 line: int | None = None, column: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
         self.path = None if path is None else Path(path)
         self.line = line
         self.column = column
@@ -70,9 +76,11 @@ class NegrecFileError(NegrecError, ValueError):
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
-    def __reduce__(self):   # picklable across processes despite the keyword-rich __init__
-        return (_rebuild, (type(self), self.reason, self.path, self.line, self.column,
-                           self.cli_message))
+    def __reduce__(self):  # picklable across processes despite the keyword-rich __init__
+        return (
+            _rebuild,
+            (type(self), self.reason, self.path, self.line, self.column, self.cli_message),
+        )
 
 
 def _rebuild(cls, reason, path, line, column, cli):
@@ -101,8 +109,9 @@ class ResultsError(NegrecFileError):
     """A results table (or a run folder's history) is missing, damaged or locked."""
 
 
-def file_error(cls: type[NegrecFileError], path: str | Path, exc: BaseException,
-               what: str, hint: str = "") -> NegrecFileError:
+def file_error(
+    cls: type[NegrecFileError], path: str | Path, exc: BaseException, what: str, hint: str = ""
+) -> NegrecFileError:
     """A `cls` naming `path` for the low-level failure `exc` while reading `what`."""
     if isinstance(exc, FileNotFoundError):
         msg = f"no such {what}"
@@ -120,4 +129,3 @@ def file_error(cls: type[NegrecFileError], path: str | Path, exc: BaseException,
     if hint:
         msg += f"; {hint}"
     return cls(msg, path)
-

@@ -1,24 +1,26 @@
-"""Next-track losses (full and sampled softmax) and the skip contrastive loss (book/paper.md section 3).
+"""Next-track losses (full and sampled softmax) and the skip contrastive loss (book/paper.md, 3).
 
 Reserved ids (PAD, MASK, OOV) are never candidates, never sampled, and a row whose target is a
 reserved id is ignored. Sampled softmax computes only the candidate columns: the [N, V] logits
 of the reference code are never formed.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal, Protocol
+from collections.abc import Callable
+from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .config import LossConfig, ModelConfig
-from .tokens import N_RESERVED, PAD_ID
 from .errors import ConfigError
 from .model import SessionEncoder, causal_targets, cloze_inputs
+from .tokens import N_RESERVED, PAD_ID
 
-EmbeddingSource = Tensor | Callable[[Tensor], Tensor]   # a [V, D] table, or ids -> [.., D]
+EmbeddingSource = Tensor | Callable[[Tensor], Tensor]  # a [V, D] table, or ids -> [.., D]
 
 
 def _upcast(x: Tensor) -> Tensor:
@@ -33,12 +35,12 @@ def _zero(like: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------------- full softmax
 def full_softmax_loss(hidden: Tensor, targets: Tensor, item_emb: Tensor) -> Tensor:
-    """Cross-entropy over every track (reserved columns excluded), mean over rows with a real target."""
-    valid = targets >= N_RESERVED                                          # [N]; PAD/MASK/OOV ignored
+    """Cross-entropy over every track (reserved columns excluded), mean over rows with a target."""
+    valid = targets >= N_RESERVED  # [N]; PAD/MASK/OOV ignored
     if not bool(valid.any()):
         return _zero(hidden) + _zero(item_emb)
-    h = hidden[valid]                                                      # [N', D]
-    logits = _upcast(h @ item_emb.transpose(0, 1).to(h.dtype))             # [N', V]
+    h = hidden[valid]  # [N', D]
+    logits = _upcast(h @ item_emb.transpose(0, 1).to(h.dtype))  # [N', V]
     logits[:, :N_RESERVED] = float("-inf")
     return F.cross_entropy(logits, targets[valid])
 
@@ -49,8 +51,12 @@ class CandidateSampler(Protocol):
 
     vocab_size: int
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
         """``n`` track ids (>= N_RESERVED) as a LongTensor [n]."""
         ...
 
@@ -72,12 +78,21 @@ class UniformSampler:
         self.vocab_size = vocab_size
         self._log_q = -math.log(vocab_size - N_RESERVED)
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
         """``n`` ids drawn uniformly from [N_RESERVED, V)."""
         device = torch.device("cpu") if device is None else torch.device(device)
-        ids = torch.randint(N_RESERVED, self.vocab_size, (n,), generator=generator,
-                            device=_gen_device(generator, device))
+        ids = torch.randint(
+            N_RESERVED,
+            self.vocab_size,
+            (n,),
+            generator=generator,
+            device=_gen_device(generator, device),
+        )
         return ids.to(device)
 
     def log_q(self, ids: Tensor) -> Tensor:
@@ -95,28 +110,38 @@ class PopularitySampler:
     def __init__(self, counts: Tensor, alpha: float = 1.0, floor: float = 1.0) -> None:
         counts = torch.as_tensor(counts, dtype=torch.float64)
         if counts.ndim != 1 or counts.numel() <= N_RESERVED:
-            raise ConfigError(f"counts must be a [V] vector with V > {N_RESERVED}; got {tuple(counts.shape)}")
-        w = counts.clamp(min=floor) ** alpha                              # [V]
+            raise ConfigError(
+                f"counts must be a [V] vector with V > {N_RESERVED}; got {tuple(counts.shape)}"
+            )
+        w = counts.clamp(min=floor) ** alpha  # [V]
         w[:N_RESERVED] = 0.0
         if not bool(w.sum() > 0):
             raise ConfigError("PopularitySampler: every track has weight 0; use floor > 0")
         self.vocab_size = counts.numel()
         probs = w / w.sum()
-        self.cdf = probs.cumsum(0)                                         # [V] float64
-        self.log_probs = probs.float().log()                               # [V], -inf on reserved
+        self.cdf = probs.cumsum(0)  # [V] float64
+        self.log_probs = probs.float().log()  # [V], -inf on reserved
 
-    def to(self, device: torch.device | str) -> "PopularitySampler":
+    def to(self, device: torch.device | str) -> PopularitySampler:
         """Move the tables to ``device`` (so `log_q` and `sample` run there); returns self."""
         self.cdf, self.log_probs = self.cdf.to(device), self.log_probs.to(device)
         return self
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
         """``n`` ids drawn with probability ``probs`` (with replacement)."""
         device = self.cdf.device if device is None else torch.device(device)
-        u = torch.rand(n, generator=generator, dtype=torch.float64,
-                       device=_gen_device(generator, self.cdf.device)).to(self.cdf.device)
-        ids = torch.searchsorted(self.cdf, u * self.cdf[-1], right=True)   # first index with cdf > u
+        u = torch.rand(
+            n,
+            generator=generator,
+            dtype=torch.float64,
+            device=_gen_device(generator, self.cdf.device),
+        ).to(self.cdf.device)
+        ids = torch.searchsorted(self.cdf, u * self.cdf[-1], right=True)  # first index with cdf > u
         return ids.clamp_(N_RESERVED, self.vocab_size - 1).to(device)
 
     def log_q(self, ids: Tensor) -> Tensor:
@@ -124,9 +149,10 @@ class PopularitySampler:
         return self.log_probs.to(ids.device)[ids]
 
 
-def make_sampler(loss_cfg: LossConfig, vocab_size: int, counts: Tensor | None = None
-                 ) -> CandidateSampler | None:
-    """The sampler ``loss_cfg`` asks for (None for the full softmax); popularity needs ``counts`` [V]."""
+def make_sampler(
+    loss_cfg: LossConfig, vocab_size: int, counts: Tensor | None = None
+) -> CandidateSampler | None:
+    """The sampler ``loss_cfg`` asks for (None: full softmax); popularity needs ``counts`` [V]."""
     if loss_cfg.next_loss == "full":
         return None
     if loss_cfg.sampler == "uniform":
@@ -137,10 +163,25 @@ def make_sampler(loss_cfg: LossConfig, vocab_size: int, counts: Tensor | None = 
 
 
 # ---------------------------------------------------------------------- sampled softmax
-def sampled_softmax_loss(hidden: Tensor, targets: Tensor, item_emb: EmbeddingSource,
-                         sampler: CandidateSampler | None, n_negatives: int | None = 1000,
-                         logq: bool = False, generator: torch.Generator | None = None) -> Tensor:
-    """Softmax over the batch's unique targets plus ``n_negatives`` sampled tracks (the paper's mode).
+def _need(sampler: CandidateSampler | None) -> CandidateSampler:
+    if sampler is None:
+        raise ConfigError(
+            "sampled_softmax_loss needs a sampler to draw negatives (and to know the vocabulary "
+            "when item_emb is not a table)"
+        )
+    return sampler
+
+
+def sampled_softmax_loss(
+    hidden: Tensor,
+    targets: Tensor,
+    item_emb: EmbeddingSource,
+    sampler: CandidateSampler | None,
+    n_negatives: int | None = 1000,
+    logq: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Softmax over the batch's unique targets and ``n_negatives`` sampled tracks (paper's mode).
 
     Parameters
     ----------
@@ -166,37 +207,42 @@ def sampled_softmax_loss(hidden: Tensor, targets: Tensor, item_emb: EmbeddingSou
     nothing to any softmax and gets no gradient, so the hit columns are simply left out of the
     candidates: the same loss and gradients without a masked copy of the [N, C] logits.
     """
-    valid = targets >= N_RESERVED                                          # [N]
+    valid = targets >= N_RESERVED  # [N]
     if not bool(valid.any()):
         return _zero(hidden)
-    h, t = hidden[valid], targets[valid]                                   # [N', D], [N']
+    h, t = hidden[valid], targets[valid]  # [N', D], [N']
     gather = item_emb.__getitem__ if isinstance(item_emb, Tensor) else item_emb
     if n_negatives is None:
-        vocab = item_emb.shape[0] if isinstance(item_emb, Tensor) else sampler.vocab_size
-        candidates = torch.arange(N_RESERVED, vocab, device=t.device)     # [C = V - N_RESERVED]
-        target_col = t - N_RESERVED                                        # [N']
+        vocab = item_emb.shape[0] if isinstance(item_emb, Tensor) else _need(sampler).vocab_size
+        candidates = torch.arange(N_RESERVED, vocab, device=t.device)  # [C = V - N_RESERVED]
+        target_col = t - N_RESERVED  # [N']
     else:
-        batch_targets = torch.unique(t)                                    # [U], sorted
-        sampled = sampler.sample(n_negatives, generator=generator, device=t.device)  # [S]
-        sampled = sampled[~torch.isin(sampled, batch_targets)]             # [S'] accidental hits out
-        candidates = torch.cat([batch_targets, sampled])                   # [C = U + S']
-        target_col = torch.searchsorted(batch_targets, t)                  # [N']
+        batch_targets = torch.unique(t)  # [U], sorted
+        sampled = _need(sampler).sample(n_negatives, generator=generator, device=t.device)  # [S]
+        sampled = sampled[~torch.isin(sampled, batch_targets)]  # [S'] accidental hits out
+        candidates = torch.cat([batch_targets, sampled])  # [C = U + S']
+        target_col = torch.searchsorted(batch_targets, t)  # [N']
     if logq and sampler is None:
         raise ConfigError("loss.logq=true needs a sampler to supply Q")
-    cand_emb = gather(candidates)                                          # [C, D]
-    logits = _upcast(h @ cand_emb.transpose(0, 1).to(h.dtype))             # [N', C]
-    if logq:
-        logits = logits - sampler.log_q(candidates).to(logits.dtype)      # [N', C]
-    log_p = logits.log_softmax(-1)                                         # [N', C]
+    cand_emb = gather(candidates)  # [C, D]
+    logits = _upcast(h @ cand_emb.transpose(0, 1).to(h.dtype))  # [N', C]
+    if logq and sampler is not None:
+        logits = logits - sampler.log_q(candidates).to(logits.dtype)  # [N', C]
+    log_p = logits.log_softmax(-1)  # [N', C]
     return -log_p.gather(1, target_col[:, None]).mean()
 
 
 # ---------------------------------------------------------------------- skip InfoNCE
-def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Tensor,
-                      temperature: float = 0.1,
-                      pairing: Literal["session", "reference"] = "session",
-                      reduction: Literal["mean", "none"] = "mean",
-                      negatives: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def skip_infonce_loss(
+    anchors: Tensor,
+    keys: Tensor,
+    skipped: Tensor,
+    valid: Tensor,
+    temperature: float = 0.1,
+    pairing: Literal["session", "reference"] = "session",
+    reduction: Literal["mean", "none"] = "mean",
+    negatives: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """The negative-feedback InfoNCE of book/paper.md section 3, vectorised over the batch.
 
     Parameters
@@ -228,19 +274,19 @@ def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Ten
     reduction="none": (per-anchor losses [B, L], 0 where invalid; validity mask [B, L]).
     """
     B, L, _ = anchors.shape
-    q = F.normalize(_upcast(anchors), dim=-1)                              # [B, L, D]
-    k = F.normalize(_upcast(keys), dim=-1).to(q.dtype)                     # [B, L, D]
-    played = valid & ~skipped                                              # [B, L] anchor / positive slots
-    negative = valid & (skipped if negatives is None else negatives)       # [B, L] negative slots
+    q = F.normalize(_upcast(anchors), dim=-1)  # [B, L, D]
+    k = F.normalize(_upcast(keys), dim=-1).to(q.dtype)  # [B, L, D]
+    played = valid & ~skipped  # [B, L] anchor / positive slots
+    negative = valid & (skipped if negatives is None else negatives)  # [B, L] negative slots
 
     # positive index: first s > t with played[b, s]; via a reversed running minimum
     pos = torch.arange(L, device=anchors.device)
-    idx = torch.where(played, pos, torch.full_like(pos, L))                # [B, L]
-    suffix_min = idx.flip(-1).cummin(-1).values.flip(-1)                   # [B, L] min_{s >= t} idx[s]
-    next_pos = F.pad(suffix_min[:, 1:], (0, 1), value=L)                   # [B, L] min_{s > t}
+    idx = torch.where(played, pos, torch.full_like(pos, L))  # [B, L]
+    suffix_min = idx.flip(-1).cummin(-1).values.flip(-1)  # [B, L] min_{s >= t} idx[s]
+    next_pos = F.pad(suffix_min[:, 1:], (0, 1), value=L)  # [B, L] min_{s > t}
     has_pos = next_pos < L
     pos_key = k.gather(1, next_pos.clamp(max=L - 1)[..., None].expand_as(k))  # [B, L, D]
-    s_pos = (q * pos_key).sum(-1) / temperature                            # [B, L]
+    s_pos = (q * pos_key).sum(-1) / temperature  # [B, L]
 
     if pairing == "session":
         neg_keys, neg_mask = k, negative
@@ -248,16 +294,16 @@ def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Ten
         neg_keys, neg_mask = k.roll(-1, dims=0), negative.roll(-1, dims=0)  # row b <- session b+1
     else:
         raise ConfigError(f"loss.skip_pairing={pairing!r}: expected 'session' or 'reference'")
-    with torch.autocast(anchors.device.type, enabled=False):              # cosines in fp32 even under AMP
-        s_neg = (q @ neg_keys.transpose(1, 2)) / temperature               # [B, L, L]
-    allowed = neg_mask[:, None, :].expand(B, L, L)                          # [B, t, s]
-    if negatives is not None:                   # kept tracks as negatives: never t itself or t+
-        own = pos[None, :, None] == pos[None, None, :]                     # [1, L, L] s == t
-        plus = next_pos[..., None] == pos[None, None, :]                   # [B, L, L] s == pos(t)
+    with torch.autocast(anchors.device.type, enabled=False):  # cosines in fp32 even under AMP
+        s_neg = (q @ neg_keys.transpose(1, 2)) / temperature  # [B, L, L]
+    allowed = neg_mask[:, None, :].expand(B, L, L)  # [B, t, s]
+    if negatives is not None:  # kept tracks as negatives: never t itself or t+
+        own = pos[None, :, None] == pos[None, None, :]  # [1, L, L] s == t
+        plus = next_pos[..., None] == pos[None, None, :]  # [B, L, L] s == pos(t)
         allowed = allowed & ~own & ~plus
     s_neg = s_neg.masked_fill(~allowed, float("-inf"))
     log_denom = torch.logsumexp(torch.cat([s_pos[..., None], s_neg], -1), -1)  # [B, L], finite
-    anchor_ok = played & has_pos & allowed.any(-1)                         # [B, L]
+    anchor_ok = played & has_pos & allowed.any(-1)  # [B, L]
     per_anchor = torch.where(anchor_ok, log_denom - s_pos, torch.zeros_like(s_pos))
     if reduction == "none":
         return per_anchor, anchor_ok
@@ -265,8 +311,9 @@ def skip_infonce_loss(anchors: Tensor, keys: Tensor, skipped: Tensor, valid: Ten
     return per_anchor.sum() / n.clamp(min=1), n
 
 
-def control_labels(skipped: Tensor, valid: Tensor, control: str,
-                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+def control_labels(
+    skipped: Tensor, valid: Tensor, control: str, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor | None]:
     """Skip labels and negative slots [B, L] for a study control (``loss.skip_control``).
 
     ``none``: the labels as they are, no extra negatives. ``permuted``: each session's skips
@@ -277,39 +324,60 @@ def control_labels(skipped: Tensor, valid: Tensor, control: str,
     if control == "none":
         return skipped, None
     if control not in ("permuted", "kept_negatives"):
-        raise ConfigError(f"loss.skip_control={control!r}: expected none, permuted or "
-                          "kept_negatives")
+        raise ConfigError(
+            f"loss.skip_control={control!r}: expected none, permuted or kept_negatives"
+        )
     B, L = skipped.shape
-    count = (skipped & valid).sum(1, keepdim=True)                         # [B, 1] skips
+    count = (skipped & valid).sum(1, keepdim=True)  # [B, 1] skips
     gen_device = generator.device if generator is not None else skipped.device
     draw = torch.rand(B, L, generator=generator, device=gen_device).to(skipped.device)
-    pool = valid if control == "permuted" else valid & ~skipped            # [B, L] where to put them
-    draw = draw.masked_fill(~pool, 2.0)                                     # outside the pool: last
-    rank = draw.argsort(1).argsort(1)                                      # [B, L] 0 = first drawn
-    chosen = pool & (rank < count)                                         # [B, L]
+    pool = valid if control == "permuted" else valid & ~skipped  # [B, L] where to put them
+    draw = draw.masked_fill(~pool, 2.0)  # outside the pool: last
+    rank = draw.argsort(1).argsort(1)  # [B, L] 0 = first drawn
+    chosen = pool & (rank < count)  # [B, L]
     return (chosen, None) if control == "permuted" else (skipped, chosen)
 
 
 # ---------------------------------------------------------------------- dispatch
-def next_track_loss(hidden: Tensor, targets: Tensor, item_emb: EmbeddingSource, loss_cfg: LossConfig,
-                    sampler: CandidateSampler | None = None,
-                    generator: torch.Generator | None = None) -> Tensor:
-    """Full or sampled softmax as ``loss_cfg.next_loss`` says; ``item_emb`` must be a table for "full"."""
+def next_track_loss(
+    hidden: Tensor,
+    targets: Tensor,
+    item_emb: EmbeddingSource,
+    loss_cfg: LossConfig,
+    sampler: CandidateSampler | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Full or sampled softmax as ``loss_cfg.next_loss`` says; "full" needs ``item_emb`` a table."""
     if loss_cfg.next_loss == "full":
         table = item_emb if isinstance(item_emb, Tensor) else None
         if table is None:
             raise ConfigError("loss.next_loss=full needs the [V, D] embedding table")
         return full_softmax_loss(hidden, targets, table)
     if sampler is None:
-        raise ConfigError(f"loss.next_loss=sampled needs a sampler (loss.sampler={loss_cfg.sampler!r})")
-    return sampled_softmax_loss(hidden, targets, item_emb, sampler, loss_cfg.n_negatives,
-                                logq=loss_cfg.logq, generator=generator)
+        raise ConfigError(
+            f"loss.next_loss=sampled needs a sampler (loss.sampler={loss_cfg.sampler!r})"
+        )
+    return sampled_softmax_loss(
+        hidden,
+        targets,
+        item_emb,
+        sampler,
+        loss_cfg.n_negatives,
+        logq=loss_cfg.logq,
+        generator=generator,
+    )
 
 
-def compute_losses(model: SessionEncoder, tracks: Tensor, lengths: Tensor, skipped: Tensor,
-                   model_cfg: ModelConfig | None, loss_cfg: LossConfig,
-                   sampler: CandidateSampler | None = None,
-                   generator: torch.Generator | None = None) -> dict[str, Tensor]:
+def compute_losses(
+    model: SessionEncoder,
+    tracks: Tensor,
+    lengths: Tensor,
+    skipped: Tensor,
+    model_cfg: ModelConfig | None,
+    loss_cfg: LossConfig,
+    sampler: CandidateSampler | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
     """One training step's losses: ``{"total", "next", "skip", "n_anchors"}``.
 
     Causal model: the next track is the target at every real position (skipped ones included).
@@ -321,28 +389,39 @@ def compute_losses(model: SessionEncoder, tracks: Tensor, lengths: Tensor, skipp
     """
     model_cfg = model.cfg if model_cfg is None else model_cfg
     L = tracks.shape[1]
-    valid = torch.arange(L, device=tracks.device) < lengths[:, None]       # [B, L]
+    valid = torch.arange(L, device=tracks.device) < lengths[:, None]  # [B, L]
     if model_cfg.causal:
-        inputs, targets = tracks, causal_targets(tracks, lengths)          # [B, L] each
+        inputs, targets = tracks, causal_targets(tracks, lengths)  # [B, L] each
     else:
         inputs, targets = cloze_inputs(tracks, lengths, model_cfg.mask_prob, generator)
     # One TrackTable for the whole step: inputs, candidates and skip keys share one gradient
     # node of the [V, D] table, so backward builds at most one dense [V, D] gradient (none when
     # .grad already exists, or on the sparse path), instead of one per lookup.
     table = model.track_table()
-    hidden = model(inputs, table=table).hidden                             # [B, L, D]
-    rows = targets != PAD_ID                                               # [B, L]
+    hidden = model(inputs, table=table).hidden  # [B, L, D]
+    rows = targets != PAD_ID  # [B, L]
     emb: EmbeddingSource = table.full() if loss_cfg.next_loss == "full" else table
     nxt = next_track_loss(hidden[rows], targets[rows], emb, loss_cfg, sampler, generator)
     if loss_cfg.skip_weight > 0:
-        keys = table(tracks)                                               # [B, L, D] unmasked
+        keys = table(tracks)  # [B, L, D] unmasked
         anchors = keys if loss_cfg.skip_anchor == "track" else hidden
-        labels, negatives = control_labels(skipped & valid, valid,
-                                           getattr(loss_cfg, "skip_control", "none"), generator)
-        skip, n_anchors = skip_infonce_loss(anchors, keys, labels & valid, valid,
-                                            loss_cfg.skip_temperature, loss_cfg.skip_pairing,
-                                            negatives=negatives)
+        labels, negatives = control_labels(
+            skipped & valid, valid, getattr(loss_cfg, "skip_control", "none"), generator
+        )
+        skip, n_anchors = skip_infonce_loss(
+            anchors,
+            keys,
+            labels & valid,
+            valid,
+            loss_cfg.skip_temperature,
+            loss_cfg.skip_pairing,
+            negatives=negatives,
+        )
     else:
         skip, n_anchors = _zero(hidden), torch.zeros((), dtype=torch.long, device=tracks.device)
-    return {"total": nxt + loss_cfg.skip_weight * skip, "next": nxt, "skip": skip,
-            "n_anchors": n_anchors}
+    return {
+        "total": nxt + loss_cfg.skip_weight * skip,
+        "next": nxt,
+        "skip": skip,
+        "n_anchors": n_anchors,
+    }

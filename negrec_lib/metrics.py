@@ -6,12 +6,14 @@ code); `sampled_target_ranks` ranks it against the batch's targets plus random t
 2024 code, book/paper.md pitfall 5). Ties are broken pessimistically and out-of-vocabulary targets
 are misses, so no number here is ever better than what the model really does.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -19,8 +21,8 @@ import torch
 from torch import Tensor
 
 from .data.schema import CONTEXT_TYPES
-from .tokens import N_RESERVED
 from .errors import NegrecError
+from .tokens import N_RESERVED
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
 GROUP_KEYS: tuple[str, ...] = ("context", "position", "target_skipped")
@@ -37,6 +39,8 @@ class Scorer(Protocol):
 
     def next_track_hidden(self, tracks: Tensor, lengths: Tensor) -> Tensor: ...
     def score(self, hidden: Tensor, candidates: Tensor | None = None) -> Tensor: ...
+    def eval(self) -> Any: ...
+    def train(self, mode: bool = True) -> Any: ...
 
 
 # --------------------------------------------------------------------------- ranks
@@ -44,19 +48,25 @@ SAMPLED_RANDOM = 1000
 """Random tracks the sampled protocol adds to the evaluation batch's targets (the paper's rerun)."""
 
 
-def _rank_in_columns(scores: Tensor, target_col: Tensor, valid: Tensor, blocked: Tensor | None,
-                     miss_rank: int, n_leading_blocked: int = 0) -> Tensor:
+def _rank_in_columns(
+    scores: Tensor,
+    target_col: Tensor,
+    valid: Tensor,
+    blocked: Tensor | None,
+    miss_rank: int,
+    n_leading_blocked: int = 0,
+) -> Tensor:
     """Pessimistic 1-based rank of column `target_col` per row, ignoring blocked cells."""
     rows = torch.arange(scores.shape[0], device=scores.device)
     col = torch.where(valid, target_col, torch.zeros_like(target_col))
-    t = scores[rows, col]                                  # [N] the target's score
+    t = scores[rows, col]  # [N] the target's score
     # not (s < t) is s >= t, and also true when s or t is NaN: a NaN competitor counts as above.
-    above = (scores < t[:, None]).logical_not_()           # [N, C], in place: one [N, C] buffer
-    above[:, :n_leading_blocked] = False                   # reserved ids are never ranked
+    above = (scores < t[:, None]).logical_not_()  # [N, C], in place: one [N, C] buffer
+    above[:, :n_leading_blocked] = False  # reserved ids are never ranked
     if blocked is not None:
         above.masked_fill_(blocked, False)
-    above[rows, col] = False                               # the target never competes with itself
-    ranks = 1 + above.sum(dim=1)                           # [N]
+    above[rows, col] = False  # the target never competes with itself
+    ranks = 1 + above.sum(dim=1)  # [N]
     miss = ~valid | torch.isnan(t)
     return torch.where(miss, torch.full_like(ranks, miss_rank), ranks)
 
@@ -66,8 +76,10 @@ def _check_targets(targets: Tensor, n_rows: int, vocab_size: int) -> Tensor:
     if targets.dim() != 1 or targets.shape[0] != n_rows:
         raise ValueError(f"targets must have shape [{n_rows}], got {tuple(targets.shape)}")
     if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= vocab_size):
-        raise ValueError(f"target ids must lie in [0, {vocab_size}); got "
-                         f"[{int(targets.min())}, {int(targets.max())}]")
+        raise ValueError(
+            f"target ids must lie in [0, {vocab_size}); got "
+            f"[{int(targets.min())}, {int(targets.max())}]"
+        )
     return targets >= N_RESERVED
 
 
@@ -98,15 +110,26 @@ def target_ranks(scores: Tensor, targets: Tensor, exclude: Tensor | None = None)
     blocked = None
     if exclude is not None:
         if exclude.shape != scores.shape:
-            raise ValueError(f"exclude must have shape {tuple(scores.shape)}, "
-                             f"got {tuple(exclude.shape)}")
-        blocked = exclude.to(device=scores.device, dtype=torch.bool)    # [N, V]
-    return _rank_in_columns(scores, targets.to(scores.device), valid.to(scores.device), blocked,
-                            miss_rank=v + 1, n_leading_blocked=N_RESERVED)
+            raise ValueError(
+                f"exclude must have shape {tuple(scores.shape)}, got {tuple(exclude.shape)}"
+            )
+        blocked = exclude.to(device=scores.device, dtype=torch.bool)  # [N, V]
+    return _rank_in_columns(
+        scores,
+        targets.to(scores.device),
+        valid.to(scores.device),
+        blocked,
+        miss_rank=v + 1,
+        n_leading_blocked=N_RESERVED,
+    )
 
 
-def sample_candidates(targets: Tensor, vocab_size: int, n_random: int = SAMPLED_RANDOM,
-                      generator: torch.Generator | None = None) -> Tensor:
+def sample_candidates(
+    targets: Tensor,
+    vocab_size: int,
+    n_random: int = SAMPLED_RANDOM,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """The sampled protocol's candidates: unique valid targets + `n_random` uniform draws.
 
     The draws are `torch.randint(N_RESERVED, vocab_size, (n_random,), generator=generator)` on
@@ -117,13 +140,18 @@ def sample_candidates(targets: Tensor, vocab_size: int, n_random: int = SAMPLED_
         raise ValueError(f"vocab_size must exceed {N_RESERVED}, got {vocab_size}")
     draws = torch.randint(N_RESERVED, vocab_size, (n_random,), generator=generator)  # [n_random]
     kept = targets[targets >= N_RESERVED]
-    return torch.unique(torch.cat([kept, draws.to(targets.device)]), sorted=True)    # [C]
+    return torch.unique(torch.cat([kept, draws.to(targets.device)]), sorted=True)  # [C]
 
 
-def sampled_target_ranks(scores: Tensor | Callable[[Tensor], Tensor], targets: Tensor,
-                         vocab_size: int | None = None, n_random: int = SAMPLED_RANDOM,
-                         generator: torch.Generator | None = None, exclude: Tensor | None = None,
-                         candidates: Tensor | None = None) -> Tensor:
+def sampled_target_ranks(
+    scores: Tensor | Callable[[Tensor], Tensor],
+    targets: Tensor,
+    vocab_size: int | None = None,
+    n_random: int = SAMPLED_RANDOM,
+    generator: torch.Generator | None = None,
+    exclude: Tensor | None = None,
+    candidates: Tensor | None = None,
+) -> Tensor:
     """1-based rank of each target among the batch's targets plus random tracks (sampled protocol).
 
     The paper's 2024 evaluation (book/paper.md pitfall 5): the candidates are the unique targets of
@@ -156,12 +184,12 @@ def sampled_target_ranks(scores: Tensor | Callable[[Tensor], Tensor], targets: T
     if candidates is None:
         candidates = sample_candidates(targets, vocab_size, n_random, generator)
     if isinstance(scores, Tensor):
-        cand_scores = scores[:, candidates.to(scores.device)]          # [N, C]
+        cand_scores = scores[:, candidates.to(scores.device)]  # [N, C]
     else:
-        cand_scores = scores(candidates)                               # [N, C]
+        cand_scores = scores(candidates)  # [N, C]
     dev = cand_scores.device
     candidates, targets, valid = candidates.to(dev), targets.to(dev), valid.to(dev)
-    if candidates.numel() == 0:                                   # only possible with n_random=0
+    if candidates.numel() == 0:  # only possible with n_random=0
         if bool(valid.any()):
             raise ValueError("candidates must contain every non-reserved target")
         return torch.full_like(targets, vocab_size + 1)
@@ -170,7 +198,7 @@ def sampled_target_ranks(scores: Tensor | Callable[[Tensor], Tensor], targets: T
         raise ValueError("candidates must contain every non-reserved target")
     blocked = None
     if exclude is not None:
-        blocked = exclude.to(device=dev, dtype=torch.bool)[:, candidates]   # [N, C]
+        blocked = exclude.to(device=dev, dtype=torch.bool)[:, candidates]  # [N, C]
     return _rank_in_columns(cand_scores, col, valid, blocked, miss_rank=vocab_size + 1)
 
 
@@ -190,8 +218,9 @@ def example_values(ranks: Tensor | np.ndarray, metric: str) -> np.ndarray:
     raise ValueError(f"unknown metric {metric!r}; use hr@k, ndcg@k, mrr@k or mrr")
 
 
-def metrics_from_ranks(ranks: Tensor | np.ndarray,
-                       ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+def metrics_from_ranks(
+    ranks: Tensor | np.ndarray, ks: Sequence[int] = DEFAULT_KS
+) -> dict[str, float]:
     """HR@k, NDCG@k, MRR@k for each k, full MRR and n, from 1-based ranks (NaN when n = 0)."""
     if any(int(k) < 1 for k in ks):
         raise ValueError(f"every k must be >= 1, got {tuple(ks)}")
@@ -203,22 +232,24 @@ def metrics_from_ranks(ranks: Tensor | np.ndarray,
     return out
 
 
-def bootstrap_ci(values: Tensor | np.ndarray, n_boot: int = 1000, alpha: float = 0.05,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Tensor | np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap (1 - alpha) interval for the mean of per-example `values`."""
     v = np.asarray(values.cpu() if isinstance(values, Tensor) else values, dtype=np.float64)
     if v.size == 0:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     means = np.empty(n_boot)
-    for b in range(n_boot):                                # one resample at a time: O(n) memory
+    for b in range(n_boot):  # one resample at a time: O(n) memory
         means[b] = v[rng.integers(0, v.size, v.size)].mean()
     return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
 
 
 # --------------------------------------------------------------------------- accumulation
-def _as_numpy(x: Tensor | np.ndarray | Sequence[Any] | None, n: int | None = None,
-              fill: int = -1) -> np.ndarray:
+def _as_numpy(
+    x: Tensor | np.ndarray | Sequence[Any] | None, n: int | None = None, fill: int = -1
+) -> np.ndarray:
     """Labels as a flat int64 array of length n; `fill` marks a missing label."""
     if x is None:
         return np.full(n or 0, fill, dtype=np.int64)
@@ -240,14 +271,25 @@ class RankAccumulator:
         self.ks = tuple(int(k) for k in ks)
         self._parts: list[dict[str, np.ndarray]] = []
 
-    def add(self, ranks: Tensor | np.ndarray, context: Any = None, position: Any = None,
-            target_skipped: Any = None, rows: Any = None) -> None:
+    def add(
+        self,
+        ranks: Tensor | np.ndarray,
+        context: Any = None,
+        position: Any = None,
+        target_skipped: Any = None,
+        rows: Any = None,
+    ) -> None:
         """Append one batch of ranks [B] and their labels [B]."""
         r = _as_numpy(ranks)
-        self._parts.append({"rank": r, "context": _as_numpy(context, r.size),
-                            "position": _as_numpy(position, r.size),
-                            "target_skipped": _as_numpy(target_skipped, r.size),
-                            "row": _as_numpy(rows, r.size)})
+        self._parts.append(
+            {
+                "rank": r,
+                "context": _as_numpy(context, r.size),
+                "position": _as_numpy(position, r.size),
+                "target_skipped": _as_numpy(target_skipped, r.size),
+                "row": _as_numpy(rows, r.size),
+            }
+        )
 
     def examples(self) -> pd.DataFrame:
         """One row per example: rank, context, position, target_skipped (-1 = unknown), row."""
@@ -292,13 +334,15 @@ class RankAccumulator:
         rows = {int(g): self._summary(part) for g, part in ex.groupby(key, sort=True)}
         table = pd.DataFrame.from_dict(rows, orient="index")
         if key == "context":
-            table.index = [CONTEXT_TYPES[g] if g < len(CONTEXT_TYPES) else f"code_{g}"
-                           for g in table.index]
+            table.index = [
+                CONTEXT_TYPES[g] if g < len(CONTEXT_TYPES) else f"code_{g}" for g in table.index
+            ]
         table.index.name = key
         return table
 
-    def result(self, protocol: str = "full", split: str = "test",
-               extra: dict[str, float] | None = None) -> "EvalResult":
+    def result(
+        self, protocol: str = "full", split: str = "test", extra: dict[str, float] | None = None
+    ) -> EvalResult:
         """Everything collected, as the `EvalResult` every evaluation returns.
 
         Parameters
@@ -323,10 +367,15 @@ class RankAccumulator:
         >>> res.metrics["hr@1"], res.metrics["mrr"], res.split
         (0.5, 0.6666666666666666, 'valid')
         """
-        return EvalResult(metrics={**self.metrics(), **(extra or {})},
-                          by_context=self.by_group("context"),
-                          by_position=self.by_group("position"), ranks=self.ranks,
-                          examples=self.examples(), protocol=protocol, split=split)
+        return EvalResult(
+            metrics={**self.metrics(), **(extra or {})},
+            by_context=self.by_group("context"),
+            by_position=self.by_group("position"),
+            ranks=self.ranks,
+            examples=self.examples(),
+            protocol=protocol,
+            split=split,
+        )
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -342,17 +391,25 @@ class EvalResult:
     protocol: str = "full"
     split: str = "test"
 
-    def ci(self, metric: str = "hr@10", n_boot: int = 1000, alpha: float = 0.05,
-           seed: int = 0) -> tuple[float, float]:
+    def ci(
+        self, metric: str = "hr@10", n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+    ) -> tuple[float, float]:
         """Bootstrap confidence interval of one overall metric over the evaluated examples."""
         return bootstrap_ci(example_values(self.ranks, metric), n_boot, alpha, seed)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary: protocol, split, metrics and both breakdown tables (no ranks)."""
+
         def table(df: pd.DataFrame) -> list[dict[str, Any]]:
             return _json_safe(df.reset_index().to_dict(orient="records"))
-        return {"protocol": self.protocol, "split": self.split, "metrics": _json_safe(self.metrics),
-                "by_context": table(self.by_context), "by_position": table(self.by_position)}
+
+        return {
+            "protocol": self.protocol,
+            "split": self.split,
+            "metrics": _json_safe(self.metrics),
+            "by_context": table(self.by_context),
+            "by_position": table(self.by_position),
+        }
 
 
 def _json_safe(x: Any) -> Any:
@@ -377,23 +434,32 @@ def _no_autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """A context that switches autocast off on `device`, so scores are computed in float32."""
     try:
         return torch.autocast(device_type=device.type, enabled=False)
-    except RuntimeError:                                   # a device type without autocast
+    except RuntimeError:  # a device type without autocast
         return contextlib.nullcontext()
 
 
 def _seen_mask(tracks: Tensor, lengths: Tensor, vocab_size: int) -> Tensor:
     """[B, V] bool: True where the track appears in the row's input prefix."""
-    b, l = tracks.shape
-    inside = torch.arange(l, device=tracks.device)[None, :] < lengths[:, None]     # [B, L]
+    b, length = tracks.shape
+    inside = torch.arange(length, device=tracks.device)[None, :] < lengths[:, None]  # [B, L]
     ids = torch.where(inside, tracks, torch.zeros_like(tracks)).clamp(0, vocab_size - 1)
     seen = torch.zeros(b, vocab_size, dtype=torch.bool, device=tracks.device)
-    return seen.scatter_(1, ids, True)                     # column 0 (PAD) is reserved anyway
+    return seen.scatter_(1, ids, True)  # column 0 (PAD) is reserved anyway
 
 
-def evaluate(model: Scorer, data: Any, split: str = "test", ks: Sequence[int] = DEFAULT_KS,
-             protocol: str = "full", batch_size: int = 1024, exclude_seen: bool = False,
-             n_random: int = SAMPLED_RANDOM, seed: int = 0, device: torch.device | str | None = None,
-             progress: bool = False) -> EvalResult:
+def evaluate(
+    model: Scorer,
+    data: Any,
+    split: str = "test",
+    ks: Sequence[int] = DEFAULT_KS,
+    protocol: str = "full",
+    batch_size: int = 1024,
+    exclude_seen: bool = False,
+    n_random: int = SAMPLED_RANDOM,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> EvalResult:
     """Rank every target of `split` and summarise (full catalogue unless protocol="sampled").
 
     Runs under `torch.no_grad()` with the model in eval mode (its previous mode is restored),
@@ -413,36 +479,54 @@ def evaluate(model: Scorer, data: Any, split: str = "test", ks: Sequence[int] = 
     batches: Iterable[Any] = data.eval_batches(split, batch_size)
     if progress:
         from tqdm.auto import tqdm
+
         batches = tqdm(batches, desc=f"evaluate {split} ({protocol})", leave=False)
     was_training, checked = model.training, False
     model.eval()
     try:
         with torch.no_grad():
             for batch in batches:
-                tracks, lengths = batch.tracks.to(dev), batch.lengths.to(dev)          # [B, L], [B]
-                targets = batch.targets.to(dev)                                         # [B]
-                if getattr(model, "needs_rows", False):     # a baseline that skips the example's own session
-                    hidden = model.next_track_hidden(tracks, lengths, rows=batch.rows)  # [B, d]
+                tracks, lengths = batch.tracks.to(dev), batch.lengths.to(dev)  # [B, L], [B]
+                targets = batch.targets.to(dev)  # [B]
+                # a baseline that skips the example's own session takes the rows too
+                if getattr(model, "needs_rows", False):
+                    with_rows: Any = model
+                    hidden = with_rows.next_track_hidden(tracks, lengths, rows=batch.rows)  # [B, d]
                 else:
-                    hidden = model.next_track_hidden(tracks, lengths)                   # [B, d]
+                    hidden = model.next_track_hidden(tracks, lengths)  # [B, d]
                 exclude = _seen_mask(tracks, lengths, vocab_size) if exclude_seen else None
                 with _no_autocast(dev):
                     hidden = hidden.float()
-                    if protocol == "full" or not checked:                # vocabulary check once
+                    if protocol == "full" or not checked:  # vocabulary check once
                         scores = model.score(hidden if protocol == "full" else hidden[:1]).float()
                         if scores.shape[1] != vocab_size:
                             raise EvaluationError(
                                 f"the model scores {scores.shape[1]} ids but the data has "
-                                f"vocab_size {vocab_size}: was it trained on another dataset?")
+                                f"vocab_size {vocab_size}: was it trained on another dataset?"
+                            )
                         checked = True
                     if protocol == "full":
-                        ranks = target_ranks(scores, targets, exclude)                  # [B]
+                        ranks = target_ranks(scores, targets, exclude)  # [B]
                     else:
+
+                        def score_candidates(c: Tensor, h: Tensor = hidden) -> Tensor:
+                            return model.score(h, c).float()  # [B, C]
+
                         ranks = sampled_target_ranks(
-                            lambda c: model.score(hidden, c).float(), targets, vocab_size,
-                            n_random, generator, exclude)
-                acc.add(ranks, getattr(batch, "context", None), getattr(batch, "position", None),
-                        getattr(batch, "target_skipped", None), getattr(batch, "rows", None))
+                            score_candidates,
+                            targets,
+                            vocab_size,
+                            n_random,
+                            generator,
+                            exclude,
+                        )
+                acc.add(
+                    ranks,
+                    getattr(batch, "context", None),
+                    getattr(batch, "position", None),
+                    getattr(batch, "target_skipped", None),
+                    getattr(batch, "rows", None),
+                )
     finally:
         model.train(was_training)
     return acc.result(protocol, split)

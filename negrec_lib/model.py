@@ -1,4 +1,4 @@
-"""The self-attentive session encoder: unidirectional (SASRec-style) or bidirectional (BERT4Rec-style).
+"""The self-attentive session encoder, unidirectional (SASRec-like) or bidirectional (BERT4Rec).
 
 Sessions arrive LEFT-aligned: ``tracks[b, 0]`` is the first track, ``PAD_ID`` fills the row after
 the last real track. Padding is inferred from ``tracks == PAD_ID`` and masked as attention keys;
@@ -16,6 +16,7 @@ optional sparse path (``sparse_grad=True`` + `negrec_lib.optim.LazyAdam`, chosen
 gradient sparse and updates only the rows a batch touched ("lazy Adam", not the same algorithm
 as Adam).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,8 @@ from .tokens import MASK_ID, N_RESERVED, PAD_ID
 class EncoderOutput(NamedTuple):
     """What `SessionEncoder.forward` returns."""
 
-    hidden: Tensor                     # [B, L, D] prediction-head output; zeros at padded positions
-    attention: list[Tensor] | None     # per layer [B, H, L, L], or None when not requested
+    hidden: Tensor  # [B, L, D] prediction-head output; zeros at padded positions
+    attention: list[Tensor] | None  # per layer [B, H, L, L], or None when not requested
 
 
 class TransformerLayer(nn.Module):
@@ -43,31 +44,37 @@ class TransformerLayer(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, pre_ln: bool) -> None:
         super().__init__()
         if d_model % n_heads:
-            raise ConfigError(f"model.d_model={d_model} is not divisible by model.n_heads={n_heads}")
+            raise ConfigError(
+                f"model.d_model={d_model} is not divisible by model.n_heads={n_heads}"
+            )
         self.n_heads, self.pre_ln, self.dropout = n_heads, pre_ln, dropout
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout),
-                                nn.Linear(d_ff, d_model))
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+        )
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
 
-    def _attend(self, x: Tensor, allowed: Tensor, need_weights: bool) -> tuple[Tensor, Tensor | None]:
+    def _attend(
+        self, x: Tensor, allowed: Tensor, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
-        p = self.dropout if self.training else 0.0                       # q, k, v: [B, H, L, Dh]
-        if not need_weights:                                             # fast path (fused kernels)
+        p = self.dropout if self.training else 0.0  # q, k, v: [B, H, L, Dh]
+        if not need_weights:  # fast path (fused kernels)
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
             weights = None
-        else:                                                            # explicit path, same maths
+        else:  # explicit path, same maths
             logits = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # [B, H, L, L]
             weights = logits.float().masked_fill(~allowed, float("-inf")).softmax(-1)
-            ctx = F.dropout(weights, p, self.training).to(v.dtype) @ v   # [B, H, L, Dh]
-        return self.out(ctx.transpose(1, 2).reshape(B, L, D)), weights   # [B, L, D]
+            ctx = F.dropout(weights, p, self.training).to(v.dtype) @ v  # [B, H, L, Dh]
+        return self.out(ctx.transpose(1, 2).reshape(B, L, D)), weights  # [B, L, D]
 
-    def forward(self, x: Tensor, allowed: Tensor, need_weights: bool = False
-                ) -> tuple[Tensor, Tensor | None]:
-        """Apply the block to ``x`` [B, L, D]; ``allowed`` [B, 1, L, L] is True where a query may attend."""
+    def forward(
+        self, x: Tensor, allowed: Tensor, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Apply the block to ``x`` [B, L, D]; ``allowed`` [B, 1, L, L]: which keys it may see."""
         if self.pre_ln:
             a, w = self._attend(self.norm1(x), allowed, need_weights)
             x = x + self.drop1(a)
@@ -101,16 +108,16 @@ class _SharedTableGrad(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, weight: Tensor, sparse: bool) -> Tensor:  # type: ignore[override]
+    def forward(ctx, weight: Tensor, sparse: bool) -> Tensor:
         ctx.weight, ctx.sparse = weight, sparse
         return weight.view_as(weight)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         if grad.is_sparse and not ctx.sparse:
             current = ctx.weight.grad
             if current is None or current.is_sparse:
-                grad = grad.to_dense()                                    # one [V, D] buffer
+                grad = grad.to_dense()  # one [V, D] buffer
         return grad, None
 
 
@@ -126,9 +133,9 @@ class TrackTable:
     the sparse option, ``sparse_grad=True``, cannot be compiled).
     """
 
-    def __init__(self, model: "SessionEncoder") -> None:
+    def __init__(self, model: SessionEncoder) -> None:
         self.model = model
-        weight = model.item_emb.weight                                    # [V, D]
+        weight = model.item_emb.weight  # [V, D]
         self.shared = torch.is_grad_enabled() and weight.requires_grad and not _compiling()
         self.weight = _SharedTableGrad.apply(weight, model.sparse_grad) if self.shared else weight
 
@@ -164,22 +171,35 @@ class SessionEncoder(nn.Module):
         checkpoints hold learned weights only, and the features are passed again on rebuild.
     sparse_grad : bool
         Give the track table sparse gradients (for `negrec_lib.optim.LazyAdam`;
-        `negrec_lib.optim.make_optimizer` sets it). Default False: dense gradients, for dense Adam (the paper's optimiser).
+        `negrec_lib.optim.make_optimizer` sets it). Default False: dense gradients, for dense Adam
+        (the paper's optimiser).
     """
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, n_features: int = 0,
-                 features: Tensor | None = None, sparse_grad: bool = False) -> None:
+    features: Tensor  # [V, F] buffer, registered only when cfg.use_features
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        vocab_size: int,
+        n_features: int = 0,
+        features: Tensor | None = None,
+        sparse_grad: bool = False,
+    ) -> None:
         super().__init__()
         if vocab_size <= N_RESERVED:
-            raise ConfigError(f"vocab_size={vocab_size}: need at least one track besides the "
-                              f"{N_RESERVED} reserved ids")
+            raise ConfigError(
+                f"vocab_size={vocab_size}: need at least one track besides the "
+                f"{N_RESERVED} reserved ids"
+            )
         self.cfg, self.vocab_size = cfg, vocab_size
         d = cfg.d_model
-        self.item_emb = nn.Embedding(vocab_size, d, padding_idx=PAD_ID)   # [V, D]
-        self.pos_emb = nn.Embedding(cfg.max_length + 1, d)                # +1: the appended [MASK]
+        self.item_emb = nn.Embedding(vocab_size, d, padding_idx=PAD_ID)  # [V, D]
+        self.pos_emb = nn.Embedding(cfg.max_length + 1, d)  # +1: the appended [MASK]
         self.emb_drop = nn.Dropout(cfg.dropout)
-        self.layers = nn.ModuleList(TransformerLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.pre_ln)
-                                    for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(
+            TransformerLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.pre_ln)
+            for _ in range(cfg.n_layers)
+        )
         self.final_norm = nn.LayerNorm(d) if cfg.pre_ln else nn.Identity()
         self.head = nn.Sequential(nn.Linear(d, d), nn.GELU())
         self.sparse_grad = sparse_grad
@@ -188,14 +208,20 @@ class SessionEncoder(nn.Module):
             if features is not None:
                 n_features = features.shape[1]
                 if features.shape[0] != vocab_size:
-                    raise ConfigError(f"features has {features.shape[0]} rows; expected vocab_size="
-                                      f"{vocab_size} (one row per id, reserved ids included)")
+                    raise ConfigError(
+                        f"features has {features.shape[0]} rows; expected vocab_size="
+                        f"{vocab_size} (one row per id, reserved ids included)"
+                    )
             if n_features <= 0:
-                raise ConfigError("model.use_features is true but no track features were given; "
-                                  "pass features=[V, F] or set model.use_features=false")
+                raise ConfigError(
+                    "model.use_features is true but no track features were given; "
+                    "pass features=[V, F] or set model.use_features=false"
+                )
             feats = torch.zeros(vocab_size, n_features) if features is None else features.float()
-            self.register_buffer("features", feats, persistent=False)      # [V, F]
-            self.feature_proj = nn.Linear(n_features, d, bias=False)       # no bias: zero features -> zero
+            self.register_buffer("features", feats, persistent=False)  # [V, F]
+            self.feature_proj = nn.Linear(
+                n_features, d, bias=False
+            )  # no bias: zero features -> zero
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -221,13 +247,14 @@ class SessionEncoder(nn.Module):
                     if m.bias is not None:
                         nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Embedding):
-                std = {"scaled": d ** -0.5, "gpt": 0.02, "torch": 1.0}[how]
+                std = {"scaled": d**-0.5, "gpt": 0.02, "torch": 1.0}[how]
                 nn.init.normal_(m.weight, std=std)
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        if how == "torch":                          # nn.MultiheadAttention's own choice
+        if how == "torch":  # nn.MultiheadAttention's own choice
             for layer in self.layers:
+                assert isinstance(layer, TransformerLayer)
                 nn.init.xavier_uniform_(layer.qkv.weight)
                 nn.init.zeros_(layer.qkv.bias)
                 nn.init.zeros_(layer.out.bias)
@@ -264,19 +291,20 @@ class SessionEncoder(nn.Module):
 
     # ------------------------------------------------------------------ encoder
     def attention_mask(self, tracks: Tensor) -> Tensor:
-        """Boolean [B, 1, L, L], True where query t may attend key s (real key; s <= t if causal)."""
+        """[B, 1, L, L] bool: True where query t may attend key s (real key; s <= t if causal)."""
         B, L = tracks.shape
-        allowed = (tracks != PAD_ID)[:, None, :].expand(B, L, L)          # [B, L, L] real keys
+        allowed = (tracks != PAD_ID)[:, None, :].expand(B, L, L)  # [B, L, L] real keys
         if self.cfg.causal:
             allowed = allowed & torch.ones(L, L, dtype=torch.bool, device=tracks.device).tril()
         # Guard: a row with no key at all (a fully padded session) would give a NaN softmax;
         # let it attend to itself. Such rows are padded queries, zeroed in the output.
-        empty = ~allowed.any(-1, keepdim=True)                            # [B, L, 1]
+        empty = ~allowed.any(-1, keepdim=True)  # [B, L, 1]
         eye = torch.eye(L, dtype=torch.bool, device=tracks.device)
-        return (allowed | (empty & eye)).unsqueeze(1)                     # [B, 1, L, L]
+        return (allowed | (empty & eye)).unsqueeze(1)  # [B, 1, L, L]
 
-    def forward(self, tracks: Tensor, return_attention: bool = False,
-                table: TrackTable | None = None) -> EncoderOutput:
+    def forward(
+        self, tracks: Tensor, return_attention: bool = False, table: TrackTable | None = None
+    ) -> EncoderOutput:
         """Encode sessions ``tracks`` [B, L] -> hidden [B, L, D] (and attention weights on request).
 
         ``table``: the step's `TrackTable` when the caller looks up more rows in the same step
@@ -285,24 +313,26 @@ class SessionEncoder(nn.Module):
         """
         B, L = tracks.shape
         if L > self.cfg.max_length + 1:
-            raise ValueError(f"sessions of {L} positions exceed model.max_length={self.cfg.max_length} "
-                             f"(+1 for [MASK]); truncate them or enlarge the model")
+            raise ValueError(
+                f"sessions of {L} positions exceed model.max_length={self.cfg.max_length} "
+                f"(+1 for [MASK]); truncate them or enlarge the model"
+            )
         table = self.track_table() if table is None else table
-        real = tracks != PAD_ID                                           # [B, L]
+        real = tracks != PAD_ID  # [B, L]
         pos = torch.arange(L, device=tracks.device)
-        x = self.emb_drop(table(tracks) + self.pos_emb(pos))               # [B, L, D]
-        allowed = self.attention_mask(tracks)                             # [B, 1, L, L]
+        x = self.emb_drop(table(tracks) + self.pos_emb(pos))  # [B, L, D]
+        allowed = self.attention_mask(tracks)  # [B, 1, L, L]
         attention: list[Tensor] | None = [] if return_attention else None
         for layer in self.layers:
             x, w = layer(x, allowed, need_weights=return_attention)
             if attention is not None:
-                attention.append(w * real[:, None, :, None])              # [B, H, L, L], padded queries 0
-        hidden = self.head(self.final_norm(x)) * real.unsqueeze(-1)       # [B, L, D]
+                attention.append(w * real[:, None, :, None])  # [B, H, L, L], padded queries 0
+        hidden = self.head(self.final_norm(x)) * real.unsqueeze(-1)  # [B, L, D]
         return EncoderOutput(hidden, attention)
 
     # ------------------------------------------------------------------ scoring
     def score(self, hidden: Tensor, candidates: Tensor | None = None) -> Tensor:
-        """Dot products of ``hidden`` [N, D] with candidates [C] -> [N, C], or the whole table -> [N, V]."""
+        """Dot products of ``hidden`` [N, D] with candidates [C] -> [N, C], or all -> [N, V]."""
         table = self.item_embeddings if candidates is None else self.embed(candidates)  # [C|V, D]
         return hidden @ table.transpose(0, 1).to(hidden.dtype)
 
@@ -316,26 +346,27 @@ class SessionEncoder(nn.Module):
         B, L = tracks.shape
         rows = torch.arange(B, device=tracks.device)
         if self.cfg.causal:
-            return self(tracks).hidden[rows, (lengths - 1).clamp(min=0)]   # [B, D]
+            return self(tracks).hidden[rows, (lengths - 1).clamp(min=0)]  # [B, D]
         if int(lengths.max()) >= L:
-            tracks = F.pad(tracks, (0, 1), value=PAD_ID)                  # [B, L + 1]
+            tracks = F.pad(tracks, (0, 1), value=PAD_ID)  # [B, L + 1]
         tracks = tracks.clone()
         tracks[rows, lengths] = MASK_ID
-        return self(tracks).hidden[rows, lengths]                         # [B, D]
+        return self(tracks).hidden[rows, lengths]  # [B, D]
 
     @torch.no_grad()
-    def recommend(self, tracks: Tensor, lengths: Tensor, k: int, exclude_seen: bool = True
-                  ) -> tuple[Tensor, Tensor]:
-        """Top-``k`` (scores [B, k], ids [B, k]) over the catalogue; reserved ids are never returned."""
+    def recommend(
+        self, tracks: Tensor, lengths: Tensor, k: int, exclude_seen: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """Top-``k`` (scores [B, k], ids [B, k]) over the catalogue; never a reserved id."""
         n_tracks = self.vocab_size - N_RESERVED
         if not 0 < k <= n_tracks:
             raise ValueError(f"k={k}: expected 1 <= k <= {n_tracks} (the number of tracks)")
         was_training = self.training
         self.eval()
         try:
-            scores = self.score(self.next_track_hidden(tracks, lengths)).float()   # [B, V]
+            scores = self.score(self.next_track_hidden(tracks, lengths)).float()  # [B, V]
             scores[:, :N_RESERVED] = float("-inf")
-            if exclude_seen:                      # reserved ids in `tracks` are -inf already
+            if exclude_seen:  # reserved ids in `tracks` are -inf already
                 scores.scatter_(1, tracks, float("-inf"))
             top = scores.topk(k, dim=1)
         finally:
@@ -344,8 +375,9 @@ class SessionEncoder(nn.Module):
 
 
 # ---------------------------------------------------------------------- training targets
-def cloze_inputs(tracks: Tensor, lengths: Tensor, mask_prob: float,
-                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def cloze_inputs(
+    tracks: Tensor, lengths: Tensor, mask_prob: float, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """Masked-item (cloze) inputs and targets [B, L] for the bidirectional model.
 
     The last real track of every session is always masked (it plays the [MASK] appended at
@@ -355,11 +387,11 @@ def cloze_inputs(tracks: Tensor, lengths: Tensor, mask_prob: float,
     """
     B, L = tracks.shape
     pos = torch.arange(L, device=tracks.device)
-    real = pos < lengths[:, None]                                          # [B, L]
-    last = pos == (lengths - 1)[:, None]                                   # [B, L]
+    real = pos < lengths[:, None]  # [B, L]
+    last = pos == (lengths - 1)[:, None]  # [B, L]
     gen_device = generator.device if generator is not None else tracks.device
     draw = torch.rand(B, L, generator=generator, device=gen_device).to(tracks.device)
-    masked = real & (last | (draw < mask_prob))                            # [B, L]
+    masked = real & (last | (draw < mask_prob))  # [B, L]
     inputs = tracks.masked_fill(masked, MASK_ID)
     targets = torch.where(masked, tracks, torch.full_like(tracks, PAD_ID))
     return inputs, targets
@@ -368,6 +400,6 @@ def cloze_inputs(tracks: Tensor, lengths: Tensor, mask_prob: float,
 def causal_targets(tracks: Tensor, lengths: Tensor) -> Tensor:
     """Next track at every position [B, L] (``PAD_ID`` where the session has no next track)."""
     B, L = tracks.shape
-    nxt = F.pad(tracks[:, 1:], (0, 1), value=PAD_ID)                       # [B, L] shifted left
+    nxt = F.pad(tracks[:, 1:], (0, 1), value=PAD_ID)  # [B, L] shifted left
     has_next = torch.arange(L, device=tracks.device) < (lengths - 1)[:, None]
     return nxt.masked_fill(~has_next, PAD_ID)

@@ -3,6 +3,7 @@
 A chapter calls ``setup_chapter()`` in its second cell (the first installs negrec on Colab).
 It works the same in the repository (``make book``, nbval), on a laptop and on Colab.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,9 @@ class Chapter:
 
     profile: str
     cfg: ExperimentConfig
-    root: Path          # repository root (or the working folder on Colab)
-    data_root: Path     # simulated and prepared datasets: pass it to ensure_dataset & co.
-    runs_root: Path     # trained models (shared between chapters)
+    root: Path  # repository root (or the working folder on Colab)
+    data_root: Path  # simulated and prepared datasets: pass it to ensure_dataset & co.
+    runs_root: Path  # trained models (shared between chapters)
     results_root: Path  # committed experiment results
     device: str
 
@@ -39,13 +40,20 @@ def apply_plot_style() -> None:
     """The book's plotting style (seaborn theme, size, resolution), for chapters and scripts."""
     import matplotlib as mpl
     import seaborn as sns
+
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     # 96 dpi: a point in the figure is a point on the page (CSS), and the default 7 in (672 px)
     # fits the book's output area (676 px at a 1280 px window) without being scaled down, so
     # text keeps the size it is set in (tests/figure_checks.py checks every viz figure).
-    mpl.rcParams.update({"figure.dpi": 96, "savefig.dpi": 96, "figure.figsize": (7, 3.8),
-                         "savefig.pad_inches": 0.03,
-                         "axes.titleweight": "bold"})
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 96,
+            "savefig.dpi": 96,
+            "figure.figsize": (7, 3.8),
+            "savefig.pad_inches": 0.03,
+            "axes.titleweight": "bold",
+        }
+    )
 
 
 # What Colab's default runtime ships (its own pin, unchanged for years when this was written);
@@ -59,6 +67,7 @@ IPYWIDGETS_REQUIRED = "8"
 def on_colab() -> bool:
     """True inside a Google Colab runtime."""
     import sys
+
     return "google.colab" in sys.modules
 
 
@@ -71,22 +80,26 @@ def prepare_colab_widgets(quiet: bool = False) -> str | None:
     if not on_colab():
         return None
     import importlib
+
     try:
         output = importlib.import_module("google.colab.output")
         output.enable_custom_widget_manager()
         done = "custom widget manager on"
-    except (ImportError, AttributeError) as exc:      # an older or a local Colab runtime
+    except (ImportError, AttributeError) as exc:  # an older or a local Colab runtime
         done = f"custom widget manager unavailable ({type(exc).__name__})"
     try:
         import ipywidgets
+
         major = int(str(ipywidgets.__version__).split(".")[0])
     except (ImportError, ValueError):
         major = None
     if major is not None and major < int(IPYWIDGETS_REQUIRED) and not quiet:
-        print(f"note: this session still runs ipywidgets {ipywidgets.__version__} (Colab ships "
-              f"{COLAB_IPYWIDGETS}); negrec installed ipywidgets {IPYWIDGETS_REQUIRED}. Restart "
-              "the session (Runtime > Restart session) and run the notebook again so that the "
-              "progress bars and the explorer draw.")
+        print(
+            f"note: this session still runs ipywidgets {ipywidgets.__version__} (Colab ships "
+            f"{COLAB_IPYWIDGETS}); negrec installed ipywidgets {IPYWIDGETS_REQUIRED}. Restart "
+            "the session (Runtime > Restart session) and run the notebook again so that the "
+            "progress bars and the explorer draw."
+        )
         done += "; restart needed"
     return done
 
@@ -117,8 +130,9 @@ def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
     warnings.filterwarnings("ignore", category=UserWarning, module="torch")
     try:
         from IPython import get_ipython
+
         shell = get_ipython()
-        if shell is not None:                 # figures render inline, whoever draws them
+        if shell is not None:  # figures render inline, whoever draws them
             shell.run_line_magic("matplotlib", "inline")
     except ImportError:  # pragma: no cover - outside IPython
         pass
@@ -132,8 +146,10 @@ def setup_chapter(seed: int = 0, quiet: bool = False) -> Chapter:
         hw = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
         print(f"profile: {profile}  (set NEGREC_PROFILE=ci|cpu|gpu to change)")
         print(f"device:  {device} ({hw}), torch {torch.__version__}")
+
         def show(p: Path) -> str:
             return str(p.relative_to(root)) + "/" if p.is_relative_to(root) else str(p)
+
         print(f"data:    {show(data_root)}, trained models: {show(root / 'runs')}")
         if device == "cpu" and profile == "gpu":
             print("note: the gpu profile on a CPU is slow; use cpu or switch on a GPU runtime")

@@ -9,9 +9,10 @@
 
 `clip_grad_norm_` is ``torch.nn.utils.clip_grad_norm_`` that also accepts sparse gradients.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -39,14 +40,21 @@ class LazyAdam(torch.optim.Optimizer):
     parameter, as in Adam, not per row.
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
         if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"LazyAdam: invalid lr={lr}, betas={betas} or eps={eps}")
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+    def step(  # type: ignore[override]  # the closure returns the loss tensor, as torch's own
+        self, closure: Callable[[], Tensor] | None = None
+    ) -> Tensor | None:
         """One update of every parameter that has a gradient."""
         loss = None
         if closure is not None:
@@ -64,18 +72,20 @@ class LazyAdam(torch.optim.Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["step"] += 1
                 t = float(state["step"])
-                step_size = lr / (1 - b1 ** t)
-                bc2_sqrt = (1 - b2 ** t) ** 0.5
+                step_size = lr / (1 - b1**t)
+                bc2_sqrt = (1 - b2**t) ** 0.5
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 if p.grad.is_sparse:
-                    g = p.grad.coalesce()                                 # duplicate rows summed
-                    rows, vals = g.indices()[0], g.values()               # [U], [U, ...]
+                    g = p.grad.coalesce()  # duplicate rows summed
+                    rows, vals = g.indices()[0], g.values()  # [U], [U, ...]
                     m_r = m.index_select(0, rows).lerp_(vals, 1 - b1)
                     v_r = v.index_select(0, rows).mul_(b2).addcmul_(vals, vals, value=1 - b2)
                     m.index_copy_(0, rows, m_r)
                     v.index_copy_(0, rows, v_r)
                     denom = (v_r.sqrt() / bc2_sqrt).add_(eps)
-                    p.index_copy_(0, rows, p.index_select(0, rows).addcdiv_(m_r, denom, value=-step_size))
+                    p.index_copy_(
+                        0, rows, p.index_select(0, rows).addcdiv_(m_r, denom, value=-step_size)
+                    )
                 else:
                     g = p.grad
                     m.lerp_(g, 1 - b1)
@@ -86,10 +96,15 @@ class LazyAdam(torch.optim.Optimizer):
 
 
 def _fused_adam_supported(params: list[nn.Parameter]) -> bool:
-    """Whether ``torch.optim.Adam(fused=True)`` accepts these parameters (CPU needs torch >= 2.4)."""
+    """Whether ``torch.optim.Adam(fused=True)`` takes these parameters (CPU: torch >= 2.4)."""
     try:
-        torch.optim.Adam([torch.zeros(1, device=p.device, dtype=p.dtype, requires_grad=True)
-                          for p in params[:1]], fused=True)
+        torch.optim.Adam(
+            [
+                torch.zeros(1, device=p.device, dtype=p.dtype, requires_grad=True)
+                for p in params[:1]
+            ],
+            fused=True,
+        )
     except (RuntimeError, TypeError, ValueError):
         return False
     return all(p.is_floating_point() for p in params) and len({p.device.type for p in params}) == 1
@@ -112,13 +127,17 @@ def make_optimizer(model: SessionEncoder, cfg: TrainConfig) -> torch.optim.Optim
     model.sparse_grad = sparse
     if sparse:
         if cfg.weight_decay:
-            raise ConfigError(f"train.sparse_embeddings=true updates only the rows of each batch and "
-                              f"cannot apply weight decay to the others; set train.weight_decay=0 "
-                              f"(got {cfg.weight_decay}) or train.sparse_embeddings=false")
+            raise ConfigError(
+                f"train.sparse_embeddings=true updates only the rows of each batch and "
+                f"cannot apply weight decay to the others; set train.weight_decay=0 "
+                f"(got {cfg.weight_decay}) or train.sparse_embeddings=false"
+            )
         return LazyAdam(params, lr=cfg.lr)
     fused = _fused_adam_supported(params)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            **({"fused": True} if fused else {}))
+    # fused=None is Adam's default (its own choice of loop); True where supported
+    return torch.optim.Adam(
+        params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if fused else None
+    )
 
 
 @torch.no_grad()
@@ -130,21 +149,22 @@ def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> Tensor:
     the dense gradient), and on the CPU the rescaling is skipped when the factor is exactly 1
     (multiplying by 1 changes nothing, and it saves a pass over a [V, D] gradient).
     """
-    params = [p for p in parameters if p.grad is not None]
-    if not params:
-        return torch.zeros(())
-    device = params[0].grad.device
-    norms = []
-    for p in params:
+    grads: list[Tensor] = []
+    for p in parameters:
+        if p.grad is None:
+            continue
         if p.grad.is_sparse:
             p.grad = p.grad.coalesce()
-            norms.append(torch.linalg.vector_norm(p.grad._values()).to(device))
-        else:
-            norms.append(torch.linalg.vector_norm(p.grad).to(device))
+        grads.append(p.grad)
+    if not grads:
+        return torch.zeros(())
+    values = [g._values() if g.is_sparse else g for g in grads]  # what the norm and scaling see
+    device = grads[0].device
+    norms = [torch.linalg.vector_norm(v).to(device) for v in values]
     total = torch.linalg.vector_norm(torch.stack(norms))
     coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
     if device.type == "cpu" and bool(coef >= 1.0):
         return total
-    for p in params:
-        (p.grad._values() if p.grad.is_sparse else p.grad).mul_(coef.to(p.grad.device))
+    for v in values:
+        v.mul_(coef.to(v.device))
     return total

@@ -10,9 +10,11 @@ is emptied. A saved notebook therefore keeps the summary lines and no progress-b
 the bars' widgets are closed as soon as they finish (``book/build_tools.py`` also leaves out of
 the saved widget state every model that no output shows).
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def in_notebook() -> bool:
@@ -61,20 +63,24 @@ class ProgressSlot:
         kwargs.setdefault("dynamic_ncols", True)
         if not self.enabled:
             from tqdm import tqdm
+
             return tqdm(iterable, disable=True, **kwargs)
         if self.notebook:
             try:
                 from tqdm.notebook import tqdm as notebook_tqdm
+
                 bar = notebook_tqdm(iterable, display=False, **kwargs)
                 self._show(bar.container)
                 return bar
             except ImportError:  # no ipywidgets: tqdm.auto would fall back to stderr
                 pass
         from tqdm.auto import tqdm
+
         return tqdm(iterable, **kwargs)
 
     def _show(self, obj: Any) -> None:
         from IPython.display import display
+
         if self._handle is None:
             self._handle = display(obj, display_id=True)
         else:
@@ -97,8 +103,9 @@ class ProgressSlot:
         self._show_empty()
 
 
-def epoch_summary(row: dict[str, Any], epochs: int, metric: str | None = None,
-                  best: bool = False) -> str:
+def epoch_summary(
+    row: dict[str, Any], epochs: int, metric: str | None = None, best: bool = False
+) -> str:
     """One line for an epoch: number, train loss, validation metric, seconds.
 
     >>> epoch_summary({"epoch": 2, "loss": 6.25, "valid_ndcg@10": 0.0712,
@@ -123,8 +130,12 @@ def add_quiet_argument(parser: Any, *deprecated: str) -> None:
     import argparse
     import sys
 
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="no progress bars or per-epoch lines (results are still printed)")
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress bars or per-epoch lines (results are still printed)",
+    )
 
     class _Deprecated(argparse.Action):
         def __call__(self, parser, namespace, values, option_string=None):
@@ -132,5 +143,4 @@ def add_quiet_argument(parser: Any, *deprecated: str) -> None:
             namespace.quiet = True
 
     for flag in deprecated:
-        parser.add_argument(flag, nargs=0, action=_Deprecated, dest="quiet",
-                            help=argparse.SUPPRESS)
+        parser.add_argument(flag, nargs=0, action=_Deprecated, dest="quiet", help=argparse.SUPPRESS)

@@ -3,6 +3,7 @@
 Every result the library writes (a run's ``metrics.json``, a row of a results table, a
 benchmark report) carries `provenance()`, so a number can be traced to the commit it came from.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,21 +43,45 @@ def provenance(device: torch.device | None = None, precision: str | None = None)
     """
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=here).stdout.strip() or None
-        dirty = bool(subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here),
-             str(here.parent / "experiments"), str(here.parent / "benchmarks")],
-            capture_output=True, text=True, timeout=5, cwd=here).stdout.strip())
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here
+            ).stdout.strip()
+            or None
+        )
+        dirty = bool(
+            subprocess.run(
+                [
+                    "git",
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                    "--",
+                    str(here),
+                    str(here.parent / "experiments"),
+                    str(here.parent / "benchmarks"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=here,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     hw = _cpu_name()
     if device is not None and device.type == "cuda":
         hw = torch.cuda.get_device_name(device)
-    return {"commit": commit, "dirty": dirty if commit else None, "hardware": hw,
-            "cpu_count": os.cpu_count(), "device": str(device) if device is not None else None,
-            "precision": precision, "torch": torch.__version__,
-            "python": platform.python_version()}
+    return {
+        "commit": commit,
+        "dirty": dirty if commit else None,
+        "hardware": hw,
+        "cpu_count": os.cpu_count(),
+        "device": str(device) if device is not None else None,
+        "precision": precision,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _cpu_name() -> str:

@@ -10,13 +10,15 @@ Two folder schemes name runs, and both are kept because existing run folders are
 Both train through `train_run` under `run_lock`: a finished run (``metrics.json``) is reused, a
 cut one (``last.pt``) resumes, and parallel processes never train the same folder twice.
 """
+
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .config import ExperimentConfig, cache_key_view
 
@@ -73,6 +75,7 @@ def run_lock(run_dir: str | Path, wait: bool = True) -> Iterator[bool]:
         process holds it (nothing is held then).
     """
     from filelock import FileLock, Timeout
+
     run_dir = Path(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(run_dir.parent / f".{run_dir.name}.lock"), timeout=-1 if wait else 0)
@@ -87,8 +90,9 @@ def run_lock(run_dir: str | Path, wait: bool = True) -> Iterator[bool]:
         lock.release()
 
 
-def train_run(cfg: ExperimentConfig, run_dir: str | Path, data_dir: str | Path,
-              callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def train_run(
+    cfg: ExperimentConfig, run_dir: str | Path, data_dir: str | Path, callbacks: Sequence[Any] = ()
+) -> dict[str, Any]:
     """Train ``cfg`` in ``run_dir`` on the prepared data in ``data_dir``, resuming a cut run.
 
     Call it under `run_lock` of ``run_dir``. A folder with ``last.pt`` resumes (the
@@ -112,14 +116,18 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path, data_dir: str | Path,
     """
     from .data.sessions import SessionData
     from .train import Trainer
+
     run_dir = Path(run_dir)
     data = SessionData.load(data_dir)
     return Trainer(cfg, data, run_dir, resume=(run_dir / "last.pt").exists()).fit(callbacks)
 
 
-def run_cached(cfg: ExperimentConfig, root: str | Path = "runs",
-               data_root: str | Path | None = None,
-               callbacks: Sequence[Any] = ()) -> tuple[dict[str, Any], Path]:
+def run_cached(
+    cfg: ExperimentConfig,
+    root: str | Path = "runs",
+    data_root: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
+) -> tuple[dict[str, Any], Path]:
     """Train ``cfg`` unless a finished run of the same configuration exists; resume a cut one.
 
     Runs live in ``root/<name>-<key>`` (`run_key`), so chapters that ask for the same model
@@ -145,12 +153,13 @@ def run_cached(cfg: ExperimentConfig, root: str | Path = "runs",
         The run's ``metrics.json`` content and the run folder.
     """
     from .data.cache import ensure_dataset
+
     run_dir = Path(root) / f"{cfg.name}-{run_key(cfg)}"
     done = run_dir / "metrics.json"
     if done.is_file():
         return _replay(cfg, run_dir, callbacks), run_dir
     data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, data_root)
-    with run_lock(run_dir):                                # parallel notebooks: train once
+    with run_lock(run_dir):  # parallel notebooks: train once
         if done.is_file():
             return _replay(cfg, run_dir, callbacks), run_dir
         cfg = ExperimentConfig.from_dict(cfg.to_dict())

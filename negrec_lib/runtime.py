@@ -1,4 +1,5 @@
 """Hardware decisions in one place: device, mixed precision, seeds, distributed set-up."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,11 +21,13 @@ def resolve_device(spec: str = "auto") -> torch.device:
     try:
         device = torch.device(spec)
     except (RuntimeError, ValueError, TypeError):
-        raise ConfigError(f"device {spec!r} is not a device; use auto, cpu, cuda or "
-                          "cuda:<index>") from None
+        raise ConfigError(
+            f"device {spec!r} is not a device; use auto, cpu, cuda or cuda:<index>"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={spec!r}, but CUDA is not available on this machine; "
-                          "use 'auto' or 'cpu'")
+        raise ConfigError(
+            f"train.device={spec!r}, but CUDA is not available on this machine; use 'auto' or 'cpu'"
+        )
     return device
 
 
@@ -66,6 +69,7 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     random.seed(seed)
     try:
         import numpy as np
+
         np.random.seed(seed % 2**32)
     except ImportError:  # pragma: no cover
         pass
@@ -95,6 +99,7 @@ def init_distributed(device: torch.device) -> Distributed:
     if world <= 1:
         return Distributed()
     import torch.distributed as dist
+
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Distributed(dist.get_rank(), dist.get_world_size())

@@ -2,6 +2,7 @@
 legibility at the size it is shown in the book (tests/figure_checks.py): no text under 8 pt, no
 overlapping tick labels. A failing figure fails the test that drew it. The pyplot figures are
 closed after each of those tests."""
+
 from __future__ import annotations
 
 import sys
@@ -22,8 +23,9 @@ def _figures_are_legible(request, monkeypatch):
     from matplotlib.figure import Figure
 
     from negrec_lib.notebook import apply_plot_style
+
     saved = mpl.rcParams.copy()
-    apply_plot_style()                       # the fonts and sizes the book uses
+    apply_plot_style()  # the fonts and sizes the book uses
     made: list = []
     original = Figure.__init__
 
@@ -36,17 +38,23 @@ def _figures_are_legible(request, monkeypatch):
     monkeypatch.setattr(Figure, "__init__", original)
     mpl.rcParams.update(saved)
     from figure_checks import legibility_problems
+
     report = []
     for fig in made:
         if not fig.axes:
             continue
         problems = legibility_problems(fig)
         if problems:
-            title = fig._suptitle.get_text() if fig._suptitle else next(
-                (ax.get_title() for ax in fig.axes if ax.get_title()), "")
+            title = (
+                fig._suptitle.get_text()
+                if fig._suptitle
+                else next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+            )
             report.append(f"figure {title[:60]!r}: " + "; ".join(problems))
     import matplotlib.pyplot as plt
-    plt.close("all")                         # viz draws pyplot figures: close them after each test
+
+    plt.close("all")  # viz draws pyplot figures: close them after each test
     if report:
-        pytest.fail("illegible figure(s) at their rendered size:\n" + "\n".join(report),
-                    pytrace=False)
+        pytest.fail(
+            "illegible figure(s) at their rendered size:\n" + "\n".join(report), pytrace=False
+        )

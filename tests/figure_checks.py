@@ -6,8 +6,7 @@ def assert_labelled(fig) -> None:
     assert fig._suptitle is not None or any(ax.get_title() for ax in fig.axes)
     panels = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
     assert panels and all(ax.get_xlabel() for ax in panels)
-    assert any(ax.get_ylabel() or any(t.get_text() for t in ax.get_yticklabels())
-               for ax in panels)
+    assert any(ax.get_ylabel() or any(t.get_text() for t in ax.get_yticklabels()) for ax in panels)
 
 
 # ------------------------------------------------------------------ legibility at the rendered size
@@ -23,20 +22,27 @@ MIN_PT = 8.0
 def rendered_scale(fig) -> float:
     """How much the page shrinks the figure: 1 when its saved width fits the output area."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     fig.set_dpi(DPI)
     fig.canvas.draw()
     import matplotlib as mpl
-    pad = mpl.rcParams["savefig.pad_inches"]          # the inline backend saves with bbox "tight"
+
+    pad = mpl.rcParams["savefig.pad_inches"]  # the inline backend saves with bbox "tight"
     width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * pad
     return min(1.0, PAGE_WIDTH_PX / (width_in * DPI))
 
 
 def _texts(fig):
     from matplotlib.text import Text
+
     for t in fig.findobj(Text):
-        if t.get_visible() and t.get_text().strip() and (t.get_alpha() is None or t.get_alpha() > 0):
+        if (
+            t.get_visible()
+            and t.get_text().strip()
+            and (t.get_alpha() is None or t.get_alpha() > 0)
+        ):
             ax = t.axes
             if ax is not None and not ax.get_visible():
                 continue
@@ -51,11 +57,18 @@ def legibility_problems(fig, min_pt: float = MIN_PT) -> list[str]:
     problems = []
     # 0.15 pt of slack: a 7 in figure is saved a few pixels wider than the output area (its
     # padding), and a 1-2% resampling changes nothing a reader sees
-    small = sorted({(round(t.get_fontsize() * scale, 1), t.get_text()[:30]) for t in _texts(fig)
-                    if t.get_fontsize() * scale < min_pt - 0.15})
+    small = sorted(
+        {
+            (round(t.get_fontsize() * scale, 1), t.get_text()[:30])
+            for t in _texts(fig)
+            if t.get_fontsize() * scale < min_pt - 0.15
+        }
+    )
     if small:
-        problems.append(f"text under {min_pt:g} pt on the page (figure shown at {scale:.0%}): "
-                        + "; ".join(f"{pt} pt {txt!r}" for pt, txt in small[:6]))
+        problems.append(
+            f"text under {min_pt:g} pt on the page (figure shown at {scale:.0%}): "
+            + "; ".join(f"{pt} pt {txt!r}" for pt, txt in small[:6])
+        )
     for ax in fig.axes:
         if not ax.get_visible():
             continue
@@ -68,24 +81,29 @@ def legibility_problems(fig, min_pt: float = MIN_PT) -> list[str]:
                 w = min(a.x1, b.x1) - max(a.x0, b.x0)
                 h = min(a.y1, b.y1) - max(a.y0, b.y0)
                 if w > 1 and h > 1:
-                    problems.append(f"overlapping {name} tick labels {ta!r} and {tb!r} "
-                                    f"(panel {ax.get_title()[:40]!r})")
+                    problems.append(
+                        f"overlapping {name} tick labels {ta!r} and {tb!r} "
+                        f"(panel {ax.get_title()[:40]!r})"
+                    )
                     break
-    labels = []                 # titles and axis labels of every panel, and the figure's
+    labels = []  # titles and axis labels of every panel, and the figure's
     for ax in fig.axes:
         if ax.get_visible():
             labels += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
     labels += [t for t in (fig._suptitle, fig._supxlabel, fig._supylabel) if t is not None]
     group = {id(t): i for i, t in enumerate(labels)}
     legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
-    for k, legend in enumerate(legends):            # a legend's entries against the labels
+    for k, legend in enumerate(legends):  # a legend's entries against the labels
         for t in legend.get_texts():
             labels.append(t)
             group[id(t)] = f"legend {k}"
-    boxes = [(t.get_text(), t.get_window_extent(renderer), group[id(t)]) for t in labels
-             if t.get_visible() and t.get_text().strip()]
+    boxes = [
+        (t.get_text(), t.get_window_extent(renderer), group[id(t)])
+        for t in labels
+        if t.get_visible() and t.get_text().strip()
+    ]
     for i, (ta, a, ga) in enumerate(boxes):
-        for tb, b, gb in boxes[i + 1:]:
+        for tb, b, gb in boxes[i + 1 :]:
             if ga == gb:
                 continue
             w = min(a.x1, b.x1) - max(a.x0, b.x0)

@@ -1,5 +1,6 @@
 """Nothing half-written: output folders appear whole or not at all, and two grid runners on one
 results table never write a row twice nor lose one."""
+
 from __future__ import annotations
 
 import os
@@ -7,21 +8,30 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from negrec_lib.atomic import atomic_write_text, building_dir
-from negrec_lib.sim import run as sim_run
-from negrec_lib.sim import simulate
 from negrec_lib.errors import ResultsError
 from negrec_lib.experiments import read_results_table
+from negrec_lib.sim import run as sim_run
+from negrec_lib.sim import simulate
 
-TINY = {"sim.sessions": 300, "sim.tracks": 150, "sim.days": 4, "model.d_model": 8,
-        "model.n_heads": 2, "model.d_ff": 8, "loss.n_negatives": 20, "train.epochs": 1,
-        "train.batch_size": 64, "train.progress": False, "train.eval_batch_size": 256}
+TINY = {
+    "sim.sessions": 300,
+    "sim.tracks": 150,
+    "sim.days": 4,
+    "model.d_model": 8,
+    "model.n_heads": 2,
+    "model.d_ff": 8,
+    "loss.n_negatives": 20,
+    "train.epochs": 1,
+    "train.batch_size": 64,
+    "train.progress": False,
+    "train.eval_batch_size": 256,
+}
 
 
 def test_building_dir_appears_whole_or_not_at_all(tmp_path):
@@ -42,6 +52,7 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch
 
     def boom(*a, **k):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
         atomic_write_text(path, "new")
@@ -55,6 +66,7 @@ def test_simulate_with_force_keeps_the_old_data_when_interrupted(tmp_path, monke
 
     def boom(*a, **k):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(sim_run, "write_simulation", boom)
     with pytest.raises(KeyboardInterrupt):
         simulate(out, sessions=60, tracks=40, seed=2, days=2, progress=False, force=True)
@@ -70,17 +82,29 @@ def test_kill_9_leaves_no_folder_a_later_command_accepts(tmp_path, command):
         simulate(src, sessions=3000, tracks=500, seed=1, days=3, progress=False)
         args = ["prepare", "--input", str(src), "--out", str(tmp_path / "out"), "--quiet"]
     else:
-        args = ["simulate", "--sessions", "20000", "--tracks", "2000", "--out",
-                str(tmp_path / "out"), "--quiet"]
+        args = [
+            "simulate",
+            "--sessions",
+            "20000",
+            "--tracks",
+            "2000",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for delay in (0.5, 1.5):
-        proc = subprocess.Popen([sys.executable, "-m", "negrec_lib.cli", *args],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "negrec_lib.cli", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         out = tmp_path / "out"
-        if out.exists():          # finished before the kill: it must be complete
+        if out.exists():  # finished before the kill: it must be complete
             marker = "manifest.json" if command == "prepare" else "ground_truth/truth.json"
             assert (out / marker).is_file()
             break
@@ -98,21 +122,54 @@ def test_a_damaged_results_table_is_a_results_error(tmp_path):
 
 
 def test_two_grid_runners_write_every_row_once(tmp_path):
-    spec = {"name": "twice", "seeds": [0, 1], "base": {"profile": "ci", "set": TINY},
-            "variants": [{"name": "a"}, {"name": "b", "set": {"loss.skip_weight": 1},
-                                            "baseline": "a"}]}
+    spec = {
+        "name": "twice",
+        "seeds": [0, 1],
+        "base": {"profile": "ci", "set": TINY},
+        "variants": [{"name": "a"}, {"name": "b", "set": {"loss.skip_weight": 1}, "baseline": "a"}],
+    }
     path = tmp_path / "twice.yaml"
     path.write_text(yaml.safe_dump(spec))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NEGREC_DATA": str(tmp_path / "data")}
     # the dataset first, so that both runners start training at once
-    subprocess.run([sys.executable, "-m", "negrec_lib.cli", "experiment", str(path), "--quiet",
-                    "--only", "a", "--seed", "0", "--results", str(tmp_path / "results"),
-                    "--runs", str(tmp_path / "runs")], env=env, check=True,
-                   capture_output=True, timeout=300)
-    cmd = [sys.executable, "-m", "negrec_lib.cli", "experiment", str(path), "--quiet",
-           "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "negrec_lib.cli",
+            "experiment",
+            str(path),
+            "--quiet",
+            "--only",
+            "a",
+            "--seed",
+            "0",
+            "--results",
+            str(tmp_path / "results"),
+            "--runs",
+            str(tmp_path / "runs"),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "negrec_lib.cli",
+        "experiment",
+        str(path),
+        "--quiet",
+        "--results",
+        str(tmp_path / "results"),
+        "--runs",
+        str(tmp_path / "runs"),
+    ]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-2000:]
@@ -128,15 +185,45 @@ def test_kill_9_during_training_never_leaves_a_finished_looking_run(tmp_path):
     """metrics.json marks a finished run: after a kill it is absent (or the run had finished),
     every checkpoint present loads, and --resume finishes the run."""
     from negrec_lib.checkpoint import load_checkpoint
+
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NEGREC_DATA": str(tmp_path / "data")}
     sets = sum((["--set", f"{k}={v}"] for k, v in {**TINY, "train.epochs": 3}.items()), [])
     out = tmp_path / "run"
-    base = [sys.executable, "-m", "negrec_lib.cli", "train", "--profile", "ci", "--out", str(out),
-            "--quiet", "--checkpoint-every", "2", *sets]
+    base = [
+        sys.executable,
+        "-m",
+        "negrec_lib.cli",
+        "train",
+        "--profile",
+        "ci",
+        "--out",
+        str(out),
+        "--quiet",
+        "--checkpoint-every",
+        "2",
+        *sets,
+    ]
     # the dataset first, so that the kill lands in training
-    subprocess.run([sys.executable, "-m", "negrec_lib.cli", "train", "--profile", "ci", "--out",
-                    str(tmp_path / "warm"), "--quiet", *sets, "--set", "train.epochs=1"],
-                   env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "negrec_lib.cli",
+            "train",
+            "--profile",
+            "ci",
+            "--out",
+            str(tmp_path / "warm"),
+            "--quiet",
+            *sets,
+            "--set",
+            "train.epochs=1",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     proc = subprocess.Popen(base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (out / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
@@ -145,17 +232,17 @@ def test_kill_9_during_training_never_leaves_a_finished_looking_run(tmp_path):
     proc.wait()
     for name in ("last.pt", "best.pt"):
         if (out / name).exists():
-            load_checkpoint(out / name)                 # whole, never half-written
-    if (out / "metrics.json").exists():                 # only a finished run has one
+            load_checkpoint(out / name)  # whole, never half-written
+    if (out / "metrics.json").exists():  # only a finished run has one
         assert (out / "last.pt").exists()
-    run = subprocess.run(base + ["--resume"], env=env, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(base + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "metrics.json").is_file()
 
 
 def test_replace_dir_swaps_a_folder_for_its_new_contents(tmp_path):
     from negrec_lib.atomic import replace_dir
+
     out, new = tmp_path / "out", tmp_path / ".out.tmp"
     out.mkdir()
     (out / "old").write_text("old")

@@ -1,5 +1,6 @@
 """Every file negrec reads fails as a NegrecError naming it; settings are range-checked; resume
 is honest; the command prints one line and exits 2."""
+
 from __future__ import annotations
 
 import json
@@ -9,18 +10,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
 from negrec_lib.cli import main as cli_main
 from negrec_lib.config import ExperimentConfig, profile_config
 from negrec_lib.data.cache import ensure_dataset
 from negrec_lib.data.sessions import SessionData
-from negrec_lib.errors import (CheckpointError, ConfigError, NegrecError, NegrecFileError,
-                               PreparedDataError)
-from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
+from negrec_lib.errors import (
+    CheckpointError,
+    ConfigError,
+    NegrecError,
+    NegrecFileError,
+    PreparedDataError,
+)
 from negrec_lib.train import Trainer
 
-TINY = ["sim.sessions=400", "sim.tracks=200", "sim.days=4", "model.d_model=8",
-        "model.n_heads=2", "model.d_ff=8", "loss.n_negatives=20", "train.epochs=2",
-        "train.batch_size=64", "train.progress=false", "train.eval_batch_size=256"]
+TINY = [
+    "sim.sessions=400",
+    "sim.tracks=200",
+    "sim.days=4",
+    "model.d_model=8",
+    "model.n_heads=2",
+    "model.d_ff=8",
+    "loss.n_negatives=20",
+    "train.epochs=2",
+    "train.batch_size=64",
+    "train.progress=false",
+    "train.eval_batch_size=256",
+]
 
 
 def _cfg(*sets: str) -> ExperimentConfig:
@@ -41,25 +57,28 @@ def run(tmp_path_factory, prepared) -> Path:
 
 
 # ----------------------------------------------------------------------------- settings
-@pytest.mark.parametrize("setting, key", [
-    ("train.batch_size=0", "train.batch_size"),
-    ("train.epochs=-1", "train.epochs"),
-    ("train.lr=-0.1", "train.lr"),
-    ("train.lr=.nan", "train.lr"),
-    ("model.dropout=1.5", "model.dropout"),
-    ("model.n_heads=3", "model.n_heads"),          # does not divide d_model=8
-    ("loss.n_negatives=0", "loss.n_negatives"),
-    ("train.patience=0", "train.patience"),
-    ("data.min_length=2", "data.min_length"),      # the paper split needs 3
-    ("data.max_length=0", "data.max_length"),
-    ("model.max_length=1", "model.max_length"),
-    ("train.select_metric=hr@7", "train.select_metric"),
-    ("loss.skip_temperature=0", "loss.skip_temperature"),
-    ("loss.skip_weight=-1", "loss.skip_weight"),
-    ("data.skip_strength=4", "data.skip_strength"),
-    ("train.device=gpu", "train.device"),
-    ("sim.skip_signal=2", "sim.skip_signal"),
-])
+@pytest.mark.parametrize(
+    "setting, key",
+    [
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.epochs=-1", "train.epochs"),
+        ("train.lr=-0.1", "train.lr"),
+        ("train.lr=.nan", "train.lr"),
+        ("model.dropout=1.5", "model.dropout"),
+        ("model.n_heads=3", "model.n_heads"),  # does not divide d_model=8
+        ("loss.n_negatives=0", "loss.n_negatives"),
+        ("train.patience=0", "train.patience"),
+        ("data.min_length=2", "data.min_length"),  # the paper split needs 3
+        ("data.max_length=0", "data.max_length"),
+        ("model.max_length=1", "model.max_length"),
+        ("train.select_metric=hr@7", "train.select_metric"),
+        ("loss.skip_temperature=0", "loss.skip_temperature"),
+        ("loss.skip_weight=-1", "loss.skip_weight"),
+        ("data.skip_strength=4", "data.skip_strength"),
+        ("train.device=gpu", "train.device"),
+        ("sim.skip_signal=2", "sim.skip_signal"),
+    ],
+)
 def test_out_of_range_settings_are_refused_naming_the_key(setting, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         _cfg(setting)
@@ -73,8 +92,19 @@ def test_settings_built_in_python_are_checked_by_the_trainer(prepared, tmp_path)
 
 
 def test_cli_bad_setting_is_one_line_and_status_2(capsys, prepared, tmp_path):
-    code = cli_main(["train", "--profile", "ci", "--data", str(prepared), "--out",
-                     str(tmp_path / "r"), "--set", "train.batch_size=0"])
+    code = cli_main(
+        [
+            "train",
+            "--profile",
+            "ci",
+            "--data",
+            str(prepared),
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "train.batch_size=0",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "train.batch_size" in err
     assert "Traceback" not in err
@@ -134,19 +164,35 @@ def _copy(prepared: Path, tmp_path: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("damage, file", [
-    (lambda p: (p / "tracks.npy").write_bytes((p / "tracks.npy").read_bytes()[:200]),
-     "tracks.npy"),
-    (lambda p: (p / "manifest.json").write_text("{\"format_version\": 1,"), "manifest.json"),
-    (lambda p: (p / "splits.npz").write_bytes((p / "splits.npz").read_bytes()[:300]),
-     "splits.npz"),
-    (lambda p: (p / "manifest.json").write_text(json.dumps(
-        {k: v for k, v in json.loads((p / "manifest.json").read_text()).items()
-         if k != "vocab_size"})), "manifest.json"),
-    (lambda p: (p / "popularity.npy").unlink(), "popularity.npy"),
-    (lambda p: np.save(p / "length.npy", np.zeros(3, np.int16)), "length.npy"),
-    (lambda p: np.save(p / "tracks.npy", np.load(p / "tracks.npy") + 10_000), "tracks.npy"),
-])
+@pytest.mark.parametrize(
+    "damage, file",
+    [
+        (
+            lambda p: (p / "tracks.npy").write_bytes((p / "tracks.npy").read_bytes()[:200]),
+            "tracks.npy",
+        ),
+        (lambda p: (p / "manifest.json").write_text('{"format_version": 1,'), "manifest.json"),
+        (
+            lambda p: (p / "splits.npz").write_bytes((p / "splits.npz").read_bytes()[:300]),
+            "splits.npz",
+        ),
+        (
+            lambda p: (p / "manifest.json").write_text(
+                json.dumps(
+                    {
+                        k: v
+                        for k, v in json.loads((p / "manifest.json").read_text()).items()
+                        if k != "vocab_size"
+                    }
+                )
+            ),
+            "manifest.json",
+        ),
+        (lambda p: (p / "popularity.npy").unlink(), "popularity.npy"),
+        (lambda p: np.save(p / "length.npy", np.zeros(3, np.int16)), "length.npy"),
+        (lambda p: np.save(p / "tracks.npy", np.load(p / "tracks.npy") + 10_000), "tracks.npy"),
+    ],
+)
 def test_damaged_prepared_folders_name_the_file(prepared, tmp_path, damage, file):
     p = _copy(prepared, tmp_path)
     damage(p)
@@ -158,8 +204,10 @@ def test_damaged_prepared_folders_name_the_file(prepared, tmp_path, damage, file
 def test_cli_damaged_prepared_folder_is_one_line(prepared, tmp_path, capsys):
     p = _copy(prepared, tmp_path)
     (p / "splits.npz").write_bytes(b"PK\x03\x04 broken")
-    code = cli_main(["train", "--profile", "ci", "--data", str(p), "--out",
-                     str(tmp_path / "r")] + sum((["--set", s] for s in TINY), []))
+    code = cli_main(
+        ["train", "--profile", "ci", "--data", str(p), "--out", str(tmp_path / "r")]
+        + sum((["--set", s] for s in TINY), [])
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "splits.npz" in err
 
@@ -173,22 +221,22 @@ def test_resume_with_a_changed_setting_is_refused_listing_the_keys(run, prepared
     with pytest.raises(ConfigError) as err:
         Trainer(_cfg("train.lr=0.5"), data, out, resume=True)
     assert "train.lr" in str(err.value) and "0.005" in str(err.value)
-    with pytest.raises(ConfigError, match="train.lr"):      # not a safe key, even when asked
+    with pytest.raises(ConfigError, match="train.lr"):  # not a safe key, even when asked
         Trainer(_cfg("train.lr=0.5"), data, out, resume=True, allow_config_change=True)
     with pytest.raises(ConfigError, match="allow_config_change=True"):
         Trainer(_cfg("train.epochs=3"), data, out, resume=True)
-    assert (out / "config.yaml").read_text() == before       # the record is untouched
+    assert (out / "config.yaml").read_text() == before  # the record is untouched
 
 
 def test_resume_with_a_raised_epoch_cap_is_recorded(run, prepared, tmp_path):
     out = tmp_path / "r"
     shutil.copytree(run, out)
     data = SessionData.load(prepared)
-    result = Trainer(_cfg("train.epochs=3"), data, out, resume=True,
-                     allow_config_change=True).fit()
+    result = Trainer(_cfg("train.epochs=3"), data, out, resume=True, allow_config_change=True).fit()
     assert result["epochs_run"] == 3
-    assert result["config_changes"] == [{"key": "train.epochs", "from": 2, "to": 3,
-                                         "after_epoch": 2}]
+    assert result["config_changes"] == [
+        {"key": "train.epochs", "from": 2, "to": 3, "after_epoch": 2}
+    ]
     assert ExperimentConfig.from_yaml(out / "config.yaml").train.epochs == 3
     assert load_checkpoint(out / "last.pt")["config"]["train"]["epochs"] == 3
     assert json.loads((out / "metrics.json").read_text())["config_changes"][0]["to"] == 3
@@ -198,8 +246,10 @@ def test_cli_resume_uses_the_runs_own_configuration(run, prepared, tmp_path, cap
     out = tmp_path / "r"
     shutil.copytree(run, out)
     assert cli_main(["train", "--out", str(out), "--resume", "--data", str(prepared)]) == 0
-    code = cli_main(["train", "--profile", "ci", "--out", str(out), "--resume", "--data",
-                     str(prepared)] + sum((["--set", s] for s in TINY + ["train.epochs=3"]), []))
+    code = cli_main(
+        ["train", "--profile", "ci", "--out", str(out), "--resume", "--data", str(prepared)]
+        + sum((["--set", s] for s in TINY + ["train.epochs=3"]), [])
+    )
     err = capsys.readouterr().err
     assert code == 2 and "train.epochs" in err and "--allow-config-change" in err
 
@@ -218,8 +268,18 @@ def test_every_file_error_is_a_negrec_error():
 
 def test_cli_messages_name_flags(prepared, tmp_path, capsys):
     raw = prepared.parent / prepared.name.split("-prep-")[0]
-    code = cli_main(["prepare", "--input", str(raw), "--out", str(tmp_path / "p"), "--quiet",
-                     "--min-length", "2"])
+    code = cli_main(
+        [
+            "prepare",
+            "--input",
+            str(raw),
+            "--out",
+            str(tmp_path / "p"),
+            "--quiet",
+            "--min-length",
+            "2",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--min-length" in err and "data.min_length" not in err
     code = cli_main(["train", "--profile", "ci", "--set", "train.batch_size=0"])
@@ -227,11 +287,14 @@ def test_cli_messages_name_flags(prepared, tmp_path, capsys):
     assert code == 2 and "--set" in err and "override" not in err
 
 
-@pytest.mark.parametrize("text, line", [
-    ("name: x\ntrain:\n  epochs: 3\n  batch_size: 0\n", 4),
-    ("model:\n  d_model: 12.5\n", 2),
-    ("train:\n  lr: 0.1\n  epoch: 3\n", 3),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("name: x\ntrain:\n  epochs: 3\n  batch_size: 0\n", 4),
+        ("model:\n  d_model: 12.5\n", 2),
+        ("train:\n  lr: 0.1\n  epoch: 3\n", 3),
+    ],
+)
 def test_config_value_errors_name_the_line(tmp_path, text, line):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -244,13 +307,14 @@ def test_resume_of_a_checkpoint_older_than_a_setting(run, prepared, tmp_path):
     """A checkpoint written before data.date_format existed resumes under its default; one
     written before model.init existed trained with the old 'gpt' initialisation."""
     import torch
+
     out = tmp_path / "r"
     shutil.copytree(run, out)
     ckpt = torch.load(out / "last.pt", weights_only=True)
     del ckpt["config"]["data"]["date_format"], ckpt["config"]["data"]["partial_sessions"]
     torch.save(ckpt, out / "last.pt")
     data = SessionData.load(prepared)
-    Trainer(_cfg(), data, out, resume=True)                   # no difference
+    Trainer(_cfg(), data, out, resume=True)  # no difference
     del ckpt["config"]["model"]["init"]
     torch.save(ckpt, out / "last.pt")
     with pytest.raises(ConfigError, match="model.init: 'gpt' -> 'scaled'"):

@@ -1,4 +1,5 @@
 """negrec_lib.study.claims: claim families, protocols, Holm within a family, what varies."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,12 +38,13 @@ def test_each_claim_is_a_family_per_protocol_with_its_own_holm():
     one = out[(out["claim"] == "1") & (out["protocol"] == "full catalogue")]
     assert list(one["metric"]) == ["hr@1", "hr@5", "hr@10", "hr@20"]
     assert list(one["paper"]) == list(CLAIMS[0].paper)
-    direct = compare_variants(runs, "uni-skip-track", "uni-base",
-                              ["test_hr@1", "test_hr@5", "test_hr@10", "test_hr@20"])
-    assert np.allclose(one["p_holm"], direct["p_holm"])          # Holm over the 4 K of claim 1
+    direct = compare_variants(
+        runs, "uni-skip-track", "uni-base", ["test_hr@1", "test_hr@5", "test_hr@10", "test_hr@20"]
+    )
+    assert np.allclose(one["p_holm"], direct["p_holm"])  # Holm over the 4 K of claim 1
     assert (one["verdict"] == "higher").all()
     two = out[(out["claim"] == "2") & (out["protocol"] == "full catalogue")]
-    assert (two["verdict"] == "higher").all()                    # uni above bi
+    assert (two["verdict"] == "higher").all()  # uni above bi
     assert set(out["protocol"]) == {"full catalogue", "sampled (paper)"}
     assert set(out["varies"]) == {"data, test sessions and training"}
     assert set(out[out["claim"] == "mechanism"]["metric"]) == {"skip_mrr", "unskipped_mrr"}
@@ -55,12 +57,23 @@ def test_one_dataset_says_training_only():
 
 
 def test_the_script_writes_verdicts_csv(tmp_path):
-    spec = importlib.util.spec_from_file_location("verdicts_script", ROOT / "experiments" / "verdicts.py")
+    spec = importlib.util.spec_from_file_location(
+        "verdicts_script", ROOT / "experiments" / "verdicts.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     _runs(replicate=True).to_csv(tmp_path / "study_claims.csv", index=False)
     assert mod.main(["--results", str(tmp_path)]) == 0
     written = pd.read_csv(tmp_path / "verdicts.csv")
-    assert {"grid", "claim", "protocol", "metric", "rel_low", "rel_high", "p_holm",
-            "verdict", "varies"} <= set(written.columns)
+    assert {
+        "grid",
+        "claim",
+        "protocol",
+        "metric",
+        "rel_low",
+        "rel_high",
+        "p_holm",
+        "verdict",
+        "varies",
+    } <= set(written.columns)
     assert mod.main(["--results", str(tmp_path / "none")]) == 1  # no grid yet: nothing written

@@ -1,5 +1,6 @@
 """Colab, as far as it can be tested offline: the widget versions the book needs against what
 Colab ships, and setup_chapter() switching on Colab's widget manager (a stand-in google.colab)."""
+
 from __future__ import annotations
 
 import re
@@ -22,6 +23,7 @@ def _viz_requirement() -> str:
 
 def test_the_stated_versions_match_the_requirement():
     from packaging.specifiers import SpecifierSet
+
     spec = SpecifierSet(_viz_requirement())
     assert f"{notebook.IPYWIDGETS_REQUIRED}.0" in spec
     # Colab's own ipywidgets does not satisfy it: installing negrec upgrades it, which is why
@@ -33,8 +35,9 @@ def test_the_stated_versions_match_the_requirement():
 
 def test_the_explorer_needs_ipywidgets_8():
     import ipywidgets
+
     assert int(ipywidgets.__version__.split(".")[0]) >= 8
-    assert hasattr(ipywidgets, "Stack")          # new in 8; the explorer is built from it
+    assert hasattr(ipywidgets, "Stack")  # new in 8; the explorer is built from it
 
 
 @pytest.fixture()
@@ -60,6 +63,7 @@ def test_setup_chapter_switches_on_colabs_widget_manager(fake_colab, monkeypatch
 
 def test_an_old_ipywidgets_in_the_session_asks_for_a_restart(fake_colab, monkeypatch, capsys):
     import ipywidgets
+
     monkeypatch.setattr(ipywidgets, "__version__", notebook.COLAB_IPYWIDGETS)
     assert "restart" in notebook.prepare_colab_widgets()
     assert "Restart session" in capsys.readouterr().out

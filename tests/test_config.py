@@ -1,9 +1,10 @@
 """Configuration: YAML round trip, overrides, validation errors, profiles."""
+
 from __future__ import annotations
 
 import pytest
 
-from negrec_lib.config import (PROFILES, ExperimentConfig, detect_profile, profile_config)
+from negrec_lib.config import PROFILES, ExperimentConfig, detect_profile, profile_config
 from negrec_lib.errors import ConfigError
 
 
@@ -23,13 +24,16 @@ def test_missing_keys_keep_defaults(tmp_path):
     assert cfg.model == ExperimentConfig().model
 
 
-@pytest.mark.parametrize("text, field", [
-    ("loss:\n  skip_anchor: tracks\n", "skip_anchor"),
-    ("model:\n  d_model: 12.5\n", "d_model"),
-    ("model:\n  causal: yes please\n", "causal"),
-    ("train:\n  epoch: 3\n", "epoch"),
-    ("nonsense: 1\n", "nonsense"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("loss:\n  skip_anchor: tracks\n", "skip_anchor"),
+        ("model:\n  d_model: 12.5\n", "d_model"),
+        ("model:\n  causal: yes please\n", "causal"),
+        ("train:\n  epoch: 3\n", "epoch"),
+        ("nonsense: 1\n", "nonsense"),
+    ],
+)
 def test_bad_values_name_the_field(tmp_path, text, field):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -39,8 +43,9 @@ def test_bad_values_name_the_field(tmp_path, text, field):
 
 
 def test_override_parses_yaml_values_and_rejects_unknown_fields():
-    cfg = ExperimentConfig().override(["model.causal=false", "loss.skip_weight=0.5",
-                                       "train.patience=null", "name=abc"])
+    cfg = ExperimentConfig().override(
+        ["model.causal=false", "loss.skip_weight=0.5", "train.patience=null", "name=abc"]
+    )
     assert cfg.model.causal is False and cfg.loss.skip_weight == 0.5
     assert cfg.train.patience is None and cfg.name == "abc"
     with pytest.raises(ConfigError, match="unknown field"):
@@ -64,6 +69,6 @@ def test_profile_switch(monkeypatch):
 def test_profiles_grow_from_ci_to_gpu():
     ci, cpu, gpu = (profile_config(p) for p in ("ci", "cpu", "gpu"))
     assert ci.sim.sessions < cpu.sim.sessions < gpu.sim.sessions
-    assert gpu.model == ExperimentConfig().model          # the paper's configuration
+    assert gpu.model == ExperimentConfig().model  # the paper's configuration
     with pytest.raises(ConfigError):
         profile_config("tpu")

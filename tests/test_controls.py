@@ -1,4 +1,5 @@
 """The study's controls for the skip loss (loss.skip_control): labels and losses by brute force."""
+
 from __future__ import annotations
 
 import math
@@ -19,23 +20,27 @@ def test_permuted_labels_keep_each_sessions_count_and_stay_inside_it(seed):
     g = torch.Generator().manual_seed(seed)
     labels, negatives = control_labels(skipped, valid, "permuted", g)
     assert negatives is None
-    assert torch.equal(labels.sum(1), skipped.sum(1))            # as many skips per session
-    assert not (labels & ~valid).any()                            # only on real positions
+    assert torch.equal(labels.sum(1), skipped.sum(1))  # as many skips per session
+    assert not (labels & ~valid).any()  # only on real positions
     again, _ = control_labels(skipped, valid, "permuted", torch.Generator().manual_seed(seed))
-    assert torch.equal(labels, again)                             # reproducible from the seed
-    moved = [not torch.equal(labels[b], skipped[b]) for b in range(16)
-             if 0 < int(skipped[b].sum()) < int(valid[b].sum())]
+    assert torch.equal(labels, again)  # reproducible from the seed
+    moved = [
+        not torch.equal(labels[b], skipped[b])
+        for b in range(16)
+        if 0 < int(skipped[b].sum()) < int(valid[b].sum())
+    ]
     assert any(moved)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_kept_negatives_are_kept_tracks_as_many_as_the_skips(seed):
     _, _, skipped, valid = random_sessions(16, 12, 4, seed)
-    labels, negatives = control_labels(skipped, valid, "kept_negatives",
-                                       torch.Generator().manual_seed(seed))
-    assert torch.equal(labels, skipped)                           # anchors and positives unchanged
+    labels, negatives = control_labels(
+        skipped, valid, "kept_negatives", torch.Generator().manual_seed(seed)
+    )
+    assert torch.equal(labels, skipped)  # anchors and positives unchanged
     kept = valid & ~skipped
-    assert not (negatives & ~kept).any()                          # never a skipped track
+    assert not (negatives & ~kept).any()  # never a skipped track
     want = torch.minimum(skipped.sum(1), kept.sum(1))
     assert torch.equal(negatives.sum(1), want)
 
@@ -64,10 +69,12 @@ def _brute_kept_negatives(anchors, keys, skipped, valid, negatives, tau):
 @pytest.mark.parametrize("seed", range(4))
 def test_kept_negatives_loss_equals_brute_force(seed):
     anchors, keys, skipped, valid = random_sessions(8, 10, 6, seed)
-    _, negatives = control_labels(skipped, valid, "kept_negatives",
-                                  torch.Generator().manual_seed(seed))
-    got, ok = skip_infonce_loss(anchors, keys, skipped, valid, 0.1, reduction="none",
-                                negatives=negatives)
+    _, negatives = control_labels(
+        skipped, valid, "kept_negatives", torch.Generator().manual_seed(seed)
+    )
+    got, ok = skip_infonce_loss(
+        anchors, keys, skipped, valid, 0.1, reduction="none", negatives=negatives
+    )
     want, want_ok = _brute_kept_negatives(anchors, keys, skipped, valid, negatives, 0.1)
     assert torch.equal(ok, want_ok)
     assert torch.allclose(got, want, atol=1e-9)
@@ -78,8 +85,16 @@ def test_every_control_trains_through_compute_losses(control):
     model = tiny_model(True)
     tracks, lengths, skipped = tiny_batch()
     cfg = LossConfig(n_negatives=20, skip_weight=1.0, skip_control=control)
-    out = compute_losses(model, tracks, lengths, skipped, None, cfg, make_sampler(cfg, 50),
-                         torch.Generator().manual_seed(0))
+    out = compute_losses(
+        model,
+        tracks,
+        lengths,
+        skipped,
+        None,
+        cfg,
+        make_sampler(cfg, 50),
+        torch.Generator().manual_seed(0),
+    )
     assert torch.isfinite(out["skip"]) and int(out["n_anchors"]) > 0
     out["total"].backward()
     assert model.item_emb.weight.grad is not None

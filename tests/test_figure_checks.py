@@ -1,14 +1,14 @@
 """The legibility check of tests/figure_checks.py can fail: tiny text, a figure too wide for
 the page, overlapping tick labels and overlapping axis labels."""
+
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.figure import Figure  # noqa: E402
-
-from figure_checks import legibility_problems  # noqa: E402
+from figure_checks import legibility_problems
+from matplotlib.figure import Figure
 
 
 def test_legible_figure_passes():

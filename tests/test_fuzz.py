@@ -4,6 +4,7 @@ with a NegrecError naming the file (and, for text, the line); never any other ex
 MSSD logs are checked against a small reference reader written here from the format's rules
 (the specification page, book/paper.md, section 6), independent of `negrec_lib.data.mssd`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,26 +18,34 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_mssd import expected_frame, make_sessions, render
 
+from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
 from negrec_lib.config import profile_config
 from negrec_lib.data import schema
 from negrec_lib.data.cache import ensure_dataset
 from negrec_lib.data.mssd import read_log
 from negrec_lib.data.sessions import SessionData
-from negrec_lib.errors import (CheckpointError, MSSDFormatError, NegrecError, PreparedDataError)
-from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
+from negrec_lib.errors import CheckpointError, MSSDFormatError, NegrecError, PreparedDataError
 from negrec_lib.train import Trainer
 
 COLS = schema.LOG_COLUMNS
-FUZZ = settings(max_examples=60, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # ----------------------------------------------------------------------------- reference reader
-_BOOL = {**dict.fromkeys(schema.TRUE_SPELLINGS, True), **dict.fromkeys(schema.FALSE_SPELLINGS,
-                                                                        False)}
-_INT = {"session_position": (1, 32767), "session_length": (1, 32767),
-        "hist_user_behavior_n_seekfwd": (0, 2**31 - 1),
-        "hist_user_behavior_n_seekback": (0, 2**31 - 1), "hour_of_day": (0, 23)}
+_BOOL = {
+    **dict.fromkeys(schema.TRUE_SPELLINGS, True),
+    **dict.fromkeys(schema.FALSE_SPELLINGS, False),
+}
+_INT = {
+    "session_position": (1, 32767),
+    "session_length": (1, 32767),
+    "hist_user_behavior_n_seekfwd": (0, 2**31 - 1),
+    "hist_user_behavior_n_seekback": (0, 2**31 - 1),
+    "hour_of_day": (0, 23),
+}
 
 
 def _value(col: str, text: str):
@@ -52,8 +61,11 @@ def _value(col: str, text: str):
             raise ValueError(text)
         return v
     if col == "date":
-        return dt.date.fromisoformat(text) if len(text) == 10 and text[4] == "-" else \
-            (_ for _ in ()).throw(ValueError(text))
+        return (
+            dt.date.fromisoformat(text)
+            if len(text) == 10 and text[4] == "-"
+            else (_ for _ in ()).throw(ValueError(text))
+        )
     if col in schema.LOG_CATEGORICAL_COLUMNS:
         if text not in schema.LOG_CATEGORICAL_COLUMNS[col]:
             raise ValueError(text)
@@ -86,7 +98,7 @@ def reference(data: bytes) -> tuple[list[dict] | None, list[tuple[list[dict], bo
         fields = ln.split(",")
         if len(fields) != len(COLS):
             file_ok = False
-            rows.append(None)           # malformed line (a blank line included)
+            rows.append(None)  # malformed line (a blank line included)
             continue
         row, ok = {}, True
         for c, f in zip(COLS, fields):
@@ -94,8 +106,12 @@ def reference(data: bytes) -> tuple[list[dict] | None, list[tuple[list[dict], bo
                 row[c] = _value(c, f)
             except (ValueError, KeyError):
                 row[c], ok = f, False
-        if ok and not (row["skip_3"] or not row["skip_2"]) or \
-                ok and not (row["skip_2"] or not row["skip_1"]):
+        if (
+            ok
+            and not (row["skip_3"] or not row["skip_2"])
+            or ok
+            and not (row["skip_2"] or not row["skip_1"])
+        ):
             ok = False
         row["_ok"] = ok
         rows.append(row)
@@ -108,10 +124,13 @@ def reference(data: bytes) -> tuple[list[dict] | None, list[tuple[list[dict], bo
         if not current:
             return
         sid = current[0]["session_id"]
-        good = (all(r["_ok"] for r in current) and sid not in seen
-                and [r["session_position"] for r in current] == list(range(1, len(current) + 1))
-                and all(r["session_length"] == current[0]["session_length"] for r in current)
-                and len(current) == current[0]["session_length"])
+        good = (
+            all(r["_ok"] for r in current)
+            and sid not in seen
+            and [r["session_position"] for r in current] == list(range(1, len(current) + 1))
+            and all(r["session_length"] == current[0]["session_length"] for r in current)
+            and len(current) == current[0]["session_length"]
+        )
         seen.add(sid)
         file_ok = file_ok and good
         runs.append((list(current), good))
@@ -125,24 +144,41 @@ def reference(data: bytes) -> tuple[list[dict] | None, list[tuple[list[dict], bo
         current.append(r)
     close()
     if not runs:
-        file_ok = False                 # a header and nothing else
+        file_ok = False  # a header and nothing else
     if not file_ok:
         return None, runs
     return [{k: v for k, v in r.items() if k != "_ok"} for run, _ in runs for r in run], runs
 
 
 # ----------------------------------------------------------------------------- mutations
-FLIPS = ["", "x", "true", "False", "1", "0", "2", "-1", "25", "2018-07-20", "20-07-2018",
-         "trackdone", "radio", "t_3", "s0_0", "é"]
+FLIPS = [
+    "",
+    "x",
+    "true",
+    "False",
+    "1",
+    "0",
+    "2",
+    "-1",
+    "25",
+    "2018-07-20",
+    "20-07-2018",
+    "trackdone",
+    "radio",
+    "t_3",
+    "s0_0",
+    "é",
+]
 
 
 @st.composite
 def damaged_logs(draw) -> tuple[bytes, bool]:
     """(the bytes of a damaged log file, gzip it?)."""
-    rows = make_sessions(draw(st.lists(st.integers(1, 5), min_size=1, max_size=5)),
-                         seed=draw(st.integers(0, 1000)))
+    rows = make_sessions(
+        draw(st.lists(st.integers(1, 5), min_size=1, max_size=5)), seed=draw(st.integers(0, 1000))
+    )
     lines = render(rows).split("\n")[:-1]
-    for _ in range(draw(st.integers(0, 3))):        # 0: a valid file, differently spelled
+    for _ in range(draw(st.integers(0, 3))):  # 0: a valid file, differently spelled
         kind = draw(st.sampled_from(["drop", "duplicate", "swap", "cut", "flip", "blank"]))
         i = draw(st.integers(1, len(lines) - 1)) if len(lines) > 1 else 0
         if kind == "drop" and len(lines) > 1:
@@ -153,7 +189,7 @@ def damaged_logs(draw) -> tuple[bytes, bool]:
             j = draw(st.integers(1, len(lines) - 1)) if len(lines) > 1 else 0
             lines[i], lines[j] = lines[j], lines[i]
         elif kind == "cut":
-            lines[i] = lines[i][:draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
+            lines[i] = lines[i][: draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
         elif kind == "flip":
             fields = lines[i].split(",")
             fields[draw(st.integers(0, len(fields) - 1))] = draw(st.sampled_from(FLIPS))
@@ -163,11 +199,12 @@ def damaged_logs(draw) -> tuple[bytes, bool]:
     eol = draw(st.sampled_from(["\n", "\r\n"]))
     text = eol.join(lines) + (eol if draw(st.booleans()) else "")
     if draw(st.booleans()):
-        text = "\ufeff" + text                                  # a byte-order mark
-    data = text.encode(draw(st.sampled_from(["utf-8"] * 4 + ["latin-1", "utf-16"])),
-                       errors="replace")
+        text = "\ufeff" + text  # a byte-order mark
+    data = text.encode(
+        draw(st.sampled_from(["utf-8"] * 4 + ["latin-1", "utf-16"])), errors="replace"
+    )
     if draw(st.integers(0, 3)) == 0:
-        data = data[:draw(st.integers(0, len(data)))]         # bytes truncated
+        data = data[: draw(st.integers(0, len(data)))]  # bytes truncated
     return data, draw(st.booleans())
 
 
@@ -206,15 +243,26 @@ def test_damaged_logs_read_exactly_or_are_refused_with_file_and_line(tmp_path, c
     good = {run[0]["session_id"]: run for run, ok in runs if ok}
     for sid, got_rows in _runs_of(kept).items():
         assert sid in good, f"kept session {sid!r} is not a valid session of the file"
-        want = _runs_of(expected_frame([{k: v for k, v in r.items() if k != "_ok"}
-                                        for r in good[sid]]))[sid]
+        want = _runs_of(
+            expected_frame([{k: v for k, v in r.items() if k != "_ok"} for r in good[sid]])
+        )[sid]
         assert got_rows == want
 
 
 # ----------------------------------------------------------------------------- prepared folders
-TINY = ["sim.sessions=300", "sim.tracks=150", "sim.days=4", "model.d_model=8", "model.n_heads=2",
-        "model.d_ff=8", "loss.n_negatives=20", "train.epochs=1", "train.batch_size=64",
-        "train.progress=false", "train.eval_batch_size=256"]
+TINY = [
+    "sim.sessions=300",
+    "sim.tracks=150",
+    "sim.days=4",
+    "model.d_model=8",
+    "model.n_heads=2",
+    "model.d_ff=8",
+    "loss.n_negatives=20",
+    "train.epochs=1",
+    "train.batch_size=64",
+    "train.progress=false",
+    "train.eval_batch_size=256",
+]
 
 
 @pytest.fixture(scope="module")
@@ -235,24 +283,39 @@ def _damage(data: bytes, draw) -> bytes:
     if not data:
         return b"x"
     if kind == "truncate":
-        return data[:draw(st.integers(0, len(data) - 1))]
+        return data[: draw(st.integers(0, len(data) - 1))]
     b = bytearray(data)
     for _ in range(draw(st.integers(1, 8))):
         i = draw(st.integers(0, len(b) - 1))
-        b[i] = {"flip": b[i] ^ (1 << draw(st.integers(0, 7))), "zero": 0,
-                "garbage": draw(st.integers(0, 255))}[kind]
+        b[i] = {
+            "flip": b[i] ^ (1 << draw(st.integers(0, 7))),
+            "zero": 0,
+            "garbage": draw(st.integers(0, 255)),
+        }[kind]
     return bytes(b)
 
 
-PREPARED_FILES = ["manifest.json", "tracks.npy", "skip.npy", "context.npy", "length.npy",
-                  "day.npy", "offset.npy", "splits.npz", "popularity.npy", "features.npy"]
+PREPARED_FILES = [
+    "manifest.json",
+    "tracks.npy",
+    "skip.npy",
+    "context.npy",
+    "length.npy",
+    "day.npy",
+    "offset.npy",
+    "splits.npz",
+    "popularity.npy",
+    "features.npy",
+]
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_damaged_prepared_folders_load_or_raise_prepared_data_error(tmp_path_factory, prepared,
-                                                                    data):
+def test_damaged_prepared_folders_load_or_raise_prepared_data_error(
+    tmp_path_factory, prepared, data
+):
     folder = tmp_path_factory.mktemp("p") / "p"
     shutil.copytree(prepared, folder)
     name = data.draw(st.sampled_from([f for f in PREPARED_FILES if (folder / f).exists()]))
@@ -265,16 +328,18 @@ def test_damaged_prepared_folders_load_or_raise_prepared_data_error(tmp_path_fac
         loaded = SessionData.load(folder)
     except PreparedDataError as err:
         assert err.path is not None and str(err.path).startswith(str(folder))
-    else:                           # undetectable damage (a value still in range): usable data
+    else:  # undetectable damage (a value still in range): usable data
         batch = next(loaded.train_batches(32))
         assert batch.tracks.shape[0] > 0
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_damaged_checkpoints_load_or_raise_checkpoint_error(tmp_path_factory, checkpoint,
-                                                            prepared, data):
+def test_damaged_checkpoints_load_or_raise_checkpoint_error(
+    tmp_path_factory, checkpoint, prepared, data
+):
     path = tmp_path_factory.mktemp("c") / "best.pt"
     path.write_bytes(_damage(checkpoint.read_bytes(), data.draw))
     try:
@@ -282,7 +347,7 @@ def test_damaged_checkpoints_load_or_raise_checkpoint_error(tmp_path_factory, ch
         model_from_checkpoint(path, SessionData.load(prepared))
     except CheckpointError as err:
         assert err.path == path
-    except NegrecError as err:      # pragma: no cover - the wrong subclass
+    except NegrecError as err:  # pragma: no cover - the wrong subclass
         pytest.fail(f"{type(err).__name__} instead of CheckpointError: {err}")
 
 
@@ -290,6 +355,7 @@ def test_damaged_checkpoints_load_or_raise_checkpoint_error(tmp_path_factory, ch
 @st.composite
 def damaged_features(draw) -> bytes:
     from test_mssd import make_tracks, render_tf
+
     lines = render_tf(make_tracks(draw(st.integers(1, 6)))).split("\n")[:-1]
     for _ in range(draw(st.integers(0, 3))):
         i = draw(st.integers(0, len(lines) - 1))
@@ -299,17 +365,18 @@ def damaged_features(draw) -> bytes:
         elif kind == "duplicate":
             lines.insert(i, lines[i])
         elif kind == "cut":
-            lines[i] = lines[i][:draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
+            lines[i] = lines[i][: draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
         elif kind == "flip":
             fields = lines[i].split(",")
-            fields[draw(st.integers(0, len(fields) - 1))] = draw(st.sampled_from(
-                ["", "x", "1e400", "nan", "-1", "12", "major", "1.5"]))
+            fields[draw(st.integers(0, len(fields) - 1))] = draw(
+                st.sampled_from(["", "x", "1e400", "nan", "-1", "12", "major", "1.5"])
+            )
             lines[i] = ",".join(fields)
         else:
             lines.insert(i, "")
     data = ("\n".join(lines) + "\n").encode()
     if draw(st.integers(0, 3)) == 0:
-        data = data[:draw(st.integers(0, len(data)))]
+        data = data[: draw(st.integers(0, len(data)))]
     return data
 
 
@@ -317,6 +384,7 @@ def damaged_features(draw) -> bytes:
 @given(data=damaged_features(), on_error=st.sampled_from(["raise", "drop"]))
 def test_damaged_feature_files_read_or_are_refused_with_file_and_line(tmp_path, data, on_error):
     from negrec_lib.data.mssd import read_track_features
+
     path = tmp_path / "tf_0.csv"
     path.write_bytes(data)
     try:

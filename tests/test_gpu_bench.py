@@ -1,4 +1,5 @@
 """benchmarks/gpu.py (`make gpu-check`): its CPU dry run writes the JSON a GPU run writes."""
+
 from __future__ import annotations
 
 import json
@@ -26,18 +27,39 @@ def _positive(x) -> bool:
 
 
 def test_dry_run_writes_the_gpu_report(tmp_path):
-    ok = _notebook(tmp_path / "ok.ipynb", "%matplotlib inline\nimport os\nfrom pathlib import Path\n"
-                   "assert os.environ['NEGREC_PROFILE'] == 'ci'\n"
-                   "assert (Path.cwd().parent / 'pyproject.toml').is_file()\n"
-                   "assert Path(os.environ['NEGREC_DATA']).parent == Path.cwd().parent\n")
+    ok = _notebook(
+        tmp_path / "ok.ipynb",
+        "%matplotlib inline\nimport os\nfrom pathlib import Path\n"
+        "assert os.environ['NEGREC_PROFILE'] == 'ci'\n"
+        "assert (Path.cwd().parent / 'pyproject.toml').is_file()\n"
+        "assert Path(os.environ['NEGREC_DATA']).parent == Path.cwd().parent\n",
+    )
     bad = _notebook(tmp_path / "bad.ipynb", "raise ValueError('planted failure')")
     out = tmp_path / "deep" / "bench_gpu.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--dry-run", "--batches", "32",
-         "--out", str(out), "--chapters", "--chapter-executor", "script", "--chapter-profile",
-         "ci", "--chapter-notebooks", f"{ok},{bad}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gpu.py"),
+            "--dry-run",
+            "--batches",
+            "32",
+            "--out",
+            str(out),
+            "--chapters",
+            "--chapter-executor",
+            "script",
+            "--chapter-profile",
+            "ci",
+            "--chapter-notebooks",
+            f"{ok},{bad}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r = json.loads(out.read_text())
 
@@ -51,10 +73,11 @@ def test_dry_run_writes_the_gpu_report(tmp_path):
     assert _positive(r["seconds"])
 
     assert _positive(r["gemm"]["flops_per_s"]["bf16"])
-    assert r["gemm"]["flops_per_s"]["fp16"] is None                 # no fp16 on a CPU
+    assert r["gemm"]["flops_per_s"]["fp16"] is None  # no fp16 on a CPU
     rows = r["training"]
     assert {(x["precision"], x["mode"]) for x in rows} == {
-        (p, m) for p in ("bf16", "fp16") for m in ("eager", "compiled")}
+        (p, m) for p in ("bf16", "fp16") for m in ("eager", "compiled")
+    }
     for x in rows:
         assert x["status"] in ("ok", "skipped", "failed")
         assert x["tracks"] == 1000 and x["vocab"] == 1003 and x["batch"] == 32
@@ -64,8 +87,15 @@ def test_dry_run_writes_the_gpu_report(tmp_path):
     assert {x["mode"] for x in ok_rows} == {"eager", "compiled"}
     assert all(x["precision"] == "bf16" for x in ok_rows)
     for x in ok_rows:
-        for key in ("sessions_per_s", "median_step_ms", "flops_per_step", "flops_per_s",
-                    "fraction_of_gemm_peak", "peak_memory_gb", "warmup_s"):
+        for key in (
+            "sessions_per_s",
+            "median_step_ms",
+            "flops_per_step",
+            "flops_per_s",
+            "fraction_of_gemm_peak",
+            "peak_memory_gb",
+            "warmup_s",
+        ):
             assert _positive(x[key]), (key, x[key])
         assert x["loss_finite"] and math.isfinite(x["final_loss"])
         assert math.isclose(x["sessions_per_s"], 32 / (x["median_step_ms"] / 1e3), rel_tol=1e-6)
@@ -84,7 +114,7 @@ def test_dry_run_writes_the_gpu_report(tmp_path):
     assert [i["status"] for i in ch["items"]] == ["ok", "failed"]
     assert all(_positive(i["wall_s"]) for i in ch["items"])
     assert "planted failure" in ch["items"][1]["log_tail"]
-    assert ch["scratch"] is None                                    # removed afterwards
+    assert ch["scratch"] is None  # removed afterwards
 
     assert "sess/s" in proc.stdout and "not asserted" in proc.stdout
 

@@ -1,4 +1,5 @@
-"""Losses: skip InfoNCE against a plain loop, sampled vs full softmax, logQ, accidental hits, cost."""
+"""Losses: skip InfoNCE against a plain loop, sampled vs full softmax, logQ, accidental hits."""
+
 from __future__ import annotations
 
 import math
@@ -8,13 +9,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from negrec_lib.config import LossConfig, ModelConfig
-from negrec_lib.tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 from negrec_lib.errors import ConfigError
-from negrec_lib.losses import (PopularitySampler, UniformSampler, compute_losses, full_softmax_loss,
-                               make_sampler, sampled_softmax_loss, skip_infonce_loss)
-from negrec_lib.model import SessionEncoder, cloze_inputs
+from negrec_lib.losses import (
+    PopularitySampler,
+    UniformSampler,
+    compute_losses,
+    full_softmax_loss,
+    make_sampler,
+    next_track_loss,
+    sampled_softmax_loss,
+    skip_infonce_loss,
+)
+from negrec_lib.model import SessionEncoder, causal_targets, cloze_inputs
+from negrec_lib.tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 
 
 # ---------------------------------------------------------------------- skip InfoNCE
@@ -68,32 +78,35 @@ def test_skip_infonce_equals_brute_force(pairing: str, seed: int) -> None:
 
 def test_skip_infonce_handcrafted_session() -> None:
     # session: played, skipped, played, skipped, played(last)  -> anchors at 0 and 2
-    keys = torch.eye(5, 5)[None]                                     # orthogonal keys
+    keys = torch.eye(5, 5)[None]  # orthogonal keys
     anchors = keys.clone()
-    anchors[0, 0] = keys[0, 2] + 0.0                                 # anchor 0 points at its positive
+    anchors[0, 0] = keys[0, 2] + 0.0  # anchor 0 points at its positive
     skipped = torch.tensor([[False, True, False, True, False]])
     valid = torch.ones(1, 5, dtype=torch.bool)
     per, ok = skip_infonce_loss(anchors, keys, skipped, valid, 1.0, reduction="none")
     assert ok.tolist() == [[True, False, True, False, False]]
     e = math.e
-    torch.testing.assert_close(per[0, 0], torch.tensor(-math.log(e / (e + 2))))   # cos(+)=1, cos(-)=0
-    torch.testing.assert_close(per[0, 2], torch.tensor(-math.log(1 / 3)))         # all cosines 0
+    torch.testing.assert_close(
+        per[0, 0], torch.tensor(-math.log(e / (e + 2)))
+    )  # cos(+)=1, cos(-)=0
+    torch.testing.assert_close(per[0, 2], torch.tensor(-math.log(1 / 3)))  # all cosines 0
 
 
 def test_skip_infonce_session_pairing_ignores_other_sessions() -> None:
     anchors, keys, skipped, valid = random_sessions(8, 10, 6, seed=11)
-    valid[:, :5] = True                                              # every session: 5+ real tracks
-    skipped[:, 3] = True                                             # ... and at least one skip
+    valid[:, :5] = True  # every session: 5+ real tracks
+    skipped[:, 3] = True  # ... and at least one skip
     per, ok = skip_infonce_loss(anchors, keys, skipped, valid, reduction="none")
-    ref, ref_ok = skip_infonce_loss(anchors, keys, skipped, valid, pairing="reference",
-                                    reduction="none")
-    perm = torch.tensor([0, 5, 2, 7, 1, 3, 6, 4])                    # session 0 stays first
+    ref, ref_ok = skip_infonce_loss(
+        anchors, keys, skipped, valid, pairing="reference", reduction="none"
+    )
+    perm = torch.tensor([0, 5, 2, 7, 1, 3, 6, 4])  # session 0 stays first
     args = [x[perm] for x in (anchors, keys, skipped, valid)]
     per_p, ok_p = skip_infonce_loss(*args, reduction="none")
     torch.testing.assert_close(per_p, per[perm])
     assert torch.equal(ok_p, ok[perm])
     ref_p, _ = skip_infonce_loss(*args, pairing="reference", reduction="none")
-    assert (ref_p[0] - ref[0]).abs().max() > 1e-4                    # session 0's neighbour changed
+    assert (ref_p[0] - ref[0]).abs().max() > 1e-4  # session 0's neighbour changed
     # reference pairing: session b uses the skips of session b+1, never its own
     assert not torch.allclose(ref, per)
 
@@ -101,7 +114,7 @@ def test_skip_infonce_session_pairing_ignores_other_sessions() -> None:
 def test_skip_infonce_invalid_anchors_do_not_count() -> None:
     anchors, keys, skipped, valid = random_sessions(6, 8, 4, seed=5)
     valid[0] = True
-    skipped[0] = False                                               # session 0: no negatives at all
+    skipped[0] = False  # session 0: no negatives at all
     loss, n = skip_infonce_loss(anchors, keys, skipped, valid)
     per, ok = skip_infonce_loss(anchors, keys, skipped, valid, reduction="none")
     assert not ok[0].any() and (per[~ok] == 0).all()
@@ -118,7 +131,7 @@ def test_skip_infonce_no_valid_anchor_is_grad_safe_zero() -> None:
     anchors = torch.randn(3, 5, 4, requires_grad=True)
     keys = torch.randn(3, 5, 4, requires_grad=True)
     valid = torch.ones(3, 5, dtype=torch.bool)
-    skipped = torch.zeros(3, 5, dtype=torch.bool)                    # no skips: no negatives
+    skipped = torch.zeros(3, 5, dtype=torch.bool)  # no skips: no negatives
     loss, n = skip_infonce_loss(anchors, keys, skipped, valid)
     assert loss.item() == 0 and int(n) == 0
     loss.backward()
@@ -129,14 +142,15 @@ def test_skip_infonce_no_valid_anchor_is_grad_safe_zero() -> None:
 def test_skip_infonce_gradients_finite_with_padding_and_bf16(pairing: str) -> None:
     anchors, keys, skipped, valid = random_sessions(8, 10, 6, seed=2)
     anchors, keys = anchors.float(), keys.float()
-    anchors[~valid] = 0.0                                            # zero vectors (PAD embedding)
+    anchors[~valid] = 0.0  # zero vectors (PAD embedding)
     keys[~valid] = 0.0
-    valid[-1], skipped[-1] = False, False                            # a fully padded session
+    valid[-1], skipped[-1] = False, False  # a fully padded session
     for x in (anchors, keys):
         x.requires_grad_(True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss, n = skip_infonce_loss(anchors.bfloat16(), keys.bfloat16(), skipped, valid,
-                                    pairing=pairing)
+        loss, n = skip_infonce_loss(
+            anchors.bfloat16(), keys.bfloat16(), skipped, valid, pairing=pairing
+        )
     assert int(n) > 0 and torch.isfinite(loss)
     loss.backward()
     assert torch.isfinite(anchors.grad).all() and torch.isfinite(keys.grad).all()
@@ -162,14 +176,14 @@ def next_inputs(N: int = 12, V: int = 40, D: int = 8, seed: int = 0):
     hidden = torch.randn(N, D, generator=g, dtype=torch.float64)
     table = torch.randn(V, D, generator=g, dtype=torch.float64)
     targets = torch.randint(N_RESERVED, V, (N,), generator=g)
-    targets[:3] = torch.tensor([PAD_ID, MASK_ID, OOV_ID])           # ignored rows
+    targets[:3] = torch.tensor([PAD_ID, MASK_ID, OOV_ID])  # ignored rows
     return hidden, targets, table
 
 
 def test_full_softmax_matches_manual() -> None:
     hidden, targets, table = next_inputs()
     loss = full_softmax_loss(hidden, targets, table)
-    logits = hidden[3:] @ table[N_RESERVED:].T                       # reserved columns dropped
+    logits = hidden[3:] @ table[N_RESERVED:].T  # reserved columns dropped
     torch.testing.assert_close(loss, F.cross_entropy(logits, targets[3:] - N_RESERVED))
     empty = full_softmax_loss(hidden[:3], targets[:3], table)
     assert empty.item() == 0
@@ -195,7 +209,7 @@ def test_sampled_logq_matches_formula() -> None:
     loss = sampled_softmax_loss(hidden, targets, table, fixed, len(neg), logq=True)
     t = targets[3:]
     cands = torch.cat([torch.unique(t), torch.tensor(neg)])
-    logits = hidden[3:] @ table[cands].T - sampler.log_q(cands)      # logits - log q
+    logits = hidden[3:] @ table[cands].T - sampler.log_q(cands)  # logits - log q
     col = torch.tensor([torch.unique(t).tolist().index(x) for x in t.tolist()])
     torch.testing.assert_close(loss, F.cross_entropy(logits, col))
     probs = counts.clamp(min=1) ** 0.7
@@ -207,13 +221,15 @@ def test_sampled_masks_accidental_hits() -> None:
     hidden, targets, table = next_inputs(V=40)
     base_neg = [n for n in range(N_RESERVED, 40) if n not in targets.tolist()][:5]
     without = sampled_softmax_loss(hidden, targets, table, FixedSampler(base_neg, 40), 5)
-    for hits in ([targets[5].item()] * 3, targets[3:].tolist()):     # the row's own / any batch target
-        with_hits = sampled_softmax_loss(hidden, targets, table,
-                                         FixedSampler(base_neg + hits, 40), len(base_neg + hits))
+    for hits in ([targets[5].item()] * 3, targets[3:].tolist()):  # the row's own / any batch target
+        with_hits = sampled_softmax_loss(
+            hidden, targets, table, FixedSampler(base_neg + hits, 40), len(base_neg + hits)
+        )
         torch.testing.assert_close(with_hits, without)
-    only_target = sampled_softmax_loss(hidden[5:6], targets[5:6], table,
-                                       FixedSampler([targets[5].item()] * 4, 40), 4)
-    assert only_target.abs().item() < 1e-12                           # the target alone: log 1
+    only_target = sampled_softmax_loss(
+        hidden[5:6], targets[5:6], table, FixedSampler([targets[5].item()] * 4, 40), 4
+    )
+    assert only_target.abs().item() < 1e-12  # the target alone: log 1
 
 
 class MaxOutput(TorchFunctionMode):
@@ -243,8 +259,8 @@ def test_sampled_never_forms_full_logits() -> None:
         loss = sampled_softmax_loss(hidden, targets, table, sampler, 1000, logq=True, generator=g)
     elapsed = time.perf_counter() - start
     assert torch.isfinite(loss)
-    assert spy.largest <= N * (N + 1000)                             # [N, C], never [N, V]
-    assert elapsed < 3.0                                              # generous: shared CI machines
+    assert spy.largest <= N * (N + 1000)  # [N, C], never [N, V]
+    assert elapsed < 3.0  # generous: shared CI machines
 
 
 def test_samplers() -> None:
@@ -255,13 +271,13 @@ def test_samplers() -> None:
     torch.testing.assert_close(uni.log_q(ids[:3]), torch.full((3,), -math.log(17)))
     counts = torch.zeros(20)
     counts[N_RESERVED:] = torch.tensor([0.0] * 5 + [100.0] * 12)
-    counts[:N_RESERVED] = 1e6                                        # reserved ids: never drawn
+    counts[:N_RESERVED] = 1e6  # reserved ids: never drawn
     pop = PopularitySampler(counts, alpha=1.0, floor=1.0)
     ids = pop.sample(200_000, g)
     assert ids.min() >= N_RESERVED
     freq = torch.bincount(ids, minlength=20).double() / len(ids)
     torch.testing.assert_close(freq, pop.log_q(torch.arange(20)).exp().double(), atol=2e-3, rtol=0)
-    assert (freq[N_RESERVED:N_RESERVED + 5] > 0).all()               # floor: unseen tracks appear
+    assert (freq[N_RESERVED : N_RESERVED + 5] > 0).all()  # floor: unseen tracks appear
     flat = PopularitySampler(counts, alpha=0.0)
     torch.testing.assert_close(flat.log_q(torch.tensor([3, 19])), torch.full((2,), -math.log(17)))
     assert make_sampler(LossConfig(next_loss="full"), 20) is None
@@ -273,8 +289,9 @@ def test_samplers() -> None:
 # ---------------------------------------------------------------------- compute_losses
 def tiny_model(causal: bool, V: int = 50) -> SessionEncoder:
     torch.manual_seed(0)
-    cfg = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, dropout=0.0, max_length=10,
-                      causal=causal)
+    cfg = ModelConfig(
+        d_model=16, n_heads=2, n_layers=1, d_ff=16, dropout=0.0, max_length=10, causal=causal
+    )
     return SessionEncoder(cfg, V)
 
 
@@ -295,8 +312,16 @@ def test_both_losses_reach_the_embedding_table(causal: bool, anchor: str, next_l
     model = tiny_model(causal)
     tracks, lengths, skipped = tiny_batch()
     cfg = LossConfig(next_loss=next_loss, n_negatives=20, skip_weight=1.0, skip_anchor=anchor)
-    out = compute_losses(model, tracks, lengths, skipped, None, cfg, make_sampler(cfg, 50),
-                         torch.Generator().manual_seed(0))
+    out = compute_losses(
+        model,
+        tracks,
+        lengths,
+        skipped,
+        None,
+        cfg,
+        make_sampler(cfg, 50),
+        torch.Generator().manual_seed(0),
+    )
     assert int(out["n_anchors"]) > 0
     table = model.item_emb.weight
     for part in ("next", "skip"):
@@ -310,14 +335,16 @@ def test_compute_losses_matches_manual_computation() -> None:
     cfg = LossConfig(next_loss="full", skip_weight=0.5, skip_anchor="hidden")
     # bidirectional: next-track loss on the masked positions only, hidden from the cloze pass
     model = tiny_model(False)
-    out = compute_losses(model, tracks, lengths, skipped, None, cfg, None,
-                         torch.Generator().manual_seed(7))
+    out = compute_losses(
+        model, tracks, lengths, skipped, None, cfg, None, torch.Generator().manual_seed(7)
+    )
     inputs, targets = cloze_inputs(tracks, lengths, 0.15, torch.Generator().manual_seed(7))
     hidden = model(inputs).hidden
     m = targets != PAD_ID
-    torch.testing.assert_close(out["next"], full_softmax_loss(hidden[m], targets[m],
-                                                              model.item_emb.weight))
-    keys = model.item_emb(tracks)                                    # unmasked embeddings
+    torch.testing.assert_close(
+        out["next"], full_softmax_loss(hidden[m], targets[m], model.item_emb.weight)
+    )
+    keys = model.item_emb(tracks)  # unmasked embeddings
     valid = tracks != PAD_ID
     skip, _ = skip_infonce_loss(hidden, keys, skipped, valid)
     torch.testing.assert_close(out["skip"], skip)
@@ -344,10 +371,6 @@ def test_compute_losses_bf16_autocast_finite() -> None:
 
 
 # ---------------------------------------------------------------------- one table node per step
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
-
-from negrec_lib.losses import next_track_loss  # noqa: E402
-from negrec_lib.model import causal_targets  # noqa: E402
 
 
 def per_lookup_losses(model, tracks, lengths, skipped, cfg, sampler, generator):
@@ -358,7 +381,7 @@ def per_lookup_losses(model, tracks, lengths, skipped, cfg, sampler, generator):
         inputs, targets = tracks, causal_targets(tracks, lengths)
     else:
         inputs, targets = cloze_inputs(tracks, lengths, model.cfg.mask_prob, generator)
-    hidden = model(inputs, table=model.embed).hidden                 # plain nn.Embedding lookup
+    hidden = model(inputs, table=model.embed).hidden  # plain nn.Embedding lookup
     rows = targets != PAD_ID
     if cfg.next_loss == "full":
         emb = model.item_embeddings
@@ -369,20 +392,32 @@ def per_lookup_losses(model, tracks, lengths, skipped, cfg, sampler, generator):
     if cfg.skip_weight > 0:
         keys = model.embed(tracks)
         anchors = keys if cfg.skip_anchor == "track" else hidden
-        skip, _ = skip_infonce_loss(anchors, keys, skipped & valid, valid, cfg.skip_temperature,
-                                    cfg.skip_pairing)
+        skip, _ = skip_infonce_loss(
+            anchors, keys, skipped & valid, valid, cfg.skip_temperature, cfg.skip_pairing
+        )
     return nxt + cfg.skip_weight * skip, nxt, skip
 
 
 def grads_of(model) -> dict[str, torch.Tensor]:
-    return {n: (p.grad.to_dense() if p.grad.is_sparse else p.grad).clone()
-            for n, p in model.named_parameters() if p.grad is not None}
+    return {
+        n: (p.grad.to_dense() if p.grad.is_sparse else p.grad).clone()
+        for n, p in model.named_parameters()
+        if p.grad is not None
+    }
 
 
 def double_model(causal: bool, features: bool, V: int = 50) -> SessionEncoder:
     torch.manual_seed(0)
-    cfg = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, dropout=0.1, max_length=10,
-                      causal=causal, use_features=features)
+    cfg = ModelConfig(
+        d_model=16,
+        n_heads=2,
+        n_layers=1,
+        d_ff=16,
+        dropout=0.1,
+        max_length=10,
+        causal=causal,
+        use_features=features,
+    )
     feats = None
     if features:
         feats = torch.randn(V, 3)
@@ -394,8 +429,9 @@ def double_model(causal: bool, features: bool, V: int = 50) -> SessionEncoder:
 @pytest.mark.parametrize("next_loss", ["full", "sampled"])
 @pytest.mark.parametrize("anchor", ["track", "hidden"])
 @pytest.mark.parametrize("features", [False, True])
-def test_shared_table_matches_per_lookup_path(causal: bool, next_loss: str, anchor: str,
-                                              features: bool) -> None:
+def test_shared_table_matches_per_lookup_path(
+    causal: bool, next_loss: str, anchor: str, features: bool
+) -> None:
     """One TrackTable per step: the same losses and gradients as one autograd lookup per use,
     whether .grad starts as None (one dense gradient), as a dense tensor (added in place), or
     the table is on sparse gradients (same values, sparse layout)."""
@@ -404,15 +440,15 @@ def test_shared_table_matches_per_lookup_path(causal: bool, next_loss: str, anch
     sampler = make_sampler(cfg, 50)
 
     def run(new: bool, model):
-        torch.manual_seed(123)                                       # same dropout masks
-        gen = torch.Generator().manual_seed(5)                       # same cloze masks, negatives
+        torch.manual_seed(123)  # same dropout masks
+        gen = torch.Generator().manual_seed(5)  # same cloze masks, negatives
         if new:
             out = compute_losses(model, tracks, lengths, skipped, None, cfg, sampler, gen)
             return out["total"], out["next"], out["skip"]
         return per_lookup_losses(model, tracks, lengths, skipped, cfg, sampler, gen)
 
     old_model, new_model = double_model(causal, features), double_model(causal, features)
-    for step in range(2):                                            # step 1: .grad exists (dense)
+    for _step in range(2):  # step 1: .grad exists (dense)
         old, new = run(False, old_model), run(True, new_model)
         for a, b in zip(old, new):
             torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
@@ -428,7 +464,7 @@ def test_shared_table_matches_per_lookup_path(causal: bool, next_loss: str, anch
     run(True, sparse_model)[0].backward()
     old_model.zero_grad(set_to_none=True)
     run(False, old_model)[0].backward()
-    if next_loss == "sampled":                                       # full softmax: a dense product
+    if next_loss == "sampled":  # full softmax: a dense product
         assert sparse_model.item_emb.weight.grad.is_sparse
     want, got = grads_of(old_model), grads_of(sparse_model)
     for name in want:
@@ -446,8 +482,12 @@ class NewTableSizedTensors(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for o in out if isinstance(out, (tuple, list)) else (out,):
-            if (isinstance(o, torch.Tensor) and o.layout == torch.strided and o.numel() >= self.n
-                    and o.untyped_storage().data_ptr() not in self.known):
+            if (
+                isinstance(o, torch.Tensor)
+                and o.layout == torch.strided
+                and o.numel() >= self.n
+                and o.untyped_storage().data_ptr() not in self.known
+            ):
                 self.new.add(o.untyped_storage().data_ptr())
         return out
 
@@ -469,20 +509,20 @@ def test_one_table_sized_buffer_per_step_and_none_in_forward(precision: str) -> 
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             return compute_losses(model, tracks, lengths, skipped, None, cfg, UniformSampler(V), g)
 
-    with NewTableSizedTensors(V * D, [w]) as spy:                    # no [V, D] copy or cast
+    with NewTableSizedTensors(V * D, [w]) as spy:  # no [V, D] copy or cast
         out = forward()
     assert not spy.new
-    with NewTableSizedTensors(V * D, [w]) as spy:                    # .grad None: ONE dense buffer
+    with NewTableSizedTensors(V * D, [w]) as spy:  # .grad None: ONE dense buffer
         out["total"].backward()
     assert len(spy.new) == 1 and not w.grad.is_sparse
     out = forward()
-    with NewTableSizedTensors(V * D, [w, w.grad]) as spy:            # dense .grad: added in place
+    with NewTableSizedTensors(V * D, [w, w.grad]) as spy:  # dense .grad: added in place
         out["total"].backward()
     assert not spy.new
     model.zero_grad(set_to_none=True)
     model.sparse_grad = True
     out = forward()
-    with NewTableSizedTensors(V * D, [w]) as spy:                    # sparse: none at all
+    with NewTableSizedTensors(V * D, [w]) as spy:  # sparse: none at all
         out["total"].backward()
     assert not spy.new and w.grad.is_sparse
 

@@ -1,4 +1,5 @@
 """Ranking metrics against plain brute-force references, and `evaluate` on a fake model."""
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from negrec_lib.data.schema import CONTEXT_TYPES
-from negrec_lib.tokens import N_RESERVED, OOV_ID, PAD_ID
 from negrec_lib.metrics import (
-    EvaluationError, RankAccumulator, bootstrap_ci, evaluate, example_values, metrics_from_ranks,
-    sample_candidates, sampled_target_ranks, target_ranks,
+    EvaluationError,
+    RankAccumulator,
+    bootstrap_ci,
+    evaluate,
+    example_values,
+    metrics_from_ranks,
+    sample_candidates,
+    sampled_target_ranks,
+    target_ranks,
 )
+from negrec_lib.tokens import N_RESERVED, OOV_ID, PAD_ID
 
 
 # --------------------------------------------------------------------------- brute force
@@ -53,11 +61,11 @@ def random_case(seed: int, n: int = 12, v: int = 15, levels: int = 4):
     """Integer scores with many ties, reserved and OOV targets, a random exclusion mask."""
     g = torch.Generator().manual_seed(seed)
     scores = torch.randint(0, levels, (n, v), generator=g).float()
-    scores[:, :N_RESERVED] = 100.0                     # reserved ids score highest: must not count
+    scores[:, :N_RESERVED] = 100.0  # reserved ids score highest: must not count
     targets = torch.randint(0, v, (n,), generator=g)
     targets[0] = OOV_ID
     exclude = torch.rand(n, v, generator=g) < 0.3
-    exclude[1, targets[1]] = True                          # the target itself is never excluded
+    exclude[1, targets[1]] = True  # the target itself is never excluded
     return scores, targets, exclude
 
 
@@ -71,9 +79,9 @@ def test_target_ranks_match_brute_force(seed, use_exclude):
 
 
 def test_ties_are_pessimistic_and_reserved_ignored():
-    scores = torch.tensor([[9.0, 9.0, 9.0, 1.0, 1.0, 1.0, 0.5]])   # V = 7, four real-id ties
-    assert target_ranks(scores, torch.tensor([3])).item() == 3       # two others tie with it
-    assert target_ranks(scores, torch.tensor([6])).item() == 4       # last of four real ids
+    scores = torch.tensor([[9.0, 9.0, 9.0, 1.0, 1.0, 1.0, 0.5]])  # V = 7, four real-id ties
+    assert target_ranks(scores, torch.tensor([3])).item() == 3  # two others tie with it
+    assert target_ranks(scores, torch.tensor([6])).item() == 4  # last of four real ids
     flat = torch.zeros(2, 7)
     assert target_ranks(flat, torch.tensor([3, 6])).tolist() == [4, 4]  # constant model ranks last
 
@@ -86,10 +94,11 @@ def test_oov_and_reserved_targets_are_misses():
 
 
 def test_nan_scores_never_help():
-    scores = torch.tensor([[0.0, 0.0, 0.0, 1.0, float("nan"), 2.0],
-                           [0.0, 0.0, 0.0, float("nan"), 1.0, 2.0]])
+    scores = torch.tensor(
+        [[0.0, 0.0, 0.0, 1.0, float("nan"), 2.0], [0.0, 0.0, 0.0, float("nan"), 1.0, 2.0]]
+    )
     ranks = target_ranks(scores, torch.tensor([5, 3]))
-    assert ranks.tolist() == [2, 7]        # a NaN competitor counts above; a NaN target misses
+    assert ranks.tolist() == [2, 7]  # a NaN competitor counts above; a NaN target misses
 
 
 def test_bad_targets_raise():
@@ -119,7 +128,8 @@ def test_metrics_against_plain_loops():
     for k in (1, 5, 10, 20):
         assert m[f"hr@{k}"] == pytest.approx(sum(r <= k for r in ranks) / len(ranks))
         assert m[f"ndcg@{k}"] == pytest.approx(
-            sum(1 / math.log2(r + 1) for r in ranks if r <= k) / len(ranks))
+            sum(1 / math.log2(r + 1) for r in ranks if r <= k) / len(ranks)
+        )
     assert m["mrr"] == pytest.approx(sum(1 / r for r in ranks) / len(ranks))
 
 
@@ -146,11 +156,18 @@ def test_bootstrap_ci():
 def test_sampled_matches_brute_force(seed, use_exclude):
     scores, targets, exclude = random_case(seed, n=10, v=40)
     ex = exclude if use_exclude else None
-    got = sampled_target_ranks(scores, targets, n_random=7,
-                               generator=torch.Generator().manual_seed(seed), exclude=ex)
+    got = sampled_target_ranks(
+        scores, targets, n_random=7, generator=torch.Generator().manual_seed(seed), exclude=ex
+    )
     assert got.tolist() == brute_sampled(scores, targets, 7, seed, ex)
-    via_fn = sampled_target_ranks(lambda c: scores[:, c], targets, vocab_size=40, n_random=7,
-                                  generator=torch.Generator().manual_seed(seed), exclude=ex)
+    via_fn = sampled_target_ranks(
+        lambda c: scores[:, c],
+        targets,
+        vocab_size=40,
+        n_random=7,
+        generator=torch.Generator().manual_seed(seed),
+        exclude=ex,
+    )
     assert via_fn.tolist() == got.tolist()
 
 
@@ -169,8 +186,14 @@ def test_sampled_edge_no_candidates():
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 8), v=st.integers(N_RESERVED + 1, 30), levels=st.integers(1, 5),
-       n_random=st.integers(0, 40), seed=st.integers(0, 10_000), use_exclude=st.booleans())
+@given(
+    n=st.integers(1, 8),
+    v=st.integers(N_RESERVED + 1, 30),
+    levels=st.integers(1, 5),
+    n_random=st.integers(0, 40),
+    seed=st.integers(0, 10_000),
+    use_exclude=st.booleans(),
+)
 def test_sampled_never_worse_than_full(n, v, levels, n_random, seed, use_exclude):
     g = torch.Generator().manual_seed(seed)
     scores = torch.randint(0, levels, (n, v), generator=g).float()
@@ -185,17 +208,26 @@ def test_sampled_never_worse_than_full(n, v, levels, n_random, seed, use_exclude
 # --------------------------------------------------------------------------- accumulator
 def labelled_ranks(n: int = 300, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"rank": rng.integers(1, 60, n), "context": rng.integers(0, 6, n),
-                         "position": rng.integers(2, 21, n), "target_skipped": rng.random(n) < 0.4})
+    return pd.DataFrame(
+        {
+            "rank": rng.integers(1, 60, n),
+            "context": rng.integers(0, 6, n),
+            "position": rng.integers(2, 21, n),
+            "target_skipped": rng.random(n) < 0.4,
+        }
+    )
 
 
 def fill(df: pd.DataFrame, chunk: int = 37) -> RankAccumulator:
     acc = RankAccumulator(ks=(1, 10))
     for s in range(0, len(df), chunk):
-        part = df.iloc[s:s + chunk]
-        acc.add(torch.as_tensor(part["rank"].to_numpy().copy()), context=part["context"].to_numpy(),
-                position=torch.as_tensor(part["position"].to_numpy().copy()),
-                target_skipped=torch.as_tensor(part["target_skipped"].to_numpy().copy()))
+        part = df.iloc[s : s + chunk]
+        acc.add(
+            torch.as_tensor(part["rank"].to_numpy().copy()),
+            context=part["context"].to_numpy(),
+            position=torch.as_tensor(part["position"].to_numpy().copy()),
+            target_skipped=torch.as_tensor(part["target_skipped"].to_numpy().copy()),
+        )
     return acc
 
 
@@ -244,12 +276,12 @@ class TableModel(torch.nn.Module):
 
     def next_track_hidden(self, tracks: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         self.modes_seen.append(self.training)
-        last = tracks.gather(1, (lengths - 1)[:, None]).squeeze(1)              # [B]
+        last = tracks.gather(1, (lengths - 1)[:, None]).squeeze(1)  # [B]
         onehot = torch.nn.functional.one_hot(last, self.table.shape[0]).float()  # [B, V]
-        return onehot @ torch.eye(self.table.shape[0])                  # bf16 under autocast
+        return onehot @ torch.eye(self.table.shape[0])  # bf16 under autocast
 
     def score(self, hidden: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
-        scores = hidden @ self.table                                              # [N, V]
+        scores = hidden @ self.table  # [N, V]
         return scores if candidates is None else scores[:, candidates]
 
 
@@ -266,7 +298,7 @@ class FakeData:
         self.targets = torch.randint(N_RESERVED, v, (n,), generator=g)
         self.targets[::9] = OOV_ID
         first = self.tracks[:, 0]
-        self.targets[1::7] = first[1::7]                   # some targets repeat a seen track
+        self.targets[1::7] = first[1::7]  # some targets repeat a seen track
         self.skipped = torch.rand(n, generator=g) < 0.4
         self.context = torch.randint(0, len(CONTEXT_TYPES), (n,), generator=g)
         self.position = self.lengths + 1
@@ -275,10 +307,15 @@ class FakeData:
         assert split == "test"
         for s in range(0, len(self.targets), batch_size):
             sl = slice(s, s + batch_size)
-            yield SimpleNamespace(tracks=self.tracks[sl], lengths=self.lengths[sl],
-                                  targets=self.targets[sl], target_skipped=self.skipped[sl],
-                                  context=self.context[sl], position=self.position[sl],
-                                  rows=torch.arange(len(self.targets))[sl])
+            yield SimpleNamespace(
+                tracks=self.tracks[sl],
+                lengths=self.lengths[sl],
+                targets=self.targets[sl],
+                target_skipped=self.skipped[sl],
+                context=self.context[sl],
+                position=self.position[sl],
+                rows=torch.arange(len(self.targets))[sl],
+            )
 
 
 def make_model(v: int = 25, seed: int = 0) -> TableModel:
@@ -301,11 +338,12 @@ def test_evaluate_matches_brute_force_and_is_batch_invariant(exclude_seen):
     if exclude_seen:
         exclude = torch.zeros(len(last), data.vocab_size, dtype=torch.bool)
         for i in range(len(last)):
-            exclude[i, data.tracks[i, :data.lengths[i]]] = True
+            exclude[i, data.tracks[i, : data.lengths[i]]] = True
     assert small.ranks.tolist() == brute_full(scores, data.targets, exclude)
     assert small.by_context["n"].sum() == len(last)
     assert small.metrics["skip_mrr"] == pytest.approx(
-        float((1.0 / torch.as_tensor(small.ranks))[data.skipped].mean()))
+        float((1.0 / torch.as_tensor(small.ranks))[data.skipped].mean())
+    )
 
 
 @pytest.mark.parametrize("initially_training", [True, False])
@@ -331,7 +369,7 @@ def test_evaluate_sampled_protocol():
     sampled = evaluate(model, data, protocol="sampled", batch_size=8, n_random=30, seed=1)
     again = evaluate(model, data, protocol="sampled", batch_size=8, n_random=30, seed=1)
     assert (sampled.ranks <= full.ranks).all()
-    assert sampled.metrics["mrr"] > full.metrics["mrr"]                 # the inflation of pitfall 5
+    assert sampled.metrics["mrr"] > full.metrics["mrr"]  # the inflation of pitfall 5
     np.testing.assert_array_equal(sampled.ranks, again.ranks)
     assert (sampled.ranks[data.targets.numpy() == OOV_ID] == 401).all()
 

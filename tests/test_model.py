@@ -1,4 +1,5 @@
-"""The session encoder: masks (causal, padding), attention weights, numerics, cloze inputs, top-k."""
+"""The session encoder: masks (causal, padding), attention, numerics, cloze inputs, top-k."""
+
 from __future__ import annotations
 
 import copy
@@ -6,18 +7,28 @@ import copy
 import pytest
 import torch
 
-from negrec_lib.config import ModelConfig
-from negrec_lib.tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
+from negrec_lib.config import ModelConfig, TrainConfig
 from negrec_lib.errors import ConfigError
-from negrec_lib.model import SessionEncoder, causal_targets, cloze_inputs
+from negrec_lib.model import SessionEncoder, TrackTable, causal_targets, cloze_inputs
+from negrec_lib.optim import LazyAdam, _fused_adam_supported, clip_grad_norm_, make_optimizer
+from negrec_lib.tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 
 V = 60
 
 
 def make_model(causal: bool = True, pre_ln: bool = False, seed: int = 0, **kw) -> SessionEncoder:
     torch.manual_seed(seed)
-    cfg = ModelConfig(d_model=16, n_heads=4, n_layers=2, d_ff=24, dropout=0.1, max_length=12,
-                      causal=causal, pre_ln=pre_ln, **kw)
+    cfg = ModelConfig(
+        d_model=16,
+        n_heads=4,
+        n_layers=2,
+        d_ff=24,
+        dropout=0.1,
+        max_length=12,
+        causal=causal,
+        pre_ln=pre_ln,
+        **kw,
+    )
     return SessionEncoder(cfg, V).eval()
 
 
@@ -43,11 +54,12 @@ def test_attention_weights_shape_and_masks(causal: bool, pre_ln: bool) -> None:
     for w in out.attention:
         assert w.shape == (4, 4, 12, 12)
         # real queries: rows sum to 1, all mass on real keys
-        sums = w.sum(-1)                                              # [B, H, L]
-        torch.testing.assert_close(sums[real[:, None, :].expand_as(sums)],
-                                   torch.ones(int(real.sum()) * 4))
-        assert (w * (~real)[:, None, None, :]).abs().max() == 0        # padded keys get 0
-        assert (w * (~real)[:, None, :, None]).abs().max() == 0        # padded queries output 0
+        sums = w.sum(-1)  # [B, H, L]
+        torch.testing.assert_close(
+            sums[real[:, None, :].expand_as(sums)], torch.ones(int(real.sum()) * 4)
+        )
+        assert (w * (~real)[:, None, None, :]).abs().max() == 0  # padded keys get 0
+        assert (w * (~real)[:, None, :, None]).abs().max() == 0  # padded queries output 0
         if causal:
             assert w.triu(diagonal=1).abs().max() == 0
         else:  # bidirectional: a real query sees every real key
@@ -58,8 +70,9 @@ def test_attention_weights_shape_and_masks(causal: bool, pre_ln: bool) -> None:
 def test_fast_and_explicit_attention_paths_agree(causal: bool, pre_ln: bool) -> None:
     model = make_model(causal, pre_ln)
     tracks, _ = make_batch([12, 5, 3, 0])
-    torch.testing.assert_close(model(tracks).hidden, model(tracks, return_attention=True).hidden,
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        model(tracks).hidden, model(tracks, return_attention=True).hidden, atol=1e-5, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("pre_ln", [False, True])
@@ -69,11 +82,11 @@ def test_causal_no_future_leakage(pre_ln: bool) -> None:
     base = model(tracks).hidden
     for t in range(11):
         later = tracks.clone()
-        later[:, t + 1:] = torch.randint(N_RESERVED, V, later[:, t + 1:].shape)
+        later[:, t + 1 :] = torch.randint(N_RESERVED, V, later[:, t + 1 :].shape)
         torch.testing.assert_close(model(later).hidden[:, : t + 1], base[:, : t + 1])
         earlier = tracks.clone()
         earlier[:, t] = N_RESERVED + (earlier[:, t] - N_RESERVED + 1) % (V - N_RESERVED)
-        changed = (model(earlier).hidden[:, t:] - base[:, t:]).abs().amax(-1)   # [B, L - t]
+        changed = (model(earlier).hidden[:, t:] - base[:, t:]).abs().amax(-1)  # [B, L - t]
         assert (changed > 1e-6).all(), f"positions >= {t} must depend on position {t}"
 
 
@@ -99,9 +112,10 @@ def test_padding_does_not_change_real_positions(causal: bool, pre_ln: bool) -> N
 @pytest.mark.parametrize("causal,pre_ln", ARCH)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("attention", [False, True])
-def test_no_nan_with_padding_and_empty_rows(causal: bool, pre_ln: bool, dtype: torch.dtype,
-                                            attention: bool) -> None:
-    model = make_model(causal, pre_ln).train()                       # dropout on
+def test_no_nan_with_padding_and_empty_rows(
+    causal: bool, pre_ln: bool, dtype: torch.dtype, attention: bool
+) -> None:
+    model = make_model(causal, pre_ln).train()  # dropout on
     tracks, _ = make_batch([12, 4, 1, 0, 0])
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
         out = model(tracks, return_attention=attention)
@@ -112,7 +126,7 @@ def test_no_nan_with_padding_and_empty_rows(causal: bool, pre_ln: bool, dtype: t
     loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    assert out.hidden[3:].abs().max() == 0                            # fully padded sessions -> zeros
+    assert out.hidden[3:].abs().max() == 0  # fully padded sessions -> zeros
 
 
 def test_cloze_inputs_hide_every_target() -> None:
@@ -121,12 +135,12 @@ def test_cloze_inputs_hide_every_target() -> None:
     inputs, targets = cloze_inputs(tracks, lengths, 0.15, g)
     real = tracks != PAD_ID
     masked = targets != PAD_ID
-    assert (inputs[masked] == MASK_ID).all()                          # never visible at its position
+    assert (inputs[masked] == MASK_ID).all()  # never visible at its position
     assert torch.equal(targets[masked], tracks[masked])
-    assert torch.equal(inputs[~masked], tracks[~masked])              # the rest untouched
-    assert not (masked & ~real).any()                                 # padding never masked
+    assert torch.equal(inputs[~masked], tracks[~masked])  # the rest untouched
+    assert not (masked & ~real).any()  # padding never masked
     rows = torch.arange(len(lengths))[lengths > 0]
-    assert masked[rows, lengths[rows] - 1].all()                      # the last real track always
+    assert masked[rows, lengths[rows] - 1].all()  # the last real track always
     others = real.clone()
     others[rows, lengths[rows] - 1] = False
     rate = masked[others].float().mean().item()
@@ -147,10 +161,12 @@ def test_causal_targets_brute_force() -> None:
 @pytest.mark.parametrize("causal", [True, False])
 def test_next_track_hidden(causal: bool) -> None:
     model = make_model(causal)
-    for L, lens in [(12, [12, 5, 1]), (8, [5, 3, 1])]:                 # lengths == L widens the input
+    for L, lens in [(12, [12, 5, 1]), (8, [5, 3, 1])]:  # lengths == L widens the input
         tracks, lengths = make_batch(lens, L=L)
         seen: list[torch.Tensor] = []
-        handle = model.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+        handle = model.register_forward_pre_hook(
+            lambda m, args, seen=seen: seen.append(args[0].clone())
+        )
         state = model.next_track_hidden(tracks, lengths)
         handle.remove()
         (inp,) = seen
@@ -163,20 +179,20 @@ def test_next_track_hidden(causal: bool) -> None:
             assert (inp[rows, lengths] == MASK_ID).all()
             for b in range(3):
                 assert torch.equal(inp[b, : lengths[b]], tracks[b, : lengths[b]])
-                assert (inp[b, lengths[b] + 1:] == PAD_ID).all()
+                assert (inp[b, lengths[b] + 1 :] == PAD_ID).all()
             torch.testing.assert_close(state, model(inp).hidden[rows, lengths])
 
 
 @pytest.mark.parametrize("causal", [True, False])
 def test_recommend_excludes_reserved_and_seen(causal: bool) -> None:
     model = make_model(causal).train()
-    with torch.no_grad():                                             # make reserved ids attractive
+    with torch.no_grad():  # make reserved ids attractive
         model.item_emb.weight[:N_RESERVED] = model.item_emb.weight[N_RESERVED:].abs().max() * 50
     tracks, lengths = make_batch([10, 4, 1], L=11)
     tracks[1, 2] = OOV_ID
     k = V - N_RESERVED - 10
     scores, ids = model.recommend(tracks, lengths, k)
-    assert model.training                                             # mode restored
+    assert model.training  # mode restored
     assert ids.shape == scores.shape == (3, k)
     assert (ids >= N_RESERVED).all()
     for b in range(3):
@@ -218,10 +234,6 @@ def test_config_and_input_errors() -> None:
 
 
 # ---------------------------------------------------------------------- track table and optimisers
-from negrec_lib.config import TrainConfig  # noqa: E402
-from negrec_lib.model import TrackTable  # noqa: E402
-from negrec_lib.optim import (LazyAdam, _fused_adam_supported, clip_grad_norm_,  # noqa: E402
-                              make_optimizer)
 
 
 @pytest.mark.parametrize("features", [False, True])
@@ -238,7 +250,7 @@ def test_track_table_values_equal_embed(features: bool) -> None:
     tracks, _ = make_batch([12, 5, 0])
     model.eval()
     torch.testing.assert_close(model(tracks, table=table).hidden, model(tracks).hidden)
-    with torch.no_grad():                                             # no autograd: plain lookups
+    with torch.no_grad():  # no autograd: plain lookups
         assert model.track_table().weight is model.item_emb.weight
 
 
@@ -259,7 +271,7 @@ def test_sparse_grad_flag_gives_the_dense_gradient_in_sparse_form() -> None:
     dense, sparse = grad(False), grad(True)
     assert not dense.is_sparse and sparse.is_sparse
     torch.testing.assert_close(sparse.to_dense(), dense)
-    assert dense[PAD_ID].abs().max() == 0                             # padding row never learns
+    assert dense[PAD_ID].abs().max() == 0  # padding row never learns
     assert PAD_ID not in sparse.coalesce().indices()[0].tolist()
 
 
@@ -295,8 +307,9 @@ def test_lazy_adam_equals_adam_when_every_row_is_touched() -> None:
         if i == 1:
             return torch.randn(7, generator=gen)
         rows = torch.cat([torch.randperm(30, generator=gen), torch.tensor([2, 2, 9])])  # dups
-        return torch.sparse_coo_tensor(rows[None], torch.randn(33, 4, generator=gen), (30, 4),
-                                       check_invariants=True)
+        return torch.sparse_coo_tensor(
+            rows[None], torch.randn(33, 4, generator=gen), (30, 4), check_invariants=True
+        )
 
     lazy_p, ref_p, _ = _adam_pair(6, grads)
     for a, b in zip(lazy_p, ref_p):
@@ -305,14 +318,15 @@ def test_lazy_adam_equals_adam_when_every_row_is_touched() -> None:
 
 def test_lazy_adam_moves_only_touched_rows_and_is_not_adam() -> None:
     gen = torch.Generator().manual_seed(5)
-    touched = [torch.tensor([1, 4, 4, 8]), torch.tensor([2, 4])]     # step 0, step 1
+    touched = [torch.tensor([1, 4, 4, 8]), torch.tensor([2, 4])]  # step 0, step 1
 
     def grads(step: int, i: int) -> torch.Tensor:
         if i == 1:
             return torch.randn(7, generator=gen)
         rows = touched[step]
-        return torch.sparse_coo_tensor(rows[None], torch.randn(len(rows), 4, generator=gen),
-                                       (30, 4), check_invariants=True)
+        return torch.sparse_coo_tensor(
+            rows[None], torch.randn(len(rows), 4, generator=gen), (30, 4), check_invariants=True
+        )
 
     torch.manual_seed(0)
     before = torch.randn(30, 4)
@@ -321,8 +335,8 @@ def test_lazy_adam_moves_only_touched_rows_and_is_not_adam() -> None:
     state = lazy.state[lazy_p[0]]
     untouched = torch.ones(30, dtype=torch.bool)
     untouched[torch.tensor([1, 2, 4, 8])] = False
-    torch.testing.assert_close(table[untouched], before[untouched])   # weights kept
-    assert state["exp_avg"][untouched].abs().max() == 0               # moments kept (zero)
+    torch.testing.assert_close(table[untouched], before[untouched])  # weights kept
+    assert state["exp_avg"][untouched].abs().max() == 0  # moments kept (zero)
     assert float(state["step"]) == 2
     # dense Adam keeps moving rows 1 and 8 at step 1 (momentum), lazy Adam does not
     assert (ref_p[0][1] - table[1]).abs().max() > 1e-6
@@ -339,15 +353,16 @@ def test_lazy_adam_state_dict_resume_and_scheduler() -> None:
     def grad(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(step)
         rows = torch.randint(0, 10, (4,), generator=g)
-        return torch.sparse_coo_tensor(rows[None], torch.randn(4, 3, generator=g), (10, 3),
-                                       check_invariants=True)
+        return torch.sparse_coo_tensor(
+            rows[None], torch.randn(4, 3, generator=g), (10, 3), check_invariants=True
+        )
 
     p, opt, sched = make()
     for s in range(4):
         p.grad = grad(s)
         opt.step()
         sched.step()
-        if s == 1:                                                    # a checkpoint after 2 steps
+        if s == 1:  # a checkpoint after 2 steps
             saved = copy.deepcopy((p.detach(), opt.state_dict(), sched.state_dict()))
     q, opt2, sched2 = make()
     with torch.no_grad():
@@ -370,13 +385,16 @@ def test_clip_grad_norm_matches_torch_and_accepts_sparse(max_norm: float) -> Non
     b = [torch.nn.Parameter(torch.zeros_like(g)) for g in dense]
     for p, q, g in zip(a, b, dense):
         p.grad, q.grad = g.clone(), g.clone()
-    torch.testing.assert_close(clip_grad_norm_(a, max_norm), torch.nn.utils.clip_grad_norm_(b, max_norm))
+    torch.testing.assert_close(
+        clip_grad_norm_(a, max_norm), torch.nn.utils.clip_grad_norm_(b, max_norm)
+    )
     for p, q in zip(a, b):
         torch.testing.assert_close(p.grad, q.grad)
     # a sparse gradient with a duplicate row: clipped like its dense equivalent
     rows = torch.tensor([1, 3, 1])
-    sp = torch.sparse_coo_tensor(rows[None], torch.randn(3, 3, generator=gen), (6, 3),
-                                 check_invariants=True)
+    sp = torch.sparse_coo_tensor(
+        rows[None], torch.randn(3, 3, generator=gen), (6, 3), check_invariants=True
+    )
     s_param = torch.nn.Parameter(torch.zeros(6, 3))
     d_param = torch.nn.Parameter(torch.zeros(6, 3))
     s_param.grad, d_param.grad = sp, sp.to_dense()
@@ -394,7 +412,7 @@ def test_make_optimizer_dense_default_and_sparse_option() -> None:
     model = make_model().train()
     model.sparse_grad = True
     opt = make_optimizer(model, TrainConfig(lr=0.01))
-    assert type(opt) is torch.optim.Adam and not model.sparse_grad    # the paper's dense Adam
+    assert type(opt) is torch.optim.Adam and not model.sparse_grad  # the paper's dense Adam
     assert bool(opt.defaults.get("fused")) == _fused_adam_supported(list(model.parameters()))
     assert opt.defaults["lr"] == 0.01 and opt.defaults["weight_decay"] == 0
     opt = make_optimizer(model, TrainConfig(lr=0.01, sparse_embeddings=True))
@@ -408,8 +426,10 @@ def test_make_optimizer_dense_steps_equal_plain_adam() -> None:
     """fused=True (where available) is the same Adam as torch's default implementation."""
     tracks, _ = make_batch([12, 9, 4])
     models = [make_model(seed=0).train(), make_model(seed=0).train()]
-    opts = [make_optimizer(models[0], TrainConfig(lr=0.005)),
-            torch.optim.Adam(models[1].parameters(), lr=0.005)]
+    opts = [
+        make_optimizer(models[0], TrainConfig(lr=0.005)),
+        torch.optim.Adam(models[1].parameters(), lr=0.005),
+    ]
     for _ in range(3):
         for model, opt in zip(models, opts):
             torch.manual_seed(9)

@@ -1,4 +1,5 @@
 """The MSSD reader: valid spellings read exactly, every malformed input names file, line, column."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,16 +16,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from negrec_lib.data import schema
-from negrec_lib.data.mssd import (VALUE_COLUMNS, LogBlock, MSSDFormatError, ReadReport,
-                                  find_log_files, find_tf_files, iter_log_blocks, read_log,
-                                  read_track_features)
+from negrec_lib.data.mssd import (
+    VALUE_COLUMNS,
+    LogBlock,
+    MSSDFormatError,
+    ReadReport,
+    find_log_files,
+    find_tf_files,
+    iter_log_blocks,
+    read_log,
+    read_track_features,
+)
 
 COLS = schema.LOG_COLUMNS
 # the dtypes the API promises (LogBlock.columns; read_log uses the same)
-DTYPES = {"session_position": np.int16, "session_length": np.int16,
-          "hist_user_behavior_n_seekfwd": np.int32, "hist_user_behavior_n_seekback": np.int32,
-          "hour_of_day": np.int8,
-          **{c: np.bool_ for c in schema.LOG_BOOL_COLUMNS + schema.LOG_FLAG_COLUMNS}}
+DTYPES = {
+    "session_position": np.int16,
+    "session_length": np.int16,
+    "hist_user_behavior_n_seekfwd": np.int32,
+    "hist_user_behavior_n_seekback": np.int32,
+    "hour_of_day": np.int8,
+    **{c: np.bool_ for c in schema.LOG_BOOL_COLUMNS + schema.LOG_FLAG_COLUMNS},
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -40,30 +53,51 @@ def make_sessions(lengths=(3, 4, 2), seed: int = 0, prefix: str = "s") -> list[d
         day = dt.date(2018, 7, 15) + dt.timedelta(days=rng.randrange(60))
         for p in range(1, length + 1):
             strength = rng.randrange(4)
-            rows.append({
-                "session_id": f"{prefix}{s}_{seed}", "session_position": p,
-                "session_length": length, "track_id_clean": f"t_{rng.randrange(12)}",
-                "skip_1": strength >= 3, "skip_2": strength >= 2, "skip_3": strength >= 1,
-                "not_skipped": strength == 0, "context_switch": rng.random() < 0.1,
-                "no_pause_before_play": p % 2 == 0, "short_pause_before_play": False,
-                "long_pause_before_play": p == 1, "hist_user_behavior_n_seekfwd": rng.randrange(3),
-                "hist_user_behavior_n_seekback": rng.randrange(2),
-                "hist_user_behavior_is_shuffle": shuffle, "hour_of_day": hour,
-                # a session may cross midnight: the date may change inside it
-                "date": day + dt.timedelta(days=int(p == length and length > 3)),
-                "premium": premium, "context_type": ctx,
-                "hist_user_behavior_reason_start": rng.choice(schema.REASONS_START),
-                "hist_user_behavior_reason_end": rng.choice(schema.REASONS_END),
-            })
+            rows.append(
+                {
+                    "session_id": f"{prefix}{s}_{seed}",
+                    "session_position": p,
+                    "session_length": length,
+                    "track_id_clean": f"t_{rng.randrange(12)}",
+                    "skip_1": strength >= 3,
+                    "skip_2": strength >= 2,
+                    "skip_3": strength >= 1,
+                    "not_skipped": strength == 0,
+                    "context_switch": rng.random() < 0.1,
+                    "no_pause_before_play": p % 2 == 0,
+                    "short_pause_before_play": False,
+                    "long_pause_before_play": p == 1,
+                    "hist_user_behavior_n_seekfwd": rng.randrange(3),
+                    "hist_user_behavior_n_seekback": rng.randrange(2),
+                    "hist_user_behavior_is_shuffle": shuffle,
+                    "hour_of_day": hour,
+                    # a session may cross midnight: the date may change inside it
+                    "date": day + dt.timedelta(days=int(p == length and length > 3)),
+                    "premium": premium,
+                    "context_type": ctx,
+                    "hist_user_behavior_reason_start": rng.choice(schema.REASONS_START),
+                    "hist_user_behavior_reason_end": rng.choice(schema.REASONS_END),
+                }
+            )
     return rows
 
 
 MISSING = object()  # a field value that render() leaves out (the row loses a field)
 
 
-def render(rows: list[dict], columns=COLS, *, bools=("true", "false"), flags=("1", "0"),
-           dates="iso", eol="\n", bom=False, sep=",") -> str:
+def render(
+    rows: list[dict],
+    columns=COLS,
+    *,
+    bools=("true", "false"),
+    flags=("1", "0"),
+    dates="iso",
+    eol="\n",
+    bom=False,
+    sep=",",
+) -> str:
     """CSV text of `rows`; str values are written verbatim (that is how tests corrupt them)."""
+
     def cell(col, v):
         if isinstance(v, str):
             return v
@@ -73,8 +107,10 @@ def render(rows: list[dict], columns=COLS, *, bools=("true", "false"), flags=("1
         if isinstance(v, dt.date):
             return v.isoformat() if dates == "iso" else v.strftime("%d-%m-%y")
         return str(v)
-    lines = [sep.join(columns)] + [sep.join(cell(c, r[c]) for c in columns if r[c] is not MISSING)
-                                   for r in rows]
+
+    lines = [sep.join(columns)] + [
+        sep.join(cell(c, r[c]) for c in columns if r[c] is not MISSING) for r in rows
+    ]
     return ("\ufeff" if bom else "") + eol.join(lines) + eol
 
 
@@ -101,8 +137,7 @@ def assert_reads_as(path, rows, **kw) -> None:
     pd.testing.assert_frame_equal(got, expected_frame(rows), check_dtype=True)
 
 
-def raises_at(path, line, column=None, *, match=None, reader=read_log, **kw
-              ) -> MSSDFormatError:
+def raises_at(path, line, column=None, *, match=None, reader=read_log, **kw) -> MSSDFormatError:
     """Reading `path` raises MSSDFormatError naming that file, `line` and `column`."""
     with pytest.raises(MSSDFormatError, match=match) as info:
         reader(path, **kw)
@@ -144,11 +179,20 @@ def test_plain_file_reads_exactly(tmp_path):
     assert b.session_dates[1] == first_day and b.columns["date"][6] == first_day + 1
 
 
-@pytest.mark.parametrize("variant", [
-    dict(eol="\r\n"), dict(bom=True), dict(bom=True, eol="\r\n"), dict(bools=("True", "False")),
-    dict(bools=("TRUE", "FALSE")), dict(bools=("1", "0")), dict(flags=("true", "false")),
-    dict(dates="dmy"),
-], ids=lambda v: "-".join(f"{k}={v!r}" for k, v in v.items()))
+@pytest.mark.parametrize(
+    "variant",
+    [
+        dict(eol="\r\n"),
+        dict(bom=True),
+        dict(bom=True, eol="\r\n"),
+        dict(bools=("True", "False")),
+        dict(bools=("TRUE", "FALSE")),
+        dict(bools=("1", "0")),
+        dict(flags=("true", "false")),
+        dict(dates="dmy"),
+    ],
+    ids=lambda v: "-".join(f"{k}={v!r}" for k, v in v.items()),
+)
 def test_valid_spellings(tmp_path, variant):
     path = write(tmp_path / "log.csv", render(ROWS, **variant))
     assert_reads_as(path, ROWS)
@@ -189,8 +233,10 @@ def test_extra_column_and_shuffled_order(tmp_path):
 
 
 def test_quoted_fields(tmp_path):
-    rows = [dict(r, context_type=f'"{r["context_type"]}"', session_id=f'"{r["session_id"]}"')
-            for r in ROWS]
+    rows = [
+        dict(r, context_type=f'"{r["context_type"]}"', session_id=f'"{r["session_id"]}"')
+        for r in ROWS
+    ]
     assert_reads_as(write(tmp_path / "log.csv", render(rows)), ROWS)
 
 
@@ -210,25 +256,30 @@ def test_sessions_straddling_blocks(tmp_path):
 def test_trailing_blank_lines_and_no_final_newline(tmp_path):
     assert_reads_as(write(tmp_path / "a.csv", render(ROWS) + "\n\r\n"), ROWS)
     assert_reads_as(write(tmp_path / "b.csv", render(ROWS).rstrip("\n")), ROWS)
-    assert_reads_as(write(tmp_path / "c.csv.gz", render(ROWS, eol="\r\n").rstrip(), gz=True),
-                    ROWS, block_size=50)
+    assert_reads_as(
+        write(tmp_path / "c.csv.gz", render(ROWS, eol="\r\n").rstrip(), gz=True),
+        ROWS,
+        block_size=50,
+    )
 
 
 def test_blocks_stay_small(tmp_path):
-    rows = make_sessions((20,) * 50, seed=9)   # about 200 KB
+    rows = make_sessions((20,) * 50, seed=9)  # about 200 KB
     path = write(tmp_path / "log.csv", render(rows))
     blocks = list(iter_log_blocks(path, block_size=8 << 10))
     assert len(blocks) > 10
     assert max(b.n_rows for b in blocks) < 2 * 8192 // 150 + 20  # a block and one session
     assert sum(b.n_sessions for b in blocks) == 50
-    pd.testing.assert_frame_equal(pd.concat([b.to_frame() for b in blocks], ignore_index=True),
-                                  expected_frame(rows))
+    pd.testing.assert_frame_equal(
+        pd.concat([b.to_frame() for b in blocks], ignore_index=True), expected_frame(rows)
+    )
 
 
 def test_blocks_are_equal_and_a_multiple_of_the_workers(tmp_path):
     """A plain file is cut into blocks of nearly equal size, as many as a multiple of the
     workers: no sliver of a last block that leaves the other workers idle."""
     from negrec_lib.data.csv_blocks import CSVFile
+
     path = write(tmp_path / "log.csv", render(make_sessions((20,) * 50, seed=9)))
     longest = max(len(line) for line in path.read_bytes().splitlines(keepends=True))
     for workers, block_size in ((2, 8 << 10), (3, 8 << 10), (2, 30 << 10), (4, 5 << 10)):
@@ -246,12 +297,11 @@ def test_on_file_read_is_called_once_per_file_before_its_last_block(tmp_path):
     for k in range(2):
         write(root / f"log_{k}.csv", render(make_sessions((20,) * 40, seed=k, prefix=f"f{k}_")))
     calls = []
-    for block in iter_log_blocks(tmp_path / "root", block_size=4 << 10,
-                                 on_file_read=calls.append):
+    for block in iter_log_blocks(tmp_path / "root", block_size=4 << 10, on_file_read=calls.append):
         calls.append(("block", block.path))
     files = sorted(root.glob("log_*.csv"))
     assert [c for c in calls if not isinstance(c, tuple)] == files
-    for f in files:   # called after the file's first block was read, before its last one
+    for f in files:  # called after the file's first block was read, before its last one
         where = [i for i, c in enumerate(calls) if c == ("block", f)]
         assert where[0] < calls.index(f) < where[-1]
 
@@ -278,21 +328,33 @@ MALFORMED = {  # name: (rows, expected line, expected column)
     "non_integer_position": (corrupt(5, "session_position", "3.0"), 7, "session_position"),
     "gap_in_positions": (_drop_row(5), 7, "session_position"),
     "duplicate_position": (corrupt(5, "session_position", "2"), 7, "session_position"),
-    "position_exceeds_length": (ROWS[:3] + [dict(ROWS[2], session_position=4)] + ROWS[3:], 5,
-                                "session_position"),
+    "position_exceeds_length": (
+        ROWS[:3] + [dict(ROWS[2], session_position=4)] + ROWS[3:],
+        5,
+        "session_position",
+    ),
     "session_length_changes": (corrupt(4, "session_length", "5"), 6, "session_length"),
     "session_ends_early": (_drop_row(6), 8, "session_id"),
     "session_ends_early_at_eof": (ROWS[:-1], 9, "session_length"),
     "session_reappears": (ROWS + ROWS[:3], 11, "session_id"),
-    "skips_not_cumulative": (corrupt(1, "skip_2", "false", corrupt(1, "skip_1", "true")), 3,
-                             "skip_2"),
+    "skips_not_cumulative": (
+        corrupt(1, "skip_2", "false", corrupt(1, "skip_1", "true")),
+        3,
+        "skip_2",
+    ),
     "skip_3_missing": (corrupt(1, "skip_3", "false", corrupt(1, "skip_2", "true")), 3, "skip_3"),
     "unknown_context_type": (corrupt(7, "context_type", "podcast"), 9, "context_type"),
-    "unknown_reason_end": (corrupt(8, "hist_user_behavior_reason_end", "teleport"), 10,
-                           "hist_user_behavior_reason_end"),
+    "unknown_reason_end": (
+        corrupt(8, "hist_user_behavior_reason_end", "teleport"),
+        10,
+        "hist_user_behavior_reason_end",
+    ),
     "hour_24": (corrupt(3, "hour_of_day", "24"), 5, "hour_of_day"),
-    "negative_seek": (corrupt(3, "hist_user_behavior_n_seekback", "-1"), 5,
-                      "hist_user_behavior_n_seekback"),
+    "negative_seek": (
+        corrupt(3, "hist_user_behavior_n_seekback", "-1"),
+        5,
+        "hist_user_behavior_n_seekback",
+    ),
     "date_month_13": (corrupt(2, "date", "2018-13-45"), 4, "date"),
     "date_yesterday": (corrupt(2, "date", "yesterday"), 4, "date"),
     "empty_track_id": (corrupt(2, "track_id_clean", ""), 4, "track_id_clean"),
@@ -310,11 +372,11 @@ def test_malformed_values_and_structure(tmp_path, name):
 
 
 def test_messages_say_what_is_expected(tmp_path):
-    err = raises_at(write(tmp_path / "a.csv", render(MALFORMED["bad_boolean_yes"][0])), 6,
-                    "skip_1")
+    err = raises_at(write(tmp_path / "a.csv", render(MALFORMED["bad_boolean_yes"][0])), 6, "skip_1")
     assert "expected true/false" in str(err) and "'yes'" in str(err) and "a.csv" in str(err)
-    err = raises_at(write(tmp_path / "b.csv", render(MALFORMED["gap_in_positions"][0])), 7,
-                    "session_position")
+    err = raises_at(
+        write(tmp_path / "b.csv", render(MALFORMED["gap_in_positions"][0])), 7, "session_position"
+    )
     assert "expected session_position 3 after 2 in session 's1_0'" in str(err)
     assert "consecutive and ordered" in str(err)
     err = raises_at(write(tmp_path / "c.csv", render(MALFORMED["hour_24"][0])), 5, "hour_of_day")
@@ -403,8 +465,10 @@ def test_drop_mode_keeps_good_sessions_and_reports(tmp_path):
     good = [r for r in rows if r["session_id"] not in ("s1_7", "s3_7")]
     pd.testing.assert_frame_equal(df, expected_frame(good))
     assert report.sessions_dropped == {"bad_value:skip_1": 1, "position_out_of_order": 1}
-    assert report.examples == {"bad_value:skip_1": [f"{path}:6"],
-                               "position_out_of_order": [f"{path}:13"]}
+    assert report.examples == {
+        "bad_value:skip_1": [f"{path}:6"],
+        "position_out_of_order": [f"{path}:13"],
+    }
     assert report.sessions_kept == 4 and report.rows_kept == len(good)
     assert report.rows_read == len(bad) and report.files == [str(path)]
     json.dumps(report.to_dict())
@@ -413,12 +477,11 @@ def test_drop_mode_keeps_good_sessions_and_reports(tmp_path):
 
 def test_drop_mode_malformed_lines(tmp_path):
     lines = render(ROWS).splitlines(keepends=True)
-    lines.insert(6, "\n")                       # blank line 7, inside session s1
-    lines[9] = "s2_0,1,2\n"                     # line 10: too few fields, first row of s2
+    lines.insert(6, "\n")  # blank line 7, inside session s1
+    lines[9] = "s2_0,1,2\n"  # line 10: too few fields, first row of s2
     report = ReadReport()
     with pytest.warns(UserWarning):
-        df = read_log(write(tmp_path / "log.csv", "".join(lines)), on_error="drop",
-                      report=report)
+        df = read_log(write(tmp_path / "log.csv", "".join(lines)), on_error="drop", report=report)
     assert df["session_id"].unique().tolist() == ["s0_0"]
     assert report.sessions_dropped["malformed_row"] == 1
     assert report.sessions_dropped["blank_line"] == 1
@@ -429,7 +492,7 @@ def test_drop_mode_malformed_lines(tmp_path):
 def test_drop_mode_malformed_one_row_session(tmp_path):
     rows = make_sessions((2, 1, 3), seed=4)
     bad = [dict(r) for r in rows]
-    bad[2]["premium"] = MISSING               # the only row of session s1 (line 4) is short
+    bad[2]["premium"] = MISSING  # the only row of session s1 (line 4) is short
     report = ReadReport()
     with pytest.warns(UserWarning, match="malformed_row: 1"):
         df = read_log(write(tmp_path / "log.csv", render(bad)), on_error="drop", report=report)
@@ -461,20 +524,28 @@ def _render_random(rows, rnd: random.Random, eol: str, bom: bool) -> str:
             if isinstance(r[c], bool):
                 r2[c] = rnd.choice(SPELLINGS)[0 if r[c] else 1]
         if isinstance(r["date"], dt.date):
-            r2["date"] = r["date"].isoformat() if rnd.random() < 0.5 else r["date"].strftime(
-                "%d-%m-%y")
+            r2["date"] = (
+                r["date"].isoformat() if rnd.random() < 0.5 else r["date"].strftime("%d-%m-%y")
+            )
         out.append(r2)
     return render(out, eol=eol, bom=bom)
 
 
 sessions_strategy = st.lists(st.integers(1, 6), min_size=1, max_size=8)
-FAST = settings(max_examples=40, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @FAST
-@given(lengths=sessions_strategy, seed=st.integers(0, 10**6), block_size=st.integers(20, 3000),
-       eol=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(), gz=st.booleans())
+@given(
+    lengths=sessions_strategy,
+    seed=st.integers(0, 10**6),
+    block_size=st.integers(20, 3000),
+    eol=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+    gz=st.booleans(),
+)
 def test_property_round_trip(tmp_path, lengths, seed, block_size, eol, bom, gz):
     rows = make_sessions(lengths, seed=seed)
     text = _render_random(rows, random.Random(seed), eol, bom)
@@ -492,7 +563,8 @@ BAD_VALUES = {
     "hist_user_behavior_n_seekback": ["-2", ""],
     "hour_of_day": ["24", "-1", "x", "99999"],
     "date": ["2018-13-45", "yesterday", "", "31-02-18", "2018/07/15"],
-    "context_type": ["podcast", ""], "hist_user_behavior_reason_start": ["teleport", "FWDBTN"],
+    "context_type": ["podcast", ""],
+    "hist_user_behavior_reason_start": ["teleport", "FWDBTN"],
     "hist_user_behavior_reason_end": ["nope", " trackdone"],
     "session_id": [""],
 }
@@ -517,10 +589,10 @@ def corrupt_one(rows, rnd: random.Random) -> tuple[list[dict], int, str]:
             new["skip_1" if not r["skip_2"] else "skip_3"] = "true" if not r["skip_2"] else "false"
         elif what == "fresh_id" and not single:
             new["session_id"] = "fresh"
-            line += first   # the row after a lone first row is where the session breaks
+            line += first  # the row after a lone first row is where the session breaks
         elif what == "length":
             new["session_length"] = str(r["session_length"] + 1)
-            if first:       # checked against the first row: the break shows on the next row
+            if first:  # checked against the first row: the break shows on the next row
                 line += 1 if (not single or i + 1 < len(rows)) else 0
         else:
             new["session_position"] = str(r["session_position"] + rnd.choice([1, 2, -1]))
@@ -556,8 +628,13 @@ def make_tracks(n: int = 4) -> list[dict]:
     rows = []
     for i in range(n):
         r = {c: str(round(0.1 * i + k / 100, 4)) for k, c in enumerate(schema.TF_NUMERIC_COLUMNS)}
-        r.update(track_id=f"t_{i}", key=str(i % 12), time_signature="4",
-                 release_year=str(1990 + i), mode="major" if i % 2 else "minor")
+        r.update(
+            track_id=f"t_{i}",
+            key=str(i % 12),
+            time_signature="4",
+            release_year=str(1990 + i),
+            mode="major" if i % 2 else "minor",
+        )
         rows.append(r)
     return rows
 
@@ -585,9 +662,17 @@ def tf_raises_at(path, line, column=None, **kw) -> MSSDFormatError:
     return raises_at(path, line, column, reader=read_track_features, **kw)
 
 
-@pytest.mark.parametrize("field,value,row", [("mode", "dorian", 3), ("energy", "loud", 2),
-                                             ("key", "12", 0), ("tempo", "", 4),
-                                             ("release_year", "1990.5", 1), ("track_id", "", 2)])
+@pytest.mark.parametrize(
+    "field,value,row",
+    [
+        ("mode", "dorian", 3),
+        ("energy", "loud", 2),
+        ("key", "12", 0),
+        ("tempo", "", 4),
+        ("release_year", "1990.5", 1),
+        ("track_id", "", 2),
+    ],
+)
 def test_track_features_bad_values(tmp_path, field, value, row):
     rows = make_tracks(5)
     rows[row][field] = value
@@ -609,5 +694,9 @@ def test_track_features_duplicates_and_missing_column(tmp_path):
         df = read_track_features(path, on_error="drop", report=report)
     assert len(df) == 5 and report.sessions_dropped == {"duplicate_track_id": 1}
     cols = [c for c in schema.TF_COLUMNS if c != "valence"]
-    tf_raises_at(write(tmp_path / "tf_e.csv", render_tf(rows, cols)), 1, "valence",
-                 match="missing required column")
+    tf_raises_at(
+        write(tmp_path / "tf_e.csv", render_tf(rows, cols)),
+        1,
+        "valence",
+        match="missing required column",
+    )

@@ -1,4 +1,5 @@
 """The oracle upper bound: exact ranks from the simulator's true next-track distribution."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,7 @@ def test_oracle_ranks_equal_brute_force(data):
         target = int(data.tracks[r, t])
         mine = p[lat[target]]
         others = [p[lat[v]] for v in vocab["id"] if v != target]
-        expected = 1 + sum(o >= mine for o in others)            # ties against the oracle
+        expected = 1 + sum(o >= mine for o in others)  # ties against the oracle
         assert res.ranks[i] == expected
 
 
@@ -49,14 +50,24 @@ def test_bounds_table_covers_each_dataset_once(tmp_path, monkeypatch):
     import yaml
 
     from negrec_lib.study.bounds import bounds_table
+
     monkeypatch.setenv("NEGREC_DATA", str(tmp_path / "data"))
     tiny = {"sim.sessions": 400, "sim.tracks": 200, "sim.days": 4}
     spec = tmp_path / "e.yaml"
-    spec.write_text(yaml.safe_dump({
-        "name": "b", "seeds": [0], "base": {"profile": "ci", "set": tiny},
-        "variants": [{"name": "a", "set": {"loss.skip_weight": 0}},
-                     {"name": "a2", "set": {"loss.skip_weight": 1}},          # same data as a
-                     {"name": "c", "set": {"sim.skip_signal": 0.0}}]}))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "b",
+                "seeds": [0],
+                "base": {"profile": "ci", "set": tiny},
+                "variants": [
+                    {"name": "a", "set": {"loss.skip_weight": 0}},
+                    {"name": "a2", "set": {"loss.skip_weight": 1}},  # same data as a
+                    {"name": "c", "set": {"sim.skip_signal": 0.0}},
+                ],
+            }
+        )
+    )
     df = bounds_table(spec, tmp_path / "res")
     assert sorted(set(df["variant"])) == ["a", "c"]
     assert (tmp_path / "res" / "b_bounds.csv").is_file()
@@ -74,8 +85,8 @@ def test_a_prepared_folder_moves_with_its_simulation(tmp_path):
     from negrec_lib.config import DataConfig
     from negrec_lib.data.prepare import prepare
     from negrec_lib.data.sessions import SessionData
-    from negrec_lib.sim import simulate
     from negrec_lib.oracle import oracle_evaluate
+    from negrec_lib.sim import simulate
 
     simulate(tmp_path / "a" / "sim", sessions=300, tracks=100, seed=1, days=4, progress=False)
     man = prepare(tmp_path / "a" / "sim", tmp_path / "a" / "prep", DataConfig(), progress=False)

@@ -1,10 +1,11 @@
 """Static checks of the project's set-up files: they must agree with each other."""
+
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +16,7 @@ def _name(req: str) -> str:
 
 
 def _spec(req: str) -> str:
-    return re.sub(r"\s+", "", req[len(_name(req)):]).split(";")[0]
+    return re.sub(r"\s+", "", req[len(_name(req)) :]).split(";")[0]
 
 
 def test_environment_yml_matches_pyproject():
@@ -51,16 +52,20 @@ def test_jupyter_book_is_pinned_below_2():
 def test_makefile_installs_the_cpu_torch_wheel_first():
     text = (ROOT / "Makefile").read_text()
     assert re.search(r"^TORCH \?= torch==2\.13\.0$", text, re.M)
-    venv = text[text.index("$(VENV)/.installed:"):]
-    assert venv.index('"$(TORCH)"') < venv.index("-e \".[book,dev]\"")
+    venv = text[text.index("$(VENV)/.installed:") :]
+    assert venv.index('"$(TORCH)"') < venv.index('-e ".[book,dev]"')
 
 
 def test_readme_gives_exactly_two_setup_commands():
     text = (ROOT / "README.md").read_text()
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", section, re.S)
-    commands = [ln.strip() for b in blocks for ln in b.splitlines()
-                if ln.strip() and not ln.strip().startswith("#")]
+    commands = [
+        ln.strip()
+        for b in blocks
+        for ln in b.splitlines()
+        if ln.strip() and not ln.strip().startswith("#")
+    ]
     assert commands == ["make book", "make test"]
 
 

@@ -1,4 +1,5 @@
 """simulate -> prepare -> load, checked against an independent pandas reading of the raw files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,9 +14,9 @@ import torch
 from negrec_lib.config import DataConfig
 from negrec_lib.data.prepare import prepare
 from negrec_lib.data.sessions import SessionData
+from negrec_lib.errors import ConfigError, PreparedDataError
 from negrec_lib.sim import simulate
 from negrec_lib.tokens import N_RESERVED, OOV_ID, PAD_ID
-from negrec_lib.errors import ConfigError, PreparedDataError
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +39,13 @@ def logs(raw) -> pd.DataFrame:
 
 def _expected_sessions(logs: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     g = logs.groupby("session_id", sort=False)
-    per = pd.DataFrame({"length": g.size(),
-                        "skips": g["strength"].apply(lambda s: int((s >= cfg.skip_strength).sum())),
-                        "date": g["date"].first()})
+    per = pd.DataFrame(
+        {
+            "length": g.size(),
+            "skips": g["strength"].apply(lambda s: int((s >= cfg.skip_strength).sum())),
+            "date": g["date"].first(),
+        }
+    )
     per["keep"] = per["length"] >= cfg.min_length
     if cfg.require_skip:
         per["keep"] &= per["skips"] > 0
@@ -60,8 +65,9 @@ def test_round_trip_exact_counts_and_sequences(raw, logs, tmp_path):
     assert man["rows_read"] == len(logs)
     assert man["sessions_kept"] == int(per["keep"].sum()) == len(data)
     assert man["sessions_dropped"].get("too_short", 0) == int((per["length"] < 6).sum())
-    assert man["sessions_dropped"].get("no_skip", 0) == int(((per["length"] >= 6)
-                                                            & (per["skips"] == 0)).sum())
+    assert man["sessions_dropped"].get("no_skip", 0) == int(
+        ((per["length"] >= 6) & (per["skips"] == 0)).sum()
+    )
     # Every kept session's tracks and skip strengths, decoded through the vocabulary.
     vocab = data.vocab().set_index("id")["track_id"]
     sids = data.session_ids()
@@ -97,7 +103,7 @@ def test_paper_split_leaks_no_target_into_training_input(raw, tmp_path):
     s = data.splits
     assert torch.equal(s["test_pos"], data.length[s["test_rows"]].long() - 1)
     assert torch.equal(s["valid_pos"], data.length[s["valid_rows"]].long() - 2)
-    seen = torch.zeros_like(data.tracks, dtype=torch.bool)          # positions used in training
+    seen = torch.zeros_like(data.tracks, dtype=torch.bool)  # positions used in training
     total = 0
     for batch in data.train_batches(64, torch.Generator().manual_seed(0)):
         total += len(batch.rows)
@@ -138,8 +144,12 @@ def test_by_day_all_targets(raw, tmp_path):
 
 
 def test_filters_and_skip_strength_are_configurable(raw, logs, tmp_path):
-    for kw in ({"min_length": 15}, {"require_skip": False}, {"skip_strength": 3},
-               {"skip_strength": 1, "min_length": 12}):
+    for kw in (
+        {"min_length": 15},
+        {"require_skip": False},
+        {"skip_strength": 3},
+        {"skip_strength": 1, "min_length": 12},
+    ):
         cfg = DataConfig(**kw)
         man, data = _prep(raw, tmp_path, **kw)
         assert man["sessions_kept"] == int(_expected_sessions(logs, cfg)["keep"].sum())
@@ -154,9 +164,9 @@ def test_max_length_keeps_the_last_tracks(raw, logs, tmp_path):
         sess = by_sid[sids[row]]
         assert int(data.offset[row]) == max(len(sess) - 8, 0)
         assert data.tracks.shape[1] == 8
-    b = next(data.eval_batches("test", 10 ** 6))
+    b = next(data.eval_batches("test", 10**6))
     lengths = np.array([len(by_sid[sid]) for sid in sids[b.rows.numpy()]])
-    assert (b.position.numpy() == lengths).all()                 # session position of the target
+    assert (b.position.numpy() == lengths).all()  # session position of the target
 
 
 def test_min_count_and_oov(raw, tmp_path):
@@ -183,13 +193,17 @@ def test_refuses_to_overwrite_without_force(raw, tmp_path):
     man = prepare(raw, out, DataConfig(min_length=10), force=True, progress=False)
     assert json.loads((out / "manifest.json").read_text())["config"]["min_length"] == 10
     assert man["config"]["min_length"] == 10
-    assert [p.name for p in tmp_path.iterdir()] == ["p"]             # no temporary folders left
+    assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no temporary folders left
 
 
 def test_bad_configs_and_folders(raw, tmp_path):
     with pytest.raises(ConfigError, match="by_day"):
-        prepare(raw, tmp_path / "x", DataConfig(split="by_day", valid_days=2, test_days=2),
-                progress=False)
+        prepare(
+            raw,
+            tmp_path / "x",
+            DataConfig(split="by_day", valid_days=2, test_days=2),
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="min_length"):
         prepare(raw, tmp_path / "y", DataConfig(min_length=2), progress=False)
     with pytest.raises(PreparedDataError, match="manifest"):
@@ -206,5 +220,5 @@ def test_features_align_with_vocabulary(raw, tmp_path):
     dur = tf.loc[vocab["track_id"], "duration"].to_numpy()
     col = man["features"]["columns"].index("duration")
     f = data.features[N_RESERVED:, col].numpy()
-    assert np.corrcoef(dur, f)[0, 1] > 0.999                      # standardised, same order
+    assert np.corrcoef(dur, f)[0, 1] > 0.999  # standardised, same order
     assert (data.features[:N_RESERVED] == 0).all()

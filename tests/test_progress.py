@@ -1,5 +1,6 @@
 """Progress in the terminal and in notebooks: bars while a step runs, one summary line per epoch,
 a live learning curve, one --quiet spelling, and no progress-bar debris in a saved notebook."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,11 @@ from negrec_lib.config import profile_config
 from negrec_lib.progress import epoch_summary
 
 ROOT = Path(__file__).resolve().parents[1]
-SUMMARY = re.compile(r"^epoch (\d+)/(\d+)  train loss \d+\.\d{4}  valid ndcg@10 \d\.\d{4}"
-                     r"( \(best\))?  \d+\.\d s$", re.M)
+SUMMARY = re.compile(
+    r"^epoch (\d+)/(\d+)  train loss \d+\.\d{4}  valid ndcg@10 \d\.\d{4}"
+    r"( \(best\))?  \d+\.\d s$",
+    re.M,
+)
 FAST = ["--set", "train.epochs=2", "--set", "train.batch_size=256"]
 
 
@@ -25,9 +29,13 @@ def test_ci_profile_shows_progress():
 
 def test_epoch_summary_line():
     row = {"epoch": 3, "loss": 5.123456, "valid_hr@10": 0.25, "train_seconds": 12.0}
-    assert epoch_summary(row, 5, "hr@10", best=True) == \
-        "epoch 3/5  train loss 5.1235  valid hr@10 0.2500 (best)  12.0 s"
-    assert epoch_summary({**row, "epoch_seconds": 14.25}, 5) == "epoch 3/5  train loss 5.1235  14.2 s"
+    assert (
+        epoch_summary(row, 5, "hr@10", best=True)
+        == "epoch 3/5  train loss 5.1235  valid hr@10 0.2500 (best)  12.0 s"
+    )
+    assert (
+        epoch_summary({**row, "epoch_seconds": 14.25}, 5) == "epoch 3/5  train loss 5.1235  14.2 s"
+    )
 
 
 def test_train_prints_one_summary_per_epoch(tmp_path, capsys):
@@ -36,14 +44,14 @@ def test_train_prints_one_summary_per_epoch(tmp_path, capsys):
     lines = SUMMARY.findall(out)
     assert [(int(a), int(b)) for a, b, _ in lines] == [(1, 2), (2, 2)], out
     assert lines[0][2] == " (best)"
-    assert "epoch 1/2" in err                  # the bar itself, on stderr, as tqdm does
+    assert "epoch 1/2" in err  # the bar itself, on stderr, as tqdm does
 
 
 def test_quiet_silences_bars_and_summaries(tmp_path, capsys):
     assert main(["train", "--profile", "ci", *FAST, "--quiet", "--out", str(tmp_path / "run")]) == 0
     out, err = capsys.readouterr()
     assert not SUMMARY.search(out) and "epoch 1/2" not in err
-    assert "test (ci" in out                   # the result is still printed
+    assert "test (ci" in out  # the result is still printed
 
 
 @pytest.mark.parametrize("command", ["simulate", "prepare", "train", "evaluate", "experiment"])
@@ -64,18 +72,20 @@ def test_no_progress_is_a_hidden_deprecated_alias(tmp_path, capsys):
 
 def test_live_curve_follows_fit_and_cached_runs(tmp_path):
     import matplotlib
+
     matplotlib.use("Agg")
     from negrec_lib.runs import run_cached
     from negrec_lib.viz.live import LiveCurve
 
-    cfg = profile_config("ci").override(["train.epochs=2", "train.progress=false",
-                                         "train.batch_size=256", "name=live"])
+    cfg = profile_config("ci").override(
+        ["train.epochs=2", "train.progress=false", "train.batch_size=256", "name=live"]
+    )
     curve = LiveCurve(display=False)
     run_cached(cfg, tmp_path, callbacks=[curve])
     assert list(curve.runs) == ["live"]
     assert [r["epoch"] for r in curve.runs["live"]] == [1, 2]
     again = LiveCurve("hr@10", display=False)
-    run_cached(cfg, tmp_path, callbacks=[again])   # finished: drawn from its history
+    run_cached(cfg, tmp_path, callbacks=[again])  # finished: drawn from its history
     assert [r["epoch"] for r in again.runs["live"]] == [1, 2]
     fig = again.figure()
     loss_ax, val_ax = fig.axes
@@ -104,8 +114,11 @@ def test_notebook_keeps_summaries_and_final_curve_but_no_bar(tmp_path):
     finally:
         sys.path.pop(0)
     nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell(NOTEBOOK_CELL.format(runs=str(tmp_path / "runs"),
-                                                                   data=str(tmp_path / "data"))))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            NOTEBOOK_CELL.format(runs=str(tmp_path / "runs"), data=str(tmp_path / "data"))
+        )
+    )
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert execute_in_place([path], timeout=300) == 0
@@ -119,6 +132,12 @@ def test_notebook_keeps_summaries_and_final_curve_but_no_bar(tmp_path):
     assert not views, "a progress bar stayed in the saved outputs"
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1, "the live curve is one output, updated in place"
-    state = saved["metadata"].get("widgets", {}).get(
-        "application/vnd.jupyter.widget-state+json", {}).get("state", {})
-    assert not state, f"closed progress widgets were saved: {sorted(s['model_name'] for s in state.values())}"
+    state = (
+        saved["metadata"]
+        .get("widgets", {})
+        .get("application/vnd.jupyter.widget-state+json", {})
+        .get("state", {})
+    )
+    assert not state, (
+        f"closed progress widgets were saved: {sorted(s['model_name'] for s in state.values())}"
+    )

@@ -1,5 +1,6 @@
 """Real-file quirks: re-saved dates, samples cut mid-session, truncated gzip, `on_error="drop"`
 that keeps nothing, and track-feature files under `on_error`."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,8 +16,8 @@ from negrec_lib.config import DataConfig
 from negrec_lib.data.mssd import ReadReport, read_log
 from negrec_lib.data.prepare import prepare
 from negrec_lib.data.sessions import SessionData
-from negrec_lib.sim import simulate
 from negrec_lib.errors import MSSDFormatError, PreparedDataError
+from negrec_lib.sim import simulate
 
 
 def _with_dates(rows: list[dict], spell) -> list[dict]:
@@ -24,21 +25,25 @@ def _with_dates(rows: list[dict], spell) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- dates
-@pytest.mark.parametrize("spell", [
-    lambda d: d.isoformat(),
-    lambda d: f"{d.isoformat()} 00:00:00",
-    lambda d: f"{d.isoformat()}T13:45:00Z",
-    lambda d: d.strftime("%d/%m/%Y"),
-    lambda d: d.strftime("%d-%m-%y"),
-    lambda d: d.strftime("%y-%m-%d"),
-], ids=["iso", "iso_time", "iso_t", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd"])
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda d: d.isoformat(),
+        lambda d: f"{d.isoformat()} 00:00:00",
+        lambda d: f"{d.isoformat()}T13:45:00Z",
+        lambda d: d.strftime("%d/%m/%Y"),
+        lambda d: d.strftime("%d-%m-%y"),
+        lambda d: d.strftime("%y-%m-%d"),
+    ],
+    ids=["iso", "iso_time", "iso_t", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd"],
+)
 def test_every_date_spelling_reads_as_the_same_day(tmp_path, spell):
     got = read_log(write(tmp_path / "log.csv", render(_with_dates(ROWS, spell))))
     assert got["date"].tolist() == expected_frame(ROWS)["date"].tolist()
 
 
 def test_two_digit_dates_outside_mssd_are_refused_unless_the_format_is_given(tmp_path):
-    rows = [{**r, "date": "05-07-20"} for r in ROWS]        # 2020-07-05 or 2005-07-20?
+    rows = [{**r, "date": "05-07-20"} for r in ROWS]  # 2020-07-05 or 2005-07-20?
     path = write(tmp_path / "log.csv", render(rows))
     err = raises_at(path, 2, "date", match="ambiguous")
     assert "2020-07-05" in str(err) and "2005-07-20" in str(err) and "date_format" in str(err)
@@ -48,7 +53,7 @@ def test_two_digit_dates_outside_mssd_are_refused_unless_the_format_is_given(tmp
 
 
 def test_a_two_digit_date_with_one_reading_outside_mssd_is_not_taken_silently(tmp_path):
-    rows = [{**r, "date": "31-02-18"} for r in ROWS]        # no 31 February: only 2031-02-18
+    rows = [{**r, "date": "31-02-18"} for r in ROWS]  # no 31 February: only 2031-02-18
     path = write(tmp_path / "log.csv", render(rows))
     err = raises_at(path, 2, "date", match="MSSD's range")
     assert "date_format" in str(err)
@@ -56,17 +61,17 @@ def test_a_two_digit_date_with_one_reading_outside_mssd_is_not_taken_silently(tm
 
 
 def test_a_named_date_format_refuses_other_spellings(tmp_path):
-    path = write(tmp_path / "log.csv", render(ROWS))       # ISO
+    path = write(tmp_path / "log.csv", render(ROWS))  # ISO
     raises_at(path, 2, "date", match="dd-mm-yy", date_format="dd-mm-yy")
 
 
 # ----------------------------------------------------------------------------- cut samples
 def _cut(rows: list[dict], front: int = 0, back: int = 0) -> list[dict]:
-    return rows[front:len(rows) - back]
+    return rows[front : len(rows) - back]
 
 
 def test_a_file_that_ends_inside_a_session_says_so(tmp_path):
-    path = write(tmp_path / "log.csv", render(_cut(ROWS, back=1)))   # session 3: 1 of 2 rows
+    path = write(tmp_path / "log.csv", render(_cut(ROWS, back=1)))  # session 3: 1 of 2 rows
     err = raises_at(path, 9, "session_length", match="ends after 1 of the 2 rows")
     assert "partial_sessions" in str(err) and "ordered" not in str(err)
 
@@ -79,7 +84,7 @@ def test_a_file_that_starts_inside_a_session_says_so(tmp_path):
 @pytest.mark.parametrize("block_size", [1 << 20, 200])
 def test_partial_sessions_drop_and_keep(tmp_path, block_size):
     rows = make_sessions((3, 4, 2, 5))
-    cut = _cut(rows, front=1, back=2)                     # sessions 1 and 4 cut
+    cut = _cut(rows, front=1, back=2)  # sessions 1 and 4 cut
     path = write(tmp_path / "log.csv", render(cut))
     report = ReadReport()
     dropped = read_log(path, partial_sessions="drop", report=report, block_size=block_size)
@@ -103,8 +108,9 @@ def test_partial_sessions_under_on_error_drop_are_counted_as_partial(tmp_path):
 def test_truncated_gzip_names_the_last_complete_line(tmp_path):
     text = render(make_sessions((20,) * 40))
     data = gzip.compress(text.encode(), compresslevel=1)
-    err = raises_at(write(tmp_path / "log.csv.gz", data[: len(data) // 2]), None,
-                    match="after line")
+    err = raises_at(
+        write(tmp_path / "log.csv.gz", data[: len(data) // 2]), None, match="after line"
+    )
     last = int(str(err).split("after line ")[1].split(",")[0])
     # every line up to `last` was decompressed: it is a prefix of the file
     assert 1 <= last < text.count("\n")
@@ -129,8 +135,9 @@ def test_drop_that_keeps_nothing_fails_with_the_reasons(raw, tmp_path):
     shutil.copytree(raw, src)
     for f in (src / "training_set").glob("log_*.csv"):
         lines = f.read_text().splitlines()
-        f.write_text("\n".join([lines[0]] + [ln.replace("true", "maybe") for ln in lines[1:]])
-                     + "\n")
+        f.write_text(
+            "\n".join([lines[0]] + [ln.replace("true", "maybe") for ln in lines[1:]]) + "\n"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(PreparedDataError, match="no session was kept") as err:

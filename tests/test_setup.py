@@ -1,5 +1,6 @@
 """Setting up without surprises: the README says how to run negrec, and the install installs
 numpy with torch (without it, `import torch` warns "Failed to initialize NumPy")."""
+
 from __future__ import annotations
 
 import re
@@ -17,6 +18,9 @@ def test_readme_says_how_to_run_negrec():
 
 def test_torch_is_installed_with_numpy():
     make = (ROOT / "Makefile").read_text(encoding="utf-8")
-    torch_line = next(line for line in make.splitlines() if '"$(TORCH)"' in line and "install" in line)
+    torch_line = next(
+        line for line in make.splitlines() if '"$(TORCH)"' in line and "install" in line
+    )
     assert re.search(r'"numpy[^"]*"', torch_line), (
-        "install numpy in the same pip call as torch: `import torch` without numpy warns")
+        "install numpy in the same pip call as torch: `import torch` without numpy warns"
+    )

@@ -1,4 +1,5 @@
 """negrec_lib.study.stats: intervals against scipy and by coverage, Holm against its definition."""
+
 from __future__ import annotations
 
 import itertools
@@ -18,7 +19,9 @@ def test_t_interval_and_p_agree_with_scipy():
     res = paired_comparison(a, b, n_resamples=2000)
     test = stats.ttest_rel(a, b)
     ci = test.confidence_interval(0.95)
-    assert res["diff_t_low"] == pytest.approx(ci.low) and res["diff_t_high"] == pytest.approx(ci.high)
+    assert res["diff_t_low"] == pytest.approx(ci.low) and res["diff_t_high"] == pytest.approx(
+        ci.high
+    )
     assert res["p"] == pytest.approx(test.pvalue)
     assert res["diff_boot_low"] < res["diff"] < res["diff_boot_high"]
     assert res["rel"] == pytest.approx(a.mean() / b.mean() - 1)
@@ -29,7 +32,7 @@ def test_fieller_covers_the_true_ratio_where_scaling_the_difference_does_not():
     """A precise additive gain over a noisy baseline: dividing the difference's interval by the
     baseline's sample mean ignores that mean's own error and under-covers; Fieller keeps 95%."""
     g = np.random.default_rng(1)
-    gain, base = 0.1, 1.0                 # true relative change 0.1
+    gain, base = 0.1, 1.0  # true relative change 0.1
     hit_fieller = hit_scaled = 0
     reps, n = 2000, 5
     for _ in range(reps):
@@ -67,11 +70,24 @@ def test_compare_variants_pairs_on_data_and_seed_and_corrects_within_the_family(
     g = np.random.default_rng(3)
     for data_seed, seed in itertools.product([0, 1, 2], [0, 1]):
         base = 0.2 + 0.01 * data_seed + g.normal(0, 0.001)
-        rows.append({"variant": "base", "data_seed": data_seed, "seed": seed,
-                     "test_hr@1": base, "test_hr@10": base + 0.1})
-        rows.append({"variant": "skip", "data_seed": data_seed, "seed": seed,
-                     "test_hr@1": base + 0.01 + g.normal(0, 0.001),
-                     "test_hr@10": base + 0.1 + g.normal(0, 0.002)})
+        rows.append(
+            {
+                "variant": "base",
+                "data_seed": data_seed,
+                "seed": seed,
+                "test_hr@1": base,
+                "test_hr@10": base + 0.1,
+            }
+        )
+        rows.append(
+            {
+                "variant": "skip",
+                "data_seed": data_seed,
+                "seed": seed,
+                "test_hr@1": base + 0.01 + g.normal(0, 0.001),
+                "test_hr@10": base + 0.1 + g.normal(0, 0.002),
+            }
+        )
     out = compare_variants(pd.DataFrame(rows), "skip", "base", ["test_hr@1", "test_hr@10"])
     assert list(out["n"]) == [6, 6] and set(out["paired_on"]) == {"data_seed+seed"}
     assert out.loc[0, "verdict"] == "higher"

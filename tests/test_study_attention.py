@@ -1,5 +1,6 @@
 """The skip-attention statistic, the embedding geometry and the prefixes of chapter 5
 (`negrec_lib.study.attention`), against brute-force loops."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +11,9 @@ import pytest
 import torch
 
 from negrec_lib.config import ModelConfig
-from negrec_lib.tokens import N_RESERVED, PAD_ID
 from negrec_lib.model import SessionEncoder
 from negrec_lib.study import attention as sa
+from negrec_lib.tokens import N_RESERVED, PAD_ID
 
 V = N_RESERVED + 40
 CFG = ModelConfig(d_model=8, n_heads=2, n_layers=2, d_ff=8, dropout=0.0, max_length=10)
@@ -21,7 +22,7 @@ CFG = ModelConfig(d_model=8, n_heads=2, n_layers=2, d_ff=8, dropout=0.0, max_len
 def _model(seed: int, causal: bool = True) -> SessionEncoder:
     torch.manual_seed(seed)
     model = SessionEncoder(dataclasses.replace(CFG, causal=causal), V).eval()
-    with torch.no_grad():                 # larger weights than the default init: peaked attention
+    with torch.no_grad():  # larger weights than the default init: peaked attention
         for layer in model.layers:
             layer.qkv.weight.mul_(40)
     return model
@@ -47,7 +48,7 @@ def _brute_force_skip_attention(model: SessionEncoder, pre: sa.Prefixes, last: b
         for layer, w in enumerate(att):
             for h in range(w.shape[1]):
                 s_vals, k_vals = [], []
-                for q in ([t - 1] if last else range(t)):
+                for q in [t - 1] if last else range(t):
                     skip = [float(w[b, h, q, s]) for s in range(q) if sk[s]]
                     kept = [float(w[b, h, q, s]) for s in range(q) if not sk[s]]
                     if skip and kept:
@@ -61,7 +62,7 @@ def _brute_force_skip_attention(model: SessionEncoder, pre: sa.Prefixes, last: b
 @pytest.mark.parametrize("queries", ["all", "last"])
 def test_skip_attention_equals_a_brute_force_loop(queries):
     model, pre = _model(2), _prefixes()
-    frame = sa.skip_attention(model, pre, queries=queries, batch_size=5)   # several batches
+    frame = sa.skip_attention(model, pre, queries=queries, batch_size=5)  # several batches
     expected = _brute_force_skip_attention(model, pre, last=queries == "last")
     assert len(frame) == len(expected) > 0
     for row in frame.itertuples():
@@ -89,8 +90,12 @@ def test_embedding_similarity_kept_skipped_equals_a_loop():
     got = frame[frame["pair"] == "kept-skipped"].set_index("session")["cosine"]
     for b in range(len(pre)):
         tr, sk = pre.session(b)
-        pairs = [float(table[tr[i]] @ table[tr[j]]) for i in range(len(tr)) for j in range(len(tr))
-                 if not sk[i] and sk[j] and tr[i] != tr[j]]
+        pairs = [
+            float(table[tr[i]] @ table[tr[j]])
+            for i in range(len(tr))
+            for j in range(len(tr))
+            if not sk[i] and sk[j] and tr[i] != tr[j]
+        ]
         if pairs:
             assert got[b] == pytest.approx(np.mean(pairs), abs=1e-6)
         else:
@@ -101,13 +106,19 @@ def test_prefixes_and_pick_sessions_on_a_small_dataset():
     L = 6
     tracks = torch.tensor([[5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16]], dtype=torch.int32)
     skip = torch.tensor([[0, 3, 2, 0, 1, 0], [2, 2, 0, 0, 3, 0]], dtype=torch.int8)
-    data = SimpleNamespace(tracks=tracks, skip=skip, skip_strength=2, max_length=L,
-                           splits={"test_rows": torch.tensor([1, 0]),
-                                   "test_pos": torch.tensor([5, 4])})
+    data = SimpleNamespace(
+        tracks=tracks,
+        skip=skip,
+        skip_strength=2,
+        max_length=L,
+        splits={"test_rows": torch.tensor([1, 0]), "test_pos": torch.tensor([5, 4])},
+    )
     pre = sa.prefixes(data)
     assert pre.tracks.tolist() == [[11, 12, 13, 14, 15, 0], [5, 6, 7, 8, 0, 0]]
-    assert pre.skipped.tolist() == [[True, True, False, False, True, False],
-                                    [False, True, True, False, False, False]]
+    assert pre.skipped.tolist() == [
+        [True, True, False, False, True, False],
+        [False, True, True, False, False, False],
+    ]
     assert sa.pick_sessions(pre, 5, min_length=5, min_skipped=3, min_kept=2) == [0]
 
 

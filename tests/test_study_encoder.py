@@ -1,5 +1,6 @@
 """The encoder chapter's measurements (`negrec_lib.study.encoder`): output changes and
 parameter counts."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,9 +8,9 @@ import dataclasses
 import torch
 
 from negrec_lib.config import ModelConfig
-from negrec_lib.tokens import N_RESERVED, PAD_ID
 from negrec_lib.model import SessionEncoder
 from negrec_lib.study import encoder as se
+from negrec_lib.tokens import N_RESERVED, PAD_ID
 
 V = N_RESERVED + 40
 CFG = ModelConfig(d_model=8, n_heads=2, n_layers=2, d_ff=8, dropout=0.0, max_length=10)
@@ -36,8 +37,6 @@ def test_parameter_counts_on_the_meta_device_match_a_real_model():
     assert table["track table (item_emb)"] == V * CFG.d_model
 
 
-
-
 def test_parameter_scaling_rows_are_count_parameters():
     table = se.parameter_scaling(CFG, [10, 1000], marks={"small": 40}, points=5)
     grid = table[table["mark"] == ""]
@@ -45,7 +44,10 @@ def test_parameter_scaling_rows_are_count_parameters():
     row = table[table["mark"] == "small"].iloc[0]
     counts = se.count_parameters(CFG, 40).set_index("component")["parameters"]
     assert (row["tracks"], row["total"], row["track_table"]) == (
-        40, counts["total"], counts["track table (item_emb)"])
+        40,
+        counts["total"],
+        counts["track table (item_emb)"],
+    )
 
 
 def test_token_labels_and_mask_matrix():

@@ -1,6 +1,7 @@
 """The study's experiment files ask for what the study promises (issue 10): converged runs
 (early stopping with a cap), replicates that each draw their own data, at least five of them,
 the controls beside the claims, and a GPU grid at MSSD-like scale."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,12 @@ GRIDS = sorted(p for p in (ROOT / "experiments").glob("study_*.yaml") if p.stem 
 
 
 def test_there_are_study_grids():
-    assert {p.stem for p in GRIDS} >= {"study_claims", "study_claims_by_day",
-                                       "study_skip_signal", "study_gpu"}
+    assert {p.stem for p in GRIDS} >= {
+        "study_claims",
+        "study_claims_by_day",
+        "study_skip_signal",
+        "study_gpu",
+    }
 
 
 @pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
@@ -28,7 +33,7 @@ def test_study_grid_converges_and_replicates_data(path):
             cfg = spec.config(variant, seed)
             assert cfg.train.patience and cfg.train.epochs >= 20, (variant.name, "no early stop")
             data_seeds.add(cfg.sim.seed)
-    assert len(data_seeds) >= 5                       # every replicate its own dataset
+    assert len(data_seeds) >= 5  # every replicate its own dataset
     baselines = {v.baseline for v in spec.variants if v.baseline}
     assert baselines <= {v.name for v in spec.variants}
 
@@ -36,8 +41,13 @@ def test_study_grid_converges_and_replicates_data(path):
 @pytest.mark.parametrize("name", ["study_claims", "study_claims_by_day", "study_gpu"])
 def test_claims_grids_carry_the_controls(name):
     variants = {v.name: v for v in load_spec(ROOT / "experiments" / f"{name}.yaml").variants}
-    assert {"uni-base", "uni-skip-track", "uni-control-permuted",
-            "uni-control-kept-negatives", "bi-base"} <= set(variants)
+    assert {
+        "uni-base",
+        "uni-skip-track",
+        "uni-control-permuted",
+        "uni-control-kept-negatives",
+        "bi-base",
+    } <= set(variants)
 
 
 def test_gpu_grid_is_at_mssd_like_scale():

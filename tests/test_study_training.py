@@ -2,6 +2,7 @@
 popularity baseline they are compared with: the baseline and the skip-loss probes against
 brute-force loops, the tables against pandas.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,18 +13,18 @@ import pytest
 import torch
 
 from negrec_lib.data.schema import CONTEXT_TYPES
-from negrec_lib.tokens import N_RESERVED
 from negrec_lib.metrics import RankAccumulator, target_ranks
 from negrec_lib.study import training as st
 from negrec_lib.study.baselines import PopularityScorer
+from negrec_lib.tokens import N_RESERVED
 
 
 # ------------------------------------------------------------------------ popularity baseline
 def test_popularity_ranks_match_brute_force():
     gen = torch.Generator().manual_seed(0)
     v = 40
-    counts = torch.randint(0, 6, (v,), generator=gen)          # many ties
-    counts[:N_RESERVED] = 1000                                 # reserved ids must never rank
+    counts = torch.randint(0, 6, (v,), generator=gen)  # many ties
+    counts[:N_RESERVED] = 1000  # reserved ids must never rank
     scorer = PopularityScorer(counts)
     targets = torch.randint(N_RESERVED, v, (25,), generator=gen)
     hidden = scorer.next_track_hidden(torch.zeros(25, 5, dtype=torch.long), torch.ones(25))
@@ -92,15 +93,23 @@ def test_skip_pair_cosines_brute_force():
     df = st.skip_pair_cosines(table, tracks, skipped, lengths)
     pos = df[df["kind"] == "positive"]
     assert list(zip(pos["session"], pos["anchor"], pos["key"])) == [
-        (0, 0, 2), (0, 2, 3), (0, 3, 5), (1, 0, 1), (1, 1, 3), (1, 3, 4)]
+        (0, 0, 2),
+        (0, 2, 3),
+        (0, 3, 5),
+        (1, 0, 1),
+        (1, 1, 3),
+        (1, 3, 4),
+    ]
     assert len(df[df["kind"] == "negative"]) == 3 * 2 + 3 * 1
     e = torch.nn.functional.normalize(table, dim=-1)
     r = df.iloc[0]
     assert math.isclose(r["cosine"], float(e[0] @ e[2]), rel_tol=1e-5)
     # win rate by brute force: the positive beats every negative of its anchor
-    wins = [float(g.loc[g["kind"] == "positive", "cosine"].max())
-            > float(g.loc[g["kind"] == "negative", "cosine"].max())
-            for _, g in df.groupby(["session", "anchor"])]
+    wins = [
+        float(g.loc[g["kind"] == "positive", "cosine"].max())
+        > float(g.loc[g["kind"] == "negative", "cosine"].max())
+        for _, g in df.groupby(["session", "anchor"])
+    ]
     assert math.isclose(st.pair_win_rate(df), sum(wins) / len(wins))
 
 
@@ -108,8 +117,12 @@ def test_skip_pair_cosines_brute_force():
 def _examples(seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     acc = RankAccumulator()
-    acc.add(rng.integers(1, 50, 300), context=rng.integers(0, 6, 300),
-            position=rng.integers(6, 21, 300), target_skipped=rng.integers(0, 2, 300))
+    acc.add(
+        rng.integers(1, 50, 300),
+        context=rng.integers(0, 6, 300),
+        position=rng.integers(6, 21, 300),
+        target_skipped=rng.integers(0, 2, 300),
+    )
     return acc.examples()
 
 
@@ -122,17 +135,24 @@ def test_group_metric_against_pandas():
     assert set(c["group"]) <= set(CONTEXT_TYPES)
 
 
-
-
 def test_metrics_table_labels_its_columns():
-    full = {"uni": {"hr@1": 0.05, "hr@10": 0.2, "mrr": 0.1},
-            "pop": {"hr@1": 0.01, "hr@10": 0.05, "mrr": 0.02}}
+    full = {
+        "uni": {"hr@1": 0.05, "hr@10": 0.2, "mrr": 0.1},
+        "pop": {"hr@1": 0.01, "hr@10": 0.05, "mrr": 0.02},
+    }
     table = st.metrics_table(full, ["hr@1", "hr@10"])
     assert list(table.columns) == ["HR@1", "HR@10"] and list(table.index) == ["uni", "pop"]
     assert table.loc["uni", "HR@10"] == 0.2
 
 
-@pytest.mark.parametrize("metric,label", [("test_hr@10", "HR@10"), ("skip_mrr", "skip MRR"),
-                                          ("loss", "training loss"), ("valid_ndcg@10", "NDCG@10")])
+@pytest.mark.parametrize(
+    "metric,label",
+    [
+        ("test_hr@10", "HR@10"),
+        ("skip_mrr", "skip MRR"),
+        ("loss", "training loss"),
+        ("valid_ndcg@10", "NDCG@10"),
+    ],
+)
 def test_metric_label(metric, label):
     assert st.metric_label(metric) == label

@@ -1,4 +1,5 @@
-"""The training loop: runs in both directions, determinism, exact resume, early stopping, CLI, DDP."""
+"""The training loop: both directions, determinism, exact resume, early stopping, CLI, DDP."""
+
 from __future__ import annotations
 
 import json
@@ -10,17 +11,27 @@ from pathlib import Path
 import pytest
 import torch
 
+from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
 from negrec_lib.cli import main as cli_main
 from negrec_lib.config import profile_config
 from negrec_lib.data.cache import ensure_dataset
 from negrec_lib.data.sessions import SessionData
 from negrec_lib.errors import ConfigError
-from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
 from negrec_lib.train import Trainer
 
-TINY = ["sim.sessions=600", "sim.tracks=300", "sim.days=4", "model.d_model=16",
-        "model.n_heads=2", "model.d_ff=16", "loss.n_negatives=50", "train.epochs=2",
-        "train.batch_size=64", "train.progress=false", "train.eval_batch_size=256"]
+TINY = [
+    "sim.sessions=600",
+    "sim.tracks=300",
+    "sim.days=4",
+    "model.d_model=16",
+    "model.n_heads=2",
+    "model.d_ff=16",
+    "loss.n_negatives=50",
+    "train.epochs=2",
+    "train.batch_size=64",
+    "train.progress=false",
+    "train.eval_batch_size=256",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +52,9 @@ def _weights(model) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("causal", [True, False])
-@pytest.mark.parametrize("skip", ["loss.skip_weight=0", "loss.skip_weight=1",
-                                  "loss.skip_anchor=hidden"])
+@pytest.mark.parametrize(
+    "skip", ["loss.skip_weight=0", "loss.skip_weight=1", "loss.skip_anchor=hidden"]
+)
 def test_training_runs_and_writes_its_outputs(tmp_path, data_root, causal, skip):
     sets = [f"model.causal={str(causal).lower()}", skip]
     if "hidden" in skip:
@@ -51,7 +63,7 @@ def test_training_runs_and_writes_its_outputs(tmp_path, data_root, causal, skip)
     result = Trainer(cfg, _data(cfg, data_root), tmp_path).fit()
     for key in ("hr@1", "hr@10", "ndcg@10", "mrr"):
         assert 0.0 <= result["test"][key] <= 1.0
-    assert result["test"]["hr@10"] <= result["test_sampled"]["hr@10"]   # sampled flatters
+    assert result["test"]["hr@10"] <= result["test_sampled"]["hr@10"]  # sampled flatters
     hist = json.loads((tmp_path / "history.json").read_text())
     assert [h["epoch"] for h in hist] == [1, 2]
     assert all("valid_ndcg@10" in h for h in hist)
@@ -61,7 +73,7 @@ def test_training_runs_and_writes_its_outputs(tmp_path, data_root, causal, skip)
         assert all(h["skip_loss"] == 0 for h in hist)
     for name in ("best.pt", "last.pt", "config.yaml", "metrics.json", "history.csv"):
         assert (tmp_path / name).is_file()
-    ckpt = load_checkpoint(tmp_path / "best.pt")                   # weights_only=True
+    ckpt = load_checkpoint(tmp_path / "best.pt")  # weights_only=True
     assert ckpt["state"]["best_epoch"] == result["best_epoch"]
 
 
@@ -92,13 +104,17 @@ def test_identical_runs_give_identical_metrics(tmp_path, data_root):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-@pytest.mark.parametrize("stop_at_save, every, extra", [
-    (1, None, "train.sparse_embeddings=false"),     # killed at the end of epoch 1
-    (3, 4, "train.sparse_embeddings=false"),        # killed mid-epoch
-    (3, 4, "train.sparse_embeddings=true"),         # lazy Adam's state resumes too
-])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, data_root, monkeypatch,
-                                                    stop_at_save, every, extra):
+@pytest.mark.parametrize(
+    "stop_at_save, every, extra",
+    [
+        (1, None, "train.sparse_embeddings=false"),  # killed at the end of epoch 1
+        (3, 4, "train.sparse_embeddings=false"),  # killed mid-epoch
+        (3, 4, "train.sparse_embeddings=true"),  # lazy Adam's state resumes too
+    ],
+)
+def test_interrupted_run_resumes_to_the_same_result(
+    tmp_path, data_root, monkeypatch, stop_at_save, every, extra
+):
     """Kill a run right after its n-th checkpoint and resume it: same weights, same metrics."""
     cfg = _cfg("loss.skip_weight=1", "train.epochs=3", "model.dropout=0.3", extra)
     data = _data(cfg, data_root)
@@ -128,8 +144,9 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, data_root, monkeyp
     ha = json.loads((tmp_path / "full" / "history.json").read_text())
     hb = json.loads((tmp_path / "cut" / "history.json").read_text())
     drop = ("train_seconds", "sessions_per_s")
-    assert [{k: v for k, v in h.items() if k not in drop} for h in ha] == \
-           [{k: v for k, v in h.items() if k not in drop} for h in hb]
+    assert [{k: v for k, v in h.items() if k not in drop} for h in ha] == [
+        {k: v for k, v in h.items() if k not in drop} for h in hb
+    ]
 
 
 def test_model_selection_uses_validation_and_tests_once(tmp_path, data_root, monkeypatch):
@@ -168,8 +185,20 @@ def test_cli_train_evaluate_and_errors(tmp_path, data_root, capsys, monkeypatch)
     assert cli_main(args) == 0
     out = capsys.readouterr().out
     assert "hr@10=" in out
-    assert cli_main(["evaluate", "--checkpoint", str(tmp_path / "run" / "best.pt"),
-                     "--protocol", "sampled", "--json", str(tmp_path / "m.json")]) == 0
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(tmp_path / "run" / "best.pt"),
+                "--protocol",
+                "sampled",
+                "--json",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "m.json").read_text())["metrics"]["n"] > 0
     assert cli_main(["train", "--profile", "ci", "--set", "loss.skip_anchr=track"]) == 2
     assert "unknown field" in capsys.readouterr().err
@@ -181,17 +210,42 @@ def test_cli_train_evaluate_and_errors(tmp_path, data_root, capsys, monkeypatch)
 def test_torchrun_two_processes_on_cpu(tmp_path, data_root):
     cfg = _cfg()
     prepared = ensure_dataset(cfg.sim, cfg.data, data_root)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--standalone", "-m", "negrec_lib.cli", "train", "--profile", "ci",
-           "--data", str(prepared), "--out", str(tmp_path / "ddp")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        "-m",
+        "negrec_lib.cli",
+        "train",
+        "--profile",
+        "ci",
+        "--data",
+        str(prepared),
+        "--out",
+        str(tmp_path / "ddp"),
+    ]
     for s in TINY:
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "ddp" / "best.pt").is_file()
-    ev = subprocess.run([sys.executable, "-m", "negrec_lib.cli", "evaluate", "--checkpoint",
-                         str(tmp_path / "ddp" / "best.pt"), "--data", str(prepared)],
-                        capture_output=True, text=True, timeout=120)
+    ev = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "negrec_lib.cli",
+            "evaluate",
+            "--checkpoint",
+            str(tmp_path / "ddp" / "best.pt"),
+            "--data",
+            str(prepared),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert "hr@10=" in ev.stdout

@@ -1,4 +1,5 @@
 """The encoder and attention figures, and the static-safe attention explorer."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,10 +13,10 @@ pytest.importorskip("seaborn")
 widgets = pytest.importorskip("ipywidgets")
 
 from negrec_lib.config import ModelConfig  # noqa: E402
-from negrec_lib.tokens import MASK_ID, N_RESERVED, PAD_ID  # noqa: E402
 from negrec_lib.model import SessionEncoder  # noqa: E402
 from negrec_lib.study import attention as sa  # noqa: E402
 from negrec_lib.study.encoder import mask_matrix  # noqa: E402
+from negrec_lib.tokens import MASK_ID, N_RESERVED, PAD_ID  # noqa: E402
 from negrec_lib.viz import attention as va  # noqa: E402
 from negrec_lib.viz import model as vm  # noqa: E402
 from negrec_lib.viz.explorer import attention_explorer  # noqa: E402
@@ -27,7 +28,7 @@ CFG = ModelConfig(d_model=8, n_heads=2, n_layers=2, d_ff=8, dropout=0.0, max_len
 def _model(seed: int, causal: bool = True) -> SessionEncoder:
     torch.manual_seed(seed)
     model = SessionEncoder(dataclasses.replace(CFG, causal=causal), V).eval()
-    with torch.no_grad():                 # larger weights than the default init: peaked attention
+    with torch.no_grad():  # larger weights than the default init: peaked attention
         for layer in model.layers:
             layer.qkv.weight.mul_(40)
     return model
@@ -53,8 +54,11 @@ def test_mask_figure_has_one_panel_per_mask():
     toy = torch.tensor([[12, 7, 30, 21, 5, 16, PAD_ID, PAD_ID]])
     with_mask = toy.clone()
     with_mask[0, 6] = MASK_ID
-    masks = {"padding": bidir.attention_mask(toy), "causal": causal.attention_mask(toy),
-             "evaluation": bidir.attention_mask(with_mask)}
+    masks = {
+        "padding": bidir.attention_mask(toy),
+        "causal": causal.attention_mask(toy),
+        "evaluation": bidir.attention_mask(with_mask),
+    }
     fig = vm.plot_masks(masks, {"padding": toy, "causal": toy, "evaluation": with_mask})
     assert len(_image_axes(fig)) == 3
     shown = _image_axes(fig)[1].images[0].get_array()
@@ -65,8 +69,10 @@ def test_mask_figure_has_one_panel_per_mask():
 def test_attention_maps_figure_has_a_panel_per_model_layer_and_head():
     pre = _prefixes()
     tracks, skipped = pre.session(0)
-    weights = {name: sa.attention_weights(_model(seed), tracks[None])[:, 0]
-               for name, seed in (("a", 5), ("b", 6))}
+    weights = {
+        name: sa.attention_weights(_model(seed), tracks[None])[:, 0]
+        for name, seed in (("a", 5), ("b", 6))
+    }
     fig = va.plot_attention_maps(weights, skipped)
     assert len(_image_axes(fig)) == 2 * CFG.n_layers * CFG.n_heads
 
@@ -80,7 +86,7 @@ def test_explorer_prerenders_every_choice_and_switches_with_jslinks_only():
     expected = {(s, layer, head) for s in sessions for layer in (1, 2) for head in (1, 2)}
     assert set(ex.choices) == expected and set(ex.images) == expected
     assert all(bytes(im.value[:4]) == b"\x89PNG" for im in ex.images.values())
-    assert len({bytes(im.value) for im in ex.images.values()}) == len(expected)   # all different
+    assert len({bytes(im.value) for im in ex.images.values()}) == len(expected)  # all different
 
     # the stack tree: session stack -> layer stacks -> head stacks -> images
     top = ex.children[1]
@@ -95,7 +101,7 @@ def test_explorer_prerenders_every_choice_and_switches_with_jslinks_only():
                 assert img is ex.images[(s, li + 1, hi + 1)]
 
     # every stack is driven by a jslink (runs in the browser) from its dropdown's index
-    assert all(link._model_name == "LinkModel" for link in ex.links)   # two-way, in the browser
+    assert all(link._model_name == "LinkModel" for link in ex.links)  # two-way, in the browser
     targets = {}
     for link in ex.links:
         (src, src_name), (dst, dst_name) = link.source, link.target

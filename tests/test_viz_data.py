@@ -2,23 +2,24 @@
 number of bars, lines or cells, labelled axes and a title that states what the data shows. The
 statistics themselves are tested in tests/test_study_data.py.
 """
+
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
 
-from negrec_lib.data.mssd import read_log  # noqa: E402
-from negrec_lib.sim import simulate  # noqa: E402
-from negrec_lib.study import data as sd  # noqa: E402
-from negrec_lib.viz import data as viz  # noqa: E402
+from negrec_lib.data.mssd import read_log
+from negrec_lib.sim import simulate
+from negrec_lib.study import data as sd
+from negrec_lib.viz import data as viz
 
 
 # ------------------------------------------------------------------------------ figures
@@ -33,7 +34,7 @@ def _labelled(fig: Figure) -> None:
     main = fig.axes[0]
     for ax in fig.axes:
         if ax is not main and main.get_shared_x_axes().joined(main, ax):
-            continue                                   # a twin axis carries extra labels only
+            continue  # a twin axis carries extra labels only
         assert ax.get_title(), "every panel has a title"
         assert ax.get_xlabel(), "every panel labels its x axis"
     assert fig.axes[0].get_ylabel() or fig.axes[0].get_yticklabels()
@@ -70,8 +71,8 @@ def test_plot_skip_by_position(log):
     ax = fig.axes[0]
     n_pos = log["session_position"].nunique()
     data_lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == n_pos]
-    assert len(data_lines) == 3                                  # skip_1, skip_2, skip_3
-    assert len(ax.get_legend().get_texts()) == 4                 # + the real range
+    assert len(data_lines) == 3  # skip_1, skip_2, skip_3
+    assert len(ax.get_legend().get_texts()) == 4  # + the real range
     _labelled(fig)
 
 
@@ -105,7 +106,7 @@ def test_plot_reasons(log):
     fig = viz.plot_reasons(log)
     ax = fig.axes[0]
     n_reasons = len(ax.get_yticklabels())
-    assert _bars(ax) == 2 * n_reasons                            # start and end for each
+    assert _bars(ax) == 2 * n_reasons  # start and end for each
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reason_start", "reason_end"]
     _labelled(fig)
 
@@ -113,8 +114,10 @@ def test_plot_reasons(log):
 def test_plot_skip_vs_fit():
     rng = np.random.default_rng(0)
     fit = rng.normal(size=2000)
-    curves = {"flat": sd.skip_rate_by_fit(fit, rng.random(2000) < 0.5, bins=8),
-              "steep": sd.skip_rate_by_fit(fit, fit < 0, bins=8)}
+    curves = {
+        "flat": sd.skip_rate_by_fit(fit, rng.random(2000) < 0.5, bins=8),
+        "steep": sd.skip_rate_by_fit(fit, fit < 0, bins=8),
+    }
     fig = viz.plot_skip_vs_fit(curves)
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 2
@@ -126,9 +129,9 @@ def test_plot_skip_vs_fit():
 def test_plot_marginals(log):
     table = sd.marginals(log)
     fig = viz.plot_marginals(table)
-    ax, right = fig.axes                              # the statistics, and their values
+    ax, right = fig.axes  # the statistics, and their values
     assert len(ax.get_yticks()) == len(table) == len(right.get_yticks())
-    markers = [c for c in ax.collections if isinstance(c, PathCollection)]   # scatter points
+    markers = [c for c in ax.collections if isinstance(c, PathCollection)]  # scatter points
     assert sum(len(c.get_offsets()) for c in markers) == len(table)
     n_inside = int(table["inside"].sum())
     assert ax.get_title() == f"{n_inside} of {len(table)} statistics fall inside the real range"

@@ -6,6 +6,7 @@ the second copy throws "Identifier 'THEBE_JS_URL' has already been declared". Th
 not use thebe (``launch_buttons.thebe: false``), so its scripts are left out of every page; any
 other script added twice is kept once.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,8 +18,7 @@ def _thebe(script: Any) -> bool:
     return name.endswith("sphinx-thebe.js") or "THEBE_JS_URL" in body or "thebe@" in name
 
 
-def clean_scripts(app: Any, pagename: str, templatename: str, context: dict,
-                  doctree: Any) -> None:
+def clean_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
     scripts = context.get("script_files")
     if not scripts:
         return

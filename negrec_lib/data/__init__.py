@@ -1,1 +1,1 @@
-"""Data: the MSSD reader, preparation, and the in-memory dataset (the simulator is `negrec_lib.sim`)."""
+"""Data: the MSSD reader, preparation, the in-memory dataset (the simulator: `negrec_lib.sim`)."""

@@ -3,6 +3,7 @@
 Chapters and experiments ask for "the data of this profile"; the first call simulates and
 prepares it, later calls (with the same simulator and data settings) reuse the folders.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,9 @@ def simulated_dir(sim: SimConfig, root: str | Path | None = None) -> Path:
     return root / f"sim-{sim.sessions}s-{sim.tracks}t-{_key(asdict(sim))}"
 
 
-def ensure_dataset(sim: SimConfig, data: DataConfig, root: str | Path | None = None,
-                   progress: bool = True) -> Path:
+def ensure_dataset(
+    sim: SimConfig, data: DataConfig, root: str | Path | None = None, progress: bool = True
+) -> Path:
     """Simulate (if needed) and prepare (if needed); returns the prepared folder.
 
     Both steps show a ``tqdm.auto`` bar while they run (``progress=False``: none); in a

@@ -6,6 +6,7 @@ length, date, offset per session; `prepared_format.ARRAY_FILES`), a session long
 ``require_skip``, at least one skip (skip strength ``>= skip_strength``); every session they
 drop is counted by reason.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -26,14 +27,14 @@ from .prepared_format import ARRAY_FILES
 class KeptSessions:
     """The kept sessions of one log block, rows of a session contiguous and in order."""
 
-    codes: np.ndarray      # int [rows] track of each row, as a code into `names`
-    names: pa.Array        # string [block tracks] the block's track dictionary
-    skip: np.ndarray       # int8 [rows] skip strength 0..3
-    context: np.ndarray    # int8 [rows] context type code
-    starts: np.ndarray     # int64 [n] first row of each session
-    lengths: np.ndarray    # int [n] rows of each session
-    day: np.ndarray        # int [n] days since 1970 of each session
-    sids: np.ndarray       # object [n] session ids
+    codes: np.ndarray  # int [rows] track of each row, as a code into `names`
+    names: pa.Array  # string [block tracks] the block's track dictionary
+    skip: np.ndarray  # int8 [rows] skip strength 0..3
+    context: np.ndarray  # int8 [rows] context type code
+    starts: np.ndarray  # int64 [n] first row of each session
+    lengths: np.ndarray  # int [n] rows of each session
+    day: np.ndarray  # int [n] days since 1970 of each session
+    sids: np.ndarray  # object [n] session ids
 
 
 class Collector:
@@ -46,20 +47,20 @@ class Collector:
     rewritten then: no per-row and no per-id Python work.
     """
 
-    MERGE_EVERY = 1_000_000      # pending dictionary entries before a merge (bounds memory)
+    MERGE_EVERY = 1_000_000  # pending dictionary entries before a merge (bounds memory)
 
     def __init__(self, max_length: int) -> None:
         self.max_length = max_length
-        self.names = pa.array([], pa.string())   # global track ids, first-seen order
-        self.pending: list[tuple[int, pa.Array]] = []   # (part index, block dictionary)
+        self.names = pa.array([], pa.string())  # global track ids, first-seen order
+        self.pending: list[tuple[int, pa.Array]] = []  # (part index, block dictionary)
         self.n_pending = 0
         self.parts: dict[str, list[np.ndarray]] = {k: [] for k in (*ARRAY_FILES, "sid")}
         self.n = 0
-        self.dropped: Counter = Counter()   # sessions dropped by the filters, by reason
+        self.dropped: Counter = Counter()  # sessions dropped by the filters, by reason
 
     def add_block(self, kept: KeptSessions) -> None:
         """Add the kept sessions of a block (tracks as codes into the block's dictionary)."""
-        self._add(kept.codes.astype(np.int32) + 1, kept)     # +1: 0 stays padding
+        self._add(kept.codes.astype(np.int32) + 1, kept)  # +1: 0 stays padding
         self.pending.append((len(self.parts["tracks"]) - 1, kept.names))
         self.n_pending += len(kept.names)
         if self.n_pending >= self.MERGE_EVERY:
@@ -69,12 +70,13 @@ class Collector:
         """Fold the pending block dictionaries into the global one; rewrite their codes."""
         if not self.pending:
             return
-        merged = pc.dictionary_encode(pa.concat_arrays(
-            [self.names] + [names.cast(pa.string()) for _, names in self.pending]))
-        index = merged.indices.to_numpy()                      # [G + pending]
+        merged = pc.dictionary_encode(
+            pa.concat_arrays([self.names] + [names.cast(pa.string()) for _, names in self.pending])
+        )
+        index = merged.indices.to_numpy()  # [G + pending]
         at = len(self.names)
         for part, names in self.pending:
-            to_global = index[at:at + len(names)] + 1         # block code + 1 -> global id + 1
+            to_global = index[at : at + len(names)] + 1  # block code + 1 -> global id + 1
             at += len(names)
             grid = self.parts["tracks"][part]
             real = grid > 0
@@ -87,11 +89,11 @@ class Collector:
         skip, context, starts, lengths = kept.skip, kept.context, kept.starts, kept.lengths
         day, sids = kept.day, kept.sids
         n, L = len(starts), self.max_length
-        offset = np.maximum(lengths - L, 0).astype(np.int16)          # [n] tracks cut at the front
-        kept_len = np.minimum(lengths, L).astype(np.int16)             # [n]
-        sess = np.repeat(np.arange(n), lengths)                        # [rows] session of each row
-        pos = np.arange(len(tracks)) - np.repeat(starts, lengths)      # [rows] 0-based position
-        col = pos - np.repeat(offset, lengths)                         # [rows] column in the array
+        offset = np.maximum(lengths - L, 0).astype(np.int16)  # [n] tracks cut at the front
+        kept_len = np.minimum(lengths, L).astype(np.int16)  # [n]
+        sess = np.repeat(np.arange(n), lengths)  # [rows] session of each row
+        pos = np.arange(len(tracks)) - np.repeat(starts, lengths)  # [rows] 0-based position
+        col = pos - np.repeat(offset, lengths)  # [rows] column in the array
         keep = col >= 0
         grid_t = np.zeros((n, L), np.int32)
         grid_s = np.zeros((n, L), np.int8)
@@ -99,9 +101,15 @@ class Collector:
         grid_t[sess[keep], col[keep]] = tracks[keep]
         grid_s[sess[keep], col[keep]] = skip[keep]
         grid_c[sess[keep], col[keep]] = context[keep]
-        for key, value in (("tracks", grid_t), ("skip", grid_s), ("context", grid_c),
-                           ("length", kept_len), ("day", day.astype(np.int32)),
-                           ("offset", offset), ("sid", np.asarray(sids, dtype=object))):
+        for key, value in (
+            ("tracks", grid_t),
+            ("skip", grid_s),
+            ("context", grid_c),
+            ("length", kept_len),
+            ("day", day.astype(np.int32)),
+            ("offset", offset),
+            ("sid", np.asarray(sids, dtype=object)),
+        ):
             self.parts[key].append(value)
         self.n += n
 
@@ -112,10 +120,15 @@ class Collector:
         if "tracks" in keys:
             self.merge()
         L = self.max_length
-        empty = {"tracks": np.zeros((0, L), np.int32), "skip": np.zeros((0, L), np.int8),
-                 "context": np.zeros((0, L), np.int8), "length": np.zeros(0, np.int16),
-                 "day": np.zeros(0, np.int32), "offset": np.zeros(0, np.int16),
-                 "sid": np.zeros(0, object)}
+        empty = {
+            "tracks": np.zeros((0, L), np.int32),
+            "skip": np.zeros((0, L), np.int8),
+            "context": np.zeros((0, L), np.int8),
+            "length": np.zeros(0, np.int16),
+            "day": np.zeros(0, np.int32),
+            "offset": np.zeros(0, np.int16),
+            "sid": np.zeros(0, object),
+        }
         out = {}
         for key in keys:
             parts = self.parts[key]
@@ -124,8 +137,15 @@ class Collector:
         return out
 
 
-def collect(files: list[Path], cfg: DataConfig, report: ReadReport, *, block_size: int,
-            progress: bool, on_file_read: Callable[[Path], None] | None = None) -> Collector:
+def collect(
+    files: list[Path],
+    cfg: DataConfig,
+    report: ReadReport,
+    *,
+    block_size: int,
+    progress: bool,
+    on_file_read: Callable[[Path], None] | None = None,
+) -> Collector:
     """Stream every log block once; keep the sessions that pass the filters (the reader's
     counts go to `report`, the filters' to the collector's `dropped`)."""
     from ..progress import ProgressSlot
@@ -133,18 +153,23 @@ def collect(files: list[Path], cfg: DataConfig, report: ReadReport, *, block_siz
     col = Collector(cfg.max_length)
     dropped = col.dropped
     total = sum(f.stat().st_size for f in files)
-    slot = ProgressSlot(progress)          # tqdm.auto: stderr in a terminal, a widget in Jupyter
+    slot = ProgressSlot(progress)  # tqdm.auto: stderr in a terminal, a widget in Jupyter
     bar = slot.bar(total=total, unit="B", unit_scale=True, desc="prepare")
     done_bytes = 0
     for path in files:
-        for block in iter_log_blocks(path, on_error=cfg.on_error, report=report,
-                                     block_size=block_size, on_file_read=on_file_read,
-                                     date_format=cfg.date_format,
-                                     partial_sessions=cfg.partial_sessions):
+        for block in iter_log_blocks(
+            path,
+            on_error=cfg.on_error,
+            report=report,
+            block_size=block_size,
+            on_file_read=on_file_read,
+            date_format=cfg.date_format,
+            partial_sessions=cfg.partial_sessions,
+        ):
             c = block.columns
-            strength = (c["skip_1"].astype(np.int8) + c["skip_2"] + c["skip_3"])   # [rows] 0..3
-            starts = np.asarray(block.session_starts, np.int64)                    # [S]
-            lengths = np.diff(np.append(starts, block.n_rows))                     # [S]
+            strength = c["skip_1"].astype(np.int8) + c["skip_2"] + c["skip_3"]  # [rows] 0..3
+            starts = np.asarray(block.session_starts, np.int64)  # [S]
+            lengths = np.diff(np.append(starts, block.n_rows))  # [S]
             skipped = (strength >= cfg.skip_strength).astype(np.int32)
             n_skips = np.add.reduceat(skipped, starts) if len(starts) else skipped[:0]
             keep = np.ones(len(starts), bool)
@@ -165,12 +190,18 @@ def collect(files: list[Path], cfg: DataConfig, report: ReadReport, *, block_siz
             row_keep = np.repeat(keep, lengths)
             ks = starts[keep]
             new_starts = np.cumsum(np.concatenate([[0], lengths[keep][:-1]])) if len(ks) else ks
-            col.add_block(KeptSessions(
-                block.track_codes[row_keep], block.track_dict,
-                skip=strength[row_keep], context=c["context_type"][row_keep],
-                starts=new_starts.astype(np.int64), lengths=lengths[keep],
-                day=np.asarray(block.session_dates)[keep],
-                sids=np.asarray(block.session_ids, dtype=object)[keep]))
+            col.add_block(
+                KeptSessions(
+                    block.track_codes[row_keep],
+                    block.track_dict,
+                    skip=strength[row_keep],
+                    context=c["context_type"][row_keep],
+                    starts=new_starts.astype(np.int64),
+                    lengths=lengths[keep],
+                    day=np.asarray(block.session_dates)[keep],
+                    sids=np.asarray(block.session_ids, dtype=object)[keep],
+                )
+            )
             if cfg.max_sessions is not None and col.n >= cfg.max_sessions:
                 break
         done_bytes += path.stat().st_size

@@ -15,6 +15,7 @@ This module knows nothing of any particular format: `csv_parse` parses a block i
 `csv_columns` decodes its columns with row-exact errors, and `mssd/` applies the MSSD schema.
 Errors are raised as the `error` class the caller passes (a `NegrecFileError` subclass).
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,7 +40,7 @@ class _GzipStream:
     and raises only on the read after them, so the caller knows the last complete line."""
 
     def __init__(self, path: Path) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 (closed in close())
+        self._file = open(path, "rb")  # closed in close()
         self._z = zlib.decompressobj(wbits=31)
         self._buf, self._pos, self._end = b"", 0, False
 
@@ -48,13 +49,13 @@ class _GzipStream:
         while out < len(view):
             if self._pos < len(self._buf):
                 k = min(len(view) - out, len(self._buf) - self._pos)
-                view[out:out + k] = self._buf[self._pos:self._pos + k]
+                view[out : out + k] = self._buf[self._pos : self._pos + k]
                 self._pos += k
                 out += k
                 continue
             if self._end:
                 break
-            if out:                   # hand over what there is before decoding further
+            if out:  # hand over what there is before decoding further
                 break
             chunk = self._file.read(1 << 20)
             if not chunk:
@@ -63,7 +64,7 @@ class _GzipStream:
                     raise EOFError("the compressed stream ends before its end marker")
                 break
             buf = self._z.decompress(chunk)
-            while self._z.eof and self._z.unused_data:    # the next gzip member
+            while self._z.eof and self._z.unused_data:  # the next gzip member
                 rest = self._z.unused_data
                 self._z = zlib.decompressobj(wbits=31)
                 buf += self._z.decompress(rest)
@@ -89,8 +90,9 @@ class CSVFile:
     compressed : whether the file is gzip
     """
 
-    def __init__(self, path: Path, block_size: int,
-                 error: type[NegrecFileError] = NegrecFileError) -> None:
+    def __init__(
+        self, path: Path, block_size: int, error: type[NegrecFileError] = NegrecFileError
+    ) -> None:
         self.path = Path(path)
         self.error = error
         self.block_size = max(int(block_size), 1)
@@ -98,12 +100,11 @@ class CSVFile:
             raise self.error("file not found", self.path)
         if self.path.stat().st_size == 0:
             raise self.error("the file is empty (0 bytes); expected a header line", self.path, 1)
-        self._newlines = 0       # line ends decompressed so far (gzip files)
+        self._newlines = 0  # line ends decompressed so far (gzip files)
         try:
-            self._file = open(self.path, "rb")  # noqa: SIM115 (closed in close())
+            self._file = open(self.path, "rb")  # closed in close()
         except OSError as exc:
-            raise self.error(f"cannot open the file ({exc.strerror or exc})",
-                             self.path) from None
+            raise self.error(f"cannot open the file ({exc.strerror or exc})", self.path) from None
         self.compressed = self._file.read(2) == GZIP_MAGIC
         self._mm: mmap.mmap | None = None
         try:
@@ -141,16 +142,23 @@ class CSVFile:
                 n = self._stream.readinto(view[got:])
                 if not n:
                     break
-                self._newlines += int(np.count_nonzero(
-                    np.frombuffer(view[got:got + n], np.uint8) == 10))
+                self._newlines += int(
+                    np.count_nonzero(np.frombuffer(view[got : got + n], np.uint8) == 10)
+                )
                 got += n
         except (OSError, pa.ArrowException, EOFError, ValueError, zlib.error) as e:
             done = self._newlines
-            where = (f"after line {done}, the last complete line (the header is line 1)"
-                     if done else "before the end of the header line")
-            raise self.error(f"cannot decompress the file: the gzip data is truncated or "
-                             f"corrupt {where}; what follows is lost ({e}). Re-download "
-                             "or re-compress the file", self.path) from None
+            where = (
+                f"after line {done}, the last complete line (the header is line 1)"
+                if done
+                else "before the end of the header line"
+            )
+            raise self.error(
+                f"cannot decompress the file: the gzip data is truncated or "
+                f"corrupt {where}; what follows is lost ({e}). Re-download "
+                "or re-compress the file",
+                self.path,
+            ) from None
         return got
 
     def _stream_head(self) -> bytes:
@@ -171,12 +179,12 @@ class CSVFile:
         if end < 0:
             self._rest = b""
             return data
-        self._rest = data[end + 1:]
+        self._rest = data[end + 1 :]
         return data[:end]
 
     def _parse_header(self, head: bytes) -> list[str]:
         if head.startswith(UTF8_BOM):
-            head = head[len(UTF8_BOM):]
+            head = head[len(UTF8_BOM) :]
         try:
             text = head.rstrip(b"\r").decode("utf-8")
         except UnicodeDecodeError:
@@ -195,7 +203,7 @@ class CSVFile:
             yield from self._stream_blocks()
             return
         mm, n, start = self._mm, len(self._mm), self._body
-        n_blocks = -(-max(n - start, 1) // self.block_size)   # ceil
+        n_blocks = -(-max(n - start, 1) // self.block_size)  # ceil
         if n_blocks > 1:
             n_blocks = -(-n_blocks // workers) * workers
         size = -(-max(n - start, 1) // n_blocks)
@@ -231,8 +239,8 @@ class CSVFile:
         while True:
             if not eof and (grow or len(rest) < self.block_size):
                 buf = bytearray(len(rest) + self.block_size)
-                buf[:len(rest)] = rest
-                n = len(rest) + self._fill(memoryview(buf)[len(rest):])
+                buf[: len(rest)] = rest
+                n = len(rest) + self._fill(memoryview(buf)[len(rest) :])
                 eof = n < len(buf)
             else:
                 buf, n = bytearray(rest), len(rest)
@@ -249,8 +257,6 @@ class CSVFile:
                 continue
             grow, rest = False, bytes(buf[cut:n])
             yield pa.py_buffer(buf)[:cut], buf.find(b'"', 0, cut) >= 0
-
-
 
 
 def _cut(buf, lo: int, window_end: int, n: int) -> int:
@@ -274,5 +280,4 @@ def _end_of_content(buf, lo: int, end: int, final: bool) -> int:
         j -= 1
     if j == lo or final:
         return j
-    return j + 2 if buf[j:j + 2] == b"\r\n" else j + 1
-
+    return j + 2 if buf[j : j + 2] == b"\r\n" else j + 1

@@ -6,6 +6,7 @@ dictionary-encoded first (cheaper than the CSV reader's own dictionary conversio
 column's checks run once per distinct value, not once per row. The messages are made only for
 the errors a caller reports (`first_error`), never for every bad row.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -22,14 +23,14 @@ PRIO_MALFORMED = 0  # a line with the wrong field count outranks any other viola
 class RowErrors:
     """Rows that break one rule, with what each row held (made into a message on demand)."""
 
-    rows: np.ndarray            # int64 [k] row indices in the owning batch of rows
-    payload: np.ndarray         # object [k] what `describe` turns into a message
+    rows: np.ndarray  # int64 [k] row indices in the owning batch of rows
+    payload: np.ndarray  # object [k] what `describe` turns into a message
     column: str | None
-    reason: str                 # what a dropped record is counted as
-    prio: int                   # order among violations reported on the same line
+    reason: str  # what a dropped record is counted as
+    prio: int  # order among violations reported on the same line
     describe: Callable[[object], str]
     runs: np.ndarray | None = None  # int64 [k] run of rows charged (default: the row's own)
-    at: np.ndarray | None = None    # int64 [k] line reported (default: the row's line)
+    at: np.ndarray | None = None  # int64 [k] line reported (default: the row's line)
 
     def where(self, row_lines: np.ndarray) -> np.ndarray:
         """int64 [k] the line each violation is reported on."""
@@ -43,17 +44,34 @@ class RowErrors:
         """The offending rows where `mask` [k] is True."""
         runs = None if self.runs is None else self.runs[mask]
         at = None if self.at is None else self.at[mask]
-        return RowErrors(self.rows[mask], self.payload[mask], self.column, self.reason,
-                         self.prio, self.describe, runs, at)
+        return RowErrors(
+            self.rows[mask],
+            self.payload[mask],
+            self.column,
+            self.reason,
+            self.prio,
+            self.describe,
+            runs,
+            at,
+        )
 
     def shift(self, delta: int) -> RowErrors:
         """The same errors with row indices moved by `delta`."""
-        return RowErrors(self.rows + delta, self.payload, self.column, self.reason, self.prio,
-                         self.describe, self.runs, self.at)
+        return RowErrors(
+            self.rows + delta,
+            self.payload,
+            self.column,
+            self.reason,
+            self.prio,
+            self.describe,
+            self.runs,
+            self.at,
+        )
 
 
-def row_errors(rows, payload, column: str | None, reason: str, prio: int,
-               describe: Callable[[object], str]) -> list[RowErrors]:
+def row_errors(
+    rows, payload, column: str | None, reason: str, prio: int, describe: Callable[[object], str]
+) -> list[RowErrors]:
     """[RowErrors] if any row offends, else []."""
     if len(rows) == 0:
         return []
@@ -65,13 +83,19 @@ def row_errors(rows, payload, column: str | None, reason: str, prio: int,
 def value_errors(rows, payload, column: str, prio: int, expected: str) -> list[RowErrors]:
     """`row_errors` for values that break their column's format: reason ``bad_value:<column>``,
     message "expected <expected>, got <value>"."""
-    return row_errors(rows, payload, column, f"bad_value:{column}", prio,
-                      lambda v: f"expected {expected}, got {v!r}")
+    return row_errors(
+        rows,
+        payload,
+        column,
+        f"bad_value:{column}",
+        prio,
+        lambda v: f"expected {expected}, got {v!r}",
+    )
 
 
-
-def first_error(errs: list[RowErrors], malformed: list[tuple[int, str]], lines: np.ndarray
-                ) -> tuple[int, str | None, str] | None:
+def first_error(
+    errs: list[RowErrors], malformed: list[tuple[int, str]], lines: np.ndarray
+) -> tuple[int, str | None, str] | None:
     """(line, column, message) of the earliest violation (by line, then priority), or None;
     `lines` [n] is the line of each row the errors index, `malformed` (line, message) pairs."""
     best = None
@@ -95,8 +119,14 @@ def encode(col: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return (idx[0] if len(idx) == 1 else np.concatenate(idx)), enc.chunk(0).dictionary
 
 
-def decode_map(col: pa.ChunkedArray, column: str, prio: int, fn: Callable[[str], object | None],
-               dtype: type, expected: str) -> tuple[np.ndarray, list[RowErrors]]:
+def decode_map(
+    col: pa.ChunkedArray,
+    column: str,
+    prio: int,
+    fn: Callable[[str], object | None],
+    dtype: type,
+    expected: str,
+) -> tuple[np.ndarray, list[RowErrors]]:
     """A text column mapped value by value through `fn` (called once per distinct value;
     None = invalid); returns (values [n] of `dtype`, 0 where invalid; errors)."""
     idx, uniq = encode(col)
@@ -111,8 +141,9 @@ def decode_map(col: pa.ChunkedArray, column: str, prio: int, fn: Callable[[str],
     return vals, value_errors(bad, np.asarray(texts, object)[idx[bad]], column, prio, expected)
 
 
-def decode_categorical(col: pa.ChunkedArray, column: str, prio: int, values: tuple[str, ...],
-                       expected: str) -> tuple[np.ndarray, list[RowErrors]]:
+def decode_categorical(
+    col: pa.ChunkedArray, column: str, prio: int, values: tuple[str, ...], expected: str
+) -> tuple[np.ndarray, list[RowErrors]]:
     """A text column whose every value must be one of `values`: (int8 codes [n], the index in
     `values`, 0 where invalid; errors). One hash lookup a row, with no dictionary built."""
     if len(col) == 0:
@@ -152,8 +183,9 @@ def _cast_texts(texts: pa.Array, dtype: type) -> tuple[np.ndarray, np.ndarray]:
     return out, bad
 
 
-def decode_int(col: pa.ChunkedArray, column: str, prio: int, dtype: type, lo: int,
-               hi: int | None) -> tuple[np.ndarray, list[RowErrors]]:
+def decode_int(
+    col: pa.ChunkedArray, column: str, prio: int, dtype: type, lo: int, hi: int | None
+) -> tuple[np.ndarray, list[RowErrors]]:
     """An integer column (typed, or text to parse) checked against lo..hi and its dtype."""
     hi = int(np.iinfo(dtype).max) if hi is None else min(hi, int(np.iinfo(dtype).max))
     expected = f"an integer from {lo} to {hi}"
@@ -173,12 +205,14 @@ def decode_int(col: pa.ChunkedArray, column: str, prio: int, dtype: type, lo: in
     return vals, value_errors(bad, texts, column, prio, expected)
 
 
-def decode_float(col: pa.ChunkedArray, column: str, prio: int
-                 ) -> tuple[np.ndarray, list[RowErrors]]:
+def decode_float(
+    col: pa.ChunkedArray, column: str, prio: int
+) -> tuple[np.ndarray, list[RowErrors]]:
     """A float column (typed, or text to parse) as float32."""
     if pa.types.is_floating(col.type):
         return col.to_numpy().astype(np.float32), []
     texts = col.combine_chunks() if col.num_chunks else pa.array([], pa.string())
     vals, bad = _cast_texts(texts, np.float64)
     return vals.astype(np.float32), value_errors(
-        bad, texts.take(pa.array(bad, pa.int64())).to_pylist(), column, prio, "a number")
+        bad, texts.take(pa.array(bad, pa.int64())).to_pylist(), column, prio, "a number"
+    )

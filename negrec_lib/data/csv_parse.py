@@ -10,6 +10,7 @@ is parsed again with every column as text, so that the caller's decoders find th
 `pipelined` keeps a few blocks in flight on a thread pool (pyarrow releases the GIL, so the
 parse uses every core) and hands them back in file order with their first line.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,17 +25,17 @@ import pyarrow.csv as pcsv
 
 from negrec_lib.data.csv_blocks import CSVFile
 
-_PARSE_BLOCK = 1 << 20   # pyarrow's internal block: 1 MiB at a time is cache-friendly
+_PARSE_BLOCK = 1 << 20  # pyarrow's internal block: 1 MiB at a time is cache-friendly
 
 
 @dataclass(frozen=True)
 class BlockSpec:
     """How to parse the blocks of one file."""
 
-    names: list[str]                  # every header field in file order (unique names)
-    include: list[str]                # the columns to read
-    types: dict[str, pa.DataType]     # the fast type of each included column
-    true_values: tuple[str, ...]      # spellings of booleans
+    names: list[str]  # every header field in file order (unique names)
+    include: list[str]  # the columns to read
+    types: dict[str, pa.DataType]  # the fast type of each included column
+    true_values: tuple[str, ...]  # spellings of booleans
     false_values: tuple[str, ...]
 
 
@@ -42,10 +43,10 @@ class BlockSpec:
 class ParsedBlock:
     """One block parsed: the rows with the right field count, and the lines that were not."""
 
-    table: pa.Table                      # possibly several chunks per column
-    row_lines: np.ndarray                # int64 [table.num_rows] 0-based line of each row
-    n_lines: int                         # lines in the block (rows + malformed lines)
-    malformed: list[tuple[int, str]]     # (0-based line, message): wrong number of fields
+    table: pa.Table  # possibly several chunks per column
+    row_lines: np.ndarray  # int64 [table.num_rows] 0-based line of each row
+    n_lines: int  # lines in the block (rows + malformed lines)
+    malformed: list[tuple[int, str]]  # (0-based line, message): wrong number of fields
 
 
 class _BlockError(Exception):
@@ -61,7 +62,7 @@ def parse_block(data: pa.Buffer, quoted: bool, spec: BlockSpec) -> ParsedBlock:
     """Parse one block with `spec.types`; if a value does not convert, parse it again with
     every column as text so the caller can find the exact offending rows. `quoted`: the block
     has a quote character (else quote handling is switched off, which is faster)."""
-    invalid: list[tuple[int, int, str]] = []   # (0-based line, number of fields, text)
+    invalid: list[tuple[int, int, str]] = []  # (0-based line, number of fields, text)
 
     def on_invalid(row: pcsv.InvalidRow) -> str:
         invalid.append((row.number - 1, row.actual_columns, row.text))
@@ -71,15 +72,24 @@ def parse_block(data: pa.Buffer, quoted: bool, spec: BlockSpec) -> ParsedBlock:
         invalid.clear()
         return pcsv.read_csv(
             pa.BufferReader(data),
-            read_options=pcsv.ReadOptions(column_names=spec.names, use_threads=False,
-                                          block_size=_PARSE_BLOCK),
-            parse_options=pcsv.ParseOptions(ignore_empty_lines=False,
-                                            quote_char='"' if quoted else False,
-                                            invalid_row_handler=on_invalid),
+            read_options=pcsv.ReadOptions(
+                column_names=spec.names, use_threads=False, block_size=_PARSE_BLOCK
+            ),
+            parse_options=pcsv.ParseOptions(
+                ignore_empty_lines=False,
+                quote_char='"' if quoted else False,
+                invalid_row_handler=on_invalid,
+            ),
             convert_options=pcsv.ConvertOptions(
-                column_types=types, include_columns=spec.include, null_values=[],
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-                true_values=list(spec.true_values), false_values=list(spec.false_values)))
+                column_types=types,
+                include_columns=spec.include,
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                true_values=list(spec.true_values),
+                false_values=list(spec.false_values),
+            ),
+        )
 
     try:
         table = read(spec.types)
@@ -93,8 +103,10 @@ def parse_block(data: pa.Buffer, quoted: bool, spec: BlockSpec) -> ParsedBlock:
     if invalid:
         row_lines = np.delete(row_lines, [i for i, _, _ in invalid])
     n_fields = len(spec.names)
-    malformed = [(i, f"expected {n_fields} comma-separated fields, got {k}: {text[:80]!r}")
-                 for i, k, text in invalid]
+    malformed = [
+        (i, f"expected {n_fields} comma-separated fields, got {k}: {text[:80]!r}")
+        for i, k, text in invalid
+    ]
     return ParsedBlock(table, row_lines, n_lines, malformed)
 
 
@@ -105,10 +117,10 @@ def _locate_bad_text(data: pa.Buffer, names: list[str], arrow_message: str) -> _
             line.decode("utf-8")
         except UnicodeDecodeError:
             fields = line.split(b",")
-            column = next((names[k] for k, f in enumerate(fields[:len(names)])
-                           if not _is_utf8(f)), None)
-            return _BlockError("invalid UTF-8 text (is the file in another encoding?)", i,
-                               column)
+            column = next(
+                (names[k] for k, f in enumerate(fields[: len(names)]) if not _is_utf8(f)), None
+            )
+            return _BlockError("invalid UTF-8 text (is the file in another encoding?)", i, column)
     return _BlockError(f"unparseable block ({arrow_message})", 0)
 
 
@@ -125,9 +137,13 @@ def n_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def pipelined(csvf: CSVFile, pool: ThreadPoolExecutor, decode: Callable, *args,
-              on_exhausted: Callable[[], None] | None = None
-              ) -> Iterator[tuple[object, int, bool]]:
+def pipelined(
+    csvf: CSVFile,
+    pool: ThreadPoolExecutor,
+    decode: Callable,
+    *args,
+    on_exhausted: Callable[[], None] | None = None,
+) -> Iterator[tuple[object, int, bool]]:
     """(decoded block, its first line, is it the last) in file order.
 
     ``decode(data, quoted, *args)`` runs on the pool for each block of `csvf` (it calls
@@ -161,8 +177,7 @@ def pipelined(csvf: CSVFile, pool: ThreadPoolExecutor, decode: Callable, *args,
             try:
                 chunk = fut.result()
             except _BlockError as e:
-                raise csvf.error(e.message, csvf.path, next_line + e.local_line,
-                                 e.column) from None
+                raise csvf.error(e.message, csvf.path, next_line + e.local_line, e.column) from None
             csvf.release(data)
             yield chunk, next_line, state["exhausted"] and not pending
             next_line += chunk.n_lines

@@ -16,6 +16,7 @@ The folder (its format: `prepared_format.py`) is written under a temporary name 
 the end, so an interrupted run never leaves a half-written dataset; an existing folder is only
 replaced with ``force=True``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,11 +51,11 @@ class _Job:
     """One preparation under way: what it reads, and where and how it writes."""
 
     input_path: Path
-    tmp: Path                    # the folder being written, renamed to out_dir at the end
+    tmp: Path  # the folder being written, renamed to out_dir at the end
     cfg: DataConfig
-    side: ThreadPoolExecutor     # parquet writes (and the last merge of the track ids)
-    writes: list[Future]         # writes under way: all land before the folder is moved
-    t0: float                    # when the job began (time.perf_counter)
+    side: ThreadPoolExecutor  # parquet writes (and the last merge of the track ids)
+    writes: list[Future]  # writes under way: all land before the folder is moved
+    t0: float  # when the job began (time.perf_counter)
 
 
 @dataclass
@@ -72,7 +73,7 @@ class _Kept:
     """The kept sessions: their arrays (`prepared_format.ARRAY_FILES`), ids and split."""
 
     a: dict[str, np.ndarray]
-    session_ids: pa.Array        # string [N]
+    session_ids: pa.Array  # string [N]
     split: dict[str, np.ndarray]
     split_info: dict
 
@@ -85,17 +86,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None = None, *,
-            force: bool = False, progress: bool = True, block_size: int = 16 << 20) -> dict:
+def prepare(
+    input_path: str | Path,
+    out_dir: str | Path,
+    cfg: DataConfig | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    block_size: int = 16 << 20,
+) -> dict:
     """Prepare MSSD logs (file, .csv.gz or folder) into ``out_dir``; returns the manifest."""
     cfg = cfg or DataConfig()
     ExperimentConfig(data=cfg).validate("data")
     input_path, out_dir = Path(input_path), Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
-        raise PreparedDataError("exists and is not empty; pass force=True to replace it, or "
-                                "choose another out_dir", out_dir).with_cli(
+        raise PreparedDataError(
+            "exists and is not empty; pass force=True to replace it, or choose another out_dir",
+            out_dir,
+        ).with_cli(
             f"{display_path(out_dir)}: exists and is not empty; pass --force to replace it, "
-            "or choose another --out")
+            "or choose another --out"
+        )
     t0 = time.perf_counter()
     files = find_log_files(input_path)
     # A file's checksum starts once its last block is read (hasher): started earlier, it
@@ -110,15 +121,16 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
                 digests[path] = hasher.submit(_sha256, path)
 
         report = ReadReport()
-        col = collect(files, cfg, report, block_size=block_size, progress=progress,
-                      on_file_read=checksum)
+        col = collect(
+            files, cfg, report, block_size=block_size, progress=progress, on_file_read=checksum
+        )
         if col.n == 0:
             raise PreparedDataError(_nothing_kept(report, col.dropped), input_path)
-        for f in files:                      # those not read to the end (max_sessions)
+        for f in files:  # those not read to the end (max_sessions)
             checksum(f)
         merged = side.submit(col.arrays, ("tracks",))
         a = col.arrays(tuple(k for k in col.parts if k != "tracks"))
-        session_ids = pa.array(a.pop("sid").tolist(), pa.string())           # [N]
+        session_ids = pa.array(a.pop("sid").tolist(), pa.string())  # [N]
         tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -126,16 +138,19 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
         read = _Read(report, col.dropped, [(f, digests[f]) for f in files])
         try:
             split, split_info = split_sessions(a, cfg)
-            if _sessions_final(cfg):         # write all but the track ids while the merge runs
-                job.writes.append(side.submit(_write_table, {"session_id": session_ids},
-                                              tmp / "session_ids.parquet"))
+            if _sessions_final(cfg):  # write all but the track ids while the merge runs
+                job.writes.append(
+                    side.submit(
+                        _write_table, {"session_id": session_ids}, tmp / "session_ids.parquet"
+                    )
+                )
                 _write_arrays(tmp, a, [k for k in ARRAY_FILES if k != "tracks"])
                 np.savez(tmp / "splits.npz", **split)
             a.update(merged.result())
-            names = col.names              # first-seen order; global id g -> names[g - 1]
+            names = col.names  # first-seen order; global id g -> names[g - 1]
             manifest = _finish(job, read, _Kept(a, session_ids, split, split_info), names)
         except BaseException:
-            wait(job.writes)                 # no write may land after the folder is gone
+            wait(job.writes)  # no write may land after the folder is gone
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     replace_dir(tmp, out_dir)
@@ -144,12 +159,15 @@ def prepare(input_path: str | Path, out_dir: str | Path, cfg: DataConfig | None 
 
 def _nothing_kept(report: ReadReport, dropped: Counter) -> str:
     """Why no session was kept: the drops by reason."""
-    reasons = {**{f"malformed ({k})": v for k, v in report.sessions_dropped.items()},
-               **{k: v for k, v in dropped.items() if v}}
+    reasons = {
+        **{f"malformed ({k})": v for k, v in report.sessions_dropped.items()},
+        **{k: v for k, v in dropped.items() if v},
+    }
     total = sum(reasons.values())
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
-    msg = (f"no session was kept: {report.rows_read:,} rows read, {total:,} session(s) "
-           f"dropped" + (f" ({detail})" if detail else ""))
+    msg = f"no session was kept: {report.rows_read:,} rows read, {total:,} session(s) dropped" + (
+        f" ({detail})" if detail else ""
+    )
     examples = [e for ex in report.examples.values() for e in ex][:3]
     if examples:
         msg += f"; e.g. {', '.join(examples)}"
@@ -180,14 +198,18 @@ def _finish(job: _Job, read: _Read, kept: _Kept, names: pa.Array) -> dict:
     vocab = vocabulary(kept.a, kept.split, cfg, names)
     kept.a["tracks"] = vocab.tracks
     if cfg.oov == "drop_session":
-        kept.a, kept.session_ids, n_dropped = drop_oov_sessions(kept.a, kept.session_ids,
-                                                                kept.split)
+        kept.a, kept.session_ids, n_dropped = drop_oov_sessions(
+            kept.a, kept.session_ids, kept.split
+        )
         if n_dropped:
             read.dropped["oov_track"] += n_dropped
     if len(kept.a["length"]) == 0:
-        raise PreparedDataError("no session was kept: every session has a track outside the "
-                                f"vocabulary (oov=drop_session, min_count={cfg.min_count}); "
-                                "lower min_count or use oov=token", job.input_path)
+        raise PreparedDataError(
+            "no session was kept: every session has a track outside the "
+            f"vocabulary (oov=drop_session, min_count={cfg.min_count}); "
+            "lower min_count or use oov=token",
+            job.input_path,
+        )
     feats, feat_info = track_features(job.input_path, vocab.names, vocab.size, cfg.on_error)
     _write_rest(job, kept, vocab, feats)
     manifest = _manifest(job, read, kept, vocab, feat_info)
@@ -201,13 +223,20 @@ def _write_rest(job: _Job, kept: _Kept, vocab: Vocabulary, feats: np.ndarray | N
     every write."""
     final, tmp, side = _sessions_final(job.cfg), job.tmp, job.side
     if not final:
-        job.writes.append(side.submit(_write_table, {"session_id": kept.session_ids},
-                                      tmp / "session_ids.parquet"))
-    job.writes.append(side.submit(_write_table,
-                                  {"id": pa.array(np.arange(N_RESERVED, vocab.size), pa.int32()),
-                                   "track_id": vocab.names,
-                                   "count": pa.array(vocab.counts, pa.int64())},
-                                  tmp / "vocab.parquet"))
+        job.writes.append(
+            side.submit(_write_table, {"session_id": kept.session_ids}, tmp / "session_ids.parquet")
+        )
+    job.writes.append(
+        side.submit(
+            _write_table,
+            {
+                "id": pa.array(np.arange(N_RESERVED, vocab.size), pa.int32()),
+                "track_id": vocab.names,
+                "count": pa.array(vocab.counts, pa.int64()),
+            },
+            tmp / "vocab.parquet",
+        )
+    )
     _write_arrays(tmp, kept.a, ["tracks"] if final else list(ARRAY_FILES))
     if not final:
         np.savez(tmp / "splits.npz", **kept.split)
@@ -229,15 +258,20 @@ def _manifest(job: _Job, read: _Read, kept: _Kept, vocab: Vocabulary, feat_info:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "input": str(job.input_path.resolve()),
         # relative to the prepared folder (tmp is its sibling), so the pair can move together
-        "ground_truth": (os.path.relpath(truth.resolve(), job.tmp.resolve()) if truth.is_dir()
-                         else None),
-        "inputs": [{"file": str(f), "bytes": f.stat().st_size, "sha256": d.result()}
-                   for f, d in read.digests],
+        "ground_truth": (
+            os.path.relpath(truth.resolve(), job.tmp.resolve()) if truth.is_dir() else None
+        ),
+        "inputs": [
+            {"file": str(f), "bytes": f.stat().st_size, "sha256": d.result()}
+            for f, d in read.digests
+        ],
         "rows_read": report.rows_read,
         "sessions_read": report.sessions_kept + sum(report.sessions_dropped.values()),
         "sessions_kept": int(len(a["length"])),
-        "sessions_dropped": {**{f"malformed:{k}": v for k, v in report.sessions_dropped.items()},
-                             **{k: v for k, v in read.dropped.items() if v}},
+        "sessions_dropped": {
+            **{f"malformed:{k}": v for k, v in report.sessions_dropped.items()},
+            **{k: v for k, v in read.dropped.items() if v},
+        },
         "reader": report.to_dict(),
         "vocab_size": int(vocab.size),
         "n_tracks": int(len(vocab.counts)),
@@ -245,12 +279,15 @@ def _manifest(job: _Job, read: _Read, kept: _Kept, vocab: Vocabulary, feat_info:
         "oov_positions": int((a["tracks"] == OOV_ID).sum()),
         "max_length": cfg.max_length,
         "split": kept.split_info,
-        "split_sizes": {"train_sessions": int(len(split["train_rows"])),
-                        "train_targets": n_train_targets,
-                        "valid": int(len(split["valid_rows"])),
-                        "test": int(len(split["test_rows"]))},
+        "split_sizes": {
+            "train_sessions": int(len(split["train_rows"])),
+            "train_targets": n_train_targets,
+            "valid": int(len(split["valid_rows"])),
+            "test": int(len(split["test_rows"])),
+        },
         "skip_rate": float((a["skip"][a["tracks"] > 0] >= cfg.skip_strength).mean())
-        if len(a["length"]) else 0.0,
+        if len(a["length"])
+        else 0.0,
         "features": feat_info,
         "config": asdict(cfg),
         "seconds": round(time.perf_counter() - job.t0, 2),

@@ -4,6 +4,7 @@ Shared by the reader (`mssd/`), the simulator (`sim/`) and preparation (`prepare
 so the three can never disagree about the format. See book/paper.md section 6 for the meaning of
 every column.
 """
+
 from __future__ import annotations
 
 # Session-log columns, in file order.
@@ -33,12 +34,19 @@ LOG_COLUMNS: tuple[str, ...] = (
 
 # Boolean columns spelled true/false (or True/False) in the files.
 LOG_BOOL_COLUMNS: tuple[str, ...] = (
-    "skip_1", "skip_2", "skip_3", "not_skipped",
-    "hist_user_behavior_is_shuffle", "premium",
+    "skip_1",
+    "skip_2",
+    "skip_3",
+    "not_skipped",
+    "hist_user_behavior_is_shuffle",
+    "premium",
 )
 # 0/1 flag columns (booleans are accepted there too).
 LOG_FLAG_COLUMNS: tuple[str, ...] = (
-    "context_switch", "no_pause_before_play", "short_pause_before_play", "long_pause_before_play",
+    "context_switch",
+    "no_pause_before_play",
+    "short_pause_before_play",
+    "long_pause_before_play",
 )
 # Non-negative integer columns, with their inclusive bounds (None = unbounded above).
 LOG_INT_COLUMNS: dict[str, tuple[int, int | None]] = {
@@ -60,12 +68,32 @@ CONTEXT_TYPES: tuple[str, ...] = (
     "personalized_playlist",
 )
 REASONS_START: tuple[str, ...] = (
-    "trackdone", "fwdbtn", "backbtn", "clickrow", "playbtn", "appload",
-    "remote", "trackerror", "popup", "clickside", "uriopen", "endplay",
+    "trackdone",
+    "fwdbtn",
+    "backbtn",
+    "clickrow",
+    "playbtn",
+    "appload",
+    "remote",
+    "trackerror",
+    "popup",
+    "clickside",
+    "uriopen",
+    "endplay",
 )
 REASONS_END: tuple[str, ...] = (
-    "trackdone", "fwdbtn", "backbtn", "endplay", "logout", "remote",
-    "trackerror", "appload", "clickside", "popup", "uriopen", "clickrow",
+    "trackdone",
+    "fwdbtn",
+    "backbtn",
+    "endplay",
+    "logout",
+    "remote",
+    "trackerror",
+    "appload",
+    "clickside",
+    "popup",
+    "uriopen",
+    "clickrow",
 )
 LOG_CATEGORICAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "context_type": CONTEXT_TYPES,

@@ -5,12 +5,13 @@ target device: no per-sample Python, no DataLoader workers, no host-to-device co
 Training batches are whole sessions cut at their training end; evaluation batches are
 (prefix, next track) pairs from the validation or test split.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -19,50 +20,69 @@ from ..errors import PreparedDataError, file_error
 from ..tokens import N_RESERVED, PAD_ID
 from .prepared_format import ARRAY_DTYPES, ARRAY_FILES, FORMAT_VERSION, SPLIT_KEYS
 
-
-_MANIFEST_FIELDS = {"format_version": int, "vocab_size": int, "config": dict,
-                   "sessions_kept": int}
+_MANIFEST_FIELDS = {"format_version": int, "vocab_size": int, "config": dict, "sessions_kept": int}
 
 
 def _read_manifest(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise file_error(PreparedDataError, path, exc, "manifest",
-                         "prepare the folder again") from None
+        raise file_error(
+            PreparedDataError, path, exc, "manifest", "prepare the folder again"
+        ) from None
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PreparedDataError(f"not valid JSON ({exc.msg}, column {exc.colno}); the file is "
-                                "damaged: prepare the folder again", path, exc.lineno) from None
+        raise PreparedDataError(
+            f"not valid JSON ({exc.msg}, column {exc.colno}); the file is "
+            "damaged: prepare the folder again",
+            path,
+            exc.lineno,
+        ) from None
     if not isinstance(manifest, dict):
         raise PreparedDataError("expected a JSON object; prepare the folder again", path)
     for key, kind in _MANIFEST_FIELDS.items():
         value = manifest.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise PreparedDataError(f"field '{key}' is missing or not a {kind.__name__}; the "
-                                    "manifest is damaged: prepare the folder again", path,
-                                    column=key)
+            raise PreparedDataError(
+                f"field '{key}' is missing or not a {kind.__name__}; the "
+                "manifest is damaged: prepare the folder again",
+                path,
+                column=key,
+            )
     if manifest["format_version"] != FORMAT_VERSION:
-        raise PreparedDataError(f"format_version {manifest['format_version']}, expected "
-                                f"{FORMAT_VERSION}; prepare the data again", path)
+        raise PreparedDataError(
+            f"format_version {manifest['format_version']}, expected "
+            f"{FORMAT_VERSION}; prepare the data again",
+            path,
+        )
     skip = manifest["config"].get("skip_strength")
     if isinstance(skip, bool) or not isinstance(skip, int) or not 1 <= skip <= 3:
-        raise PreparedDataError(f"config.skip_strength is {skip!r}, expected 1, 2 or 3; the "
-                                "manifest is damaged: prepare the folder again", path)
+        raise PreparedDataError(
+            f"config.skip_strength is {skip!r}, expected 1, 2 or 3; the "
+            "manifest is damaged: prepare the folder again",
+            path,
+        )
     if manifest["vocab_size"] < N_RESERVED + 1:
-        raise PreparedDataError(f"vocab_size {manifest['vocab_size']} leaves no tracks; "
-                                "prepare the folder again", path, column="vocab_size")
+        raise PreparedDataError(
+            f"vocab_size {manifest['vocab_size']} leaves no tracks; prepare the folder again",
+            path,
+            column="vocab_size",
+        )
     return manifest
 
 
 def _load_array(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
-    except Exception as exc:    # truncated, damaged, missing, a folder, an object array
-        raise file_error(PreparedDataError, path, exc, "prepared array",
-                         "prepare the folder again (prepare(..., force=True) / "
-                         "negrec prepare --force)") from None
+    except Exception as exc:  # truncated, damaged, missing, a folder, an object array
+        raise file_error(
+            PreparedDataError,
+            path,
+            exc,
+            "prepared array",
+            "prepare the folder again (prepare(..., force=True) / negrec prepare --force)",
+        ) from None
     if not isinstance(arr, np.ndarray):
         raise PreparedDataError("expected one array (.npy); prepare the folder again", path)
     return arr
@@ -73,28 +93,38 @@ def _load_splits(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in SPLIT_KEYS if k not in z.files]
             if missing:
-                raise PreparedDataError(f"missing split array(s) {', '.join(missing)}; prepare "
-                                        "the folder again", path)
+                raise PreparedDataError(
+                    f"missing split array(s) {', '.join(missing)}; prepare the folder again", path
+                )
             return {k: np.asarray(z[k]) for k in SPLIT_KEYS}
     except PreparedDataError:
         raise
-    except Exception as exc:    # BadZipFile, truncated members, CRC errors, missing file
-        raise file_error(PreparedDataError, path, exc, "split file (splits.npz)",
-                         "prepare the folder again") from None
+    except Exception as exc:  # BadZipFile, truncated members, CRC errors, missing file
+        raise file_error(
+            PreparedDataError, path, exc, "split file (splits.npz)", "prepare the folder again"
+        ) from None
 
 
-def _check_arrays(path: Path, manifest: dict, arrays: dict[str, np.ndarray],
-                  splits: dict[str, np.ndarray], popularity: np.ndarray,
-                  features: np.ndarray | None) -> None:
+def _check_arrays(
+    path: Path,
+    manifest: dict,
+    arrays: dict[str, np.ndarray],
+    splits: dict[str, np.ndarray],
+    popularity: np.ndarray,
+    features: np.ndarray | None,
+) -> None:
     """Shapes, types and index ranges of a prepared folder's arrays."""
+
     def bad(name: str, why: str) -> PreparedDataError:
-        return PreparedDataError(f"{why}; the folder is inconsistent: prepare it again",
-                                 path / name)
+        return PreparedDataError(
+            f"{why}; the folder is inconsistent: prepare it again", path / name
+        )
 
     tracks = arrays["tracks"]
     if tracks.ndim != 2 or tracks.shape[1] < 1:
-        raise bad("tracks.npy", f"expected a 2-d array [sessions, length], got shape "
-                                f"{tracks.shape}")
+        raise bad(
+            "tracks.npy", f"expected a 2-d array [sessions, length], got shape {tracks.shape}"
+        )
     n, L = tracks.shape
     vocab = manifest["vocab_size"]
     for key, dtype in ARRAY_DTYPES.items():
@@ -105,8 +135,11 @@ def _check_arrays(path: Path, manifest: dict, arrays: dict[str, np.ndarray],
         if a.shape != want:
             raise bad(f"{key}.npy", f"shape {a.shape}, expected {want}")
     if n == 0:
-        raise PreparedDataError("the folder holds no sessions (every session was dropped?); "
-                                "prepare it again with other settings", path)
+        raise PreparedDataError(
+            "the folder holds no sessions (every session was dropped?); "
+            "prepare it again with other settings",
+            path,
+        )
     if int(tracks.min()) < 0 or int(tracks.max()) >= vocab:
         raise bad("tracks.npy", f"a track id lies outside [0, vocab_size={vocab})")
     length = arrays["length"].astype(np.int64)
@@ -124,8 +157,11 @@ def _check_arrays(path: Path, manifest: dict, arrays: dict[str, np.ndarray],
         if len(rows) != len(at):
             raise bad("splits.npz", f"{part}_rows and {pos} differ in length")
         if len(rows) == 0:
-            raise PreparedDataError(f"the {part} split is empty; prepare the folder again with "
-                                    "more data or other split settings", path / "splits.npz")
+            raise PreparedDataError(
+                f"the {part} split is empty; prepare the folder again with "
+                "more data or other split settings",
+                path / "splits.npz",
+            )
         if int(rows.min()) < 0 or int(rows.max()) >= n:
             raise bad("splits.npz", f"{part}_rows points outside the {n} sessions")
         # train_end: the training input's length (1..length); *_pos: the target's 0-based
@@ -134,36 +170,44 @@ def _check_arrays(path: Path, manifest: dict, arrays: dict[str, np.ndarray],
         if int((at < 1).sum()) or int((at > hi).sum()):
             raise bad("splits.npz", f"{pos} lies outside the sessions it indexes")
     if popularity.shape != (vocab,) or popularity.dtype.kind not in "iu":
-        raise bad("popularity.npy", f"expected an integer array of shape ({vocab},), got "
-                                    f"{popularity.dtype} {popularity.shape}")
-    if features is not None and (features.ndim != 2 or features.shape[0] != vocab
-                                 or features.dtype != np.float32
-                                 or not np.isfinite(features).all()):
-        raise bad("features.npy", f"expected finite float32 [{vocab}, F], got {features.dtype} "
-                                  f"{features.shape}")
+        raise bad(
+            "popularity.npy",
+            f"expected an integer array of shape ({vocab},), got "
+            f"{popularity.dtype} {popularity.shape}",
+        )
+    if features is not None and (
+        features.ndim != 2
+        or features.shape[0] != vocab
+        or features.dtype != np.float32
+        or not np.isfinite(features).all()
+    ):
+        raise bad(
+            "features.npy",
+            f"expected finite float32 [{vocab}, F], got {features.dtype} {features.shape}",
+        )
 
 
 @dataclass
 class TrainBatch:
     """Whole sessions cut at their training end (positions >= lengths are padding)."""
 
-    tracks: torch.Tensor     # [B, L] long, left-aligned, PAD after the end
-    skipped: torch.Tensor    # [B, L] bool, False on padding
-    lengths: torch.Tensor    # [B] long
-    rows: torch.Tensor       # [B] long, session row in the dataset
+    tracks: torch.Tensor  # [B, L] long, left-aligned, PAD after the end
+    skipped: torch.Tensor  # [B, L] bool, False on padding
+    lengths: torch.Tensor  # [B] long
+    rows: torch.Tensor  # [B] long, session row in the dataset
 
 
 @dataclass
 class EvalBatch:
     """Prefixes and the track that followed each (one evaluation example per row)."""
 
-    tracks: torch.Tensor          # [B, L] long, the prefix, PAD after it
-    lengths: torch.Tensor         # [B] long, prefix length (>= 1)
-    targets: torch.Tensor         # [B] long, the next track (OOV_ID when out of vocabulary)
+    tracks: torch.Tensor  # [B, L] long, the prefix, PAD after it
+    lengths: torch.Tensor  # [B] long, prefix length (>= 1)
+    targets: torch.Tensor  # [B] long, the next track (OOV_ID when out of vocabulary)
     target_skipped: torch.Tensor  # [B] bool, the listener skipped the target
-    context: torch.Tensor         # [B] long, context-type code of the target row
-    position: torch.Tensor        # [B] long, 1-based session position of the target
-    rows: torch.Tensor            # [B] long, session row in the dataset
+    context: torch.Tensor  # [B] long, context-type code of the target row
+    position: torch.Tensor  # [B] long, 1-based session position of the target
+    rows: torch.Tensor  # [B] long, session row in the dataset
 
 
 class SessionData:
@@ -180,9 +224,15 @@ class SessionData:
     features : [V, F] float32 standardised track features, or None
     """
 
-    def __init__(self, arrays: dict[str, torch.Tensor], splits: dict[str, torch.Tensor],
-                 popularity: torch.Tensor, manifest: dict, path: Path | None = None,
-                 features: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        arrays: dict[str, torch.Tensor],
+        splits: dict[str, torch.Tensor],
+        popularity: torch.Tensor,
+        manifest: dict,
+        path: Path | None = None,
+        features: torch.Tensor | None = None,
+    ) -> None:
         self.tracks = arrays["tracks"]
         self.skip = arrays["skip"]
         self.context = arrays["context"]
@@ -199,7 +249,7 @@ class SessionData:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "SessionData":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SessionData:
         """Load a prepared folder onto ``device``.
 
         Every file is checked: a missing, truncated or damaged file, a manifest without a
@@ -209,12 +259,18 @@ class SessionData:
         path = Path(path)
         man_path = path / "manifest.json"
         if not path.is_dir():
-            raise PreparedDataError("no such prepared folder" if not path.exists() else
-                                    "is a file, expected a prepared folder (written by "
-                                    "prepare / negrec prepare)", path)
+            raise PreparedDataError(
+                "no such prepared folder"
+                if not path.exists()
+                else "is a file, expected a prepared folder (written by prepare / negrec prepare)",
+                path,
+            )
         if not man_path.is_file():
-            raise PreparedDataError("no manifest.json: not a complete prepared folder (written "
-                                    "by prepare / negrec prepare); prepare it again", path)
+            raise PreparedDataError(
+                "no manifest.json: not a complete prepared folder (written "
+                "by prepare / negrec prepare); prepare it again",
+                path,
+            )
         manifest = _read_manifest(man_path)
         arrays = {k: _load_array(path / f"{k}.npy") for k in ARRAY_FILES}
         splits = _load_splits(path / "splits.npz")
@@ -222,13 +278,17 @@ class SessionData:
         feat_file = path / "features.npy"
         features = _load_array(feat_file) if feat_file.exists() else None
         _check_arrays(path, manifest, arrays, splits, popularity, features)
-        data = cls({k: torch.from_numpy(v) for k, v in arrays.items()},
-                   {k: torch.from_numpy(v) for k, v in splits.items()},
-                   torch.from_numpy(popularity), manifest, path,
-                   None if features is None else torch.from_numpy(features))
+        data = cls(
+            {k: torch.from_numpy(v) for k, v in arrays.items()},
+            {k: torch.from_numpy(v) for k, v in splits.items()},
+            torch.from_numpy(popularity),
+            manifest,
+            path,
+            None if features is None else torch.from_numpy(features),
+        )
         return data.to(device)
 
-    def to(self, device: str | torch.device) -> "SessionData":
+    def to(self, device: str | torch.device) -> SessionData:
         """Move every tensor to ``device`` (in place); returns self."""
         device = torch.device(device)
         for name in ("tracks", "skip", "context", "length", "day", "offset", "popularity"):
@@ -252,36 +312,45 @@ class SessionData:
         return int(self.tracks.shape[0])
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{k[:-5]}={len(v)}" for k, v in self.splits.items() if k.endswith("_rows"))
-        return (f"SessionData({len(self)} sessions, vocab_size={self.vocab_size}, "
-                f"max_length={self.max_length}, {sizes}, device={self.device})")
+        sizes = ", ".join(
+            f"{k[:-5]}={len(v)}" for k, v in self.splits.items() if k.endswith("_rows")
+        )
+        return (
+            f"SessionData({len(self)} sessions, vocab_size={self.vocab_size}, "
+            f"max_length={self.max_length}, {sizes}, device={self.device})"
+        )
 
     def n_examples(self, split: str) -> int:
         """Number of training sessions (``train``) or evaluation examples (``valid``/``test``)."""
         return int(len(self.splits[f"{split}_rows"]))
 
     # ------------------------------------------------------------------ batching
-    def train_batches(self, batch_size: int, generator: torch.Generator | None = None,
-                      shuffle: bool = True, start: int = 0) -> Iterator[TrainBatch]:
+    def train_batches(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        shuffle: bool = True,
+        start: int = 0,
+    ) -> Iterator[TrainBatch]:
         """Training sessions in random order, cut at their training end.
 
         ``start`` skips the first ``start`` batches of the epoch's order (to resume mid-epoch
         with the same ``generator`` state the epoch began with).
         """
-        rows_all = self.splits["train_rows"]                                   # [n]
-        end_all = self.splits["train_end"]                                     # [n]
+        rows_all = self.splits["train_rows"]  # [n]
+        end_all = self.splits["train_end"]  # [n]
         n = len(rows_all)
         if shuffle:
             order = torch.randperm(n, generator=generator, device="cpu").to(self.device)
         else:
             order = torch.arange(n, device=self.device)
-        cols = torch.arange(self.max_length, device=self.device)               # [L]
+        cols = torch.arange(self.max_length, device=self.device)  # [L]
         for i in range(start * batch_size, n, batch_size):
-            idx = order[i:i + batch_size]                                      # [B]
+            idx = order[i : i + batch_size]  # [B]
             rows, end = rows_all[idx], end_all[idx]
-            real = cols[None, :] < end[:, None]                                # [B, L]
-            tracks = torch.where(real, self.tracks[rows], PAD_ID).long()       # [B, L]
-            skipped = real & (self.skip[rows] >= self.skip_strength)           # [B, L]
+            real = cols[None, :] < end[:, None]  # [B, L]
+            tracks = torch.where(real, self.tracks[rows], PAD_ID).long()  # [B, L]
+            skipped = real & (self.skip[rows] >= self.skip_strength)  # [B, L]
             yield TrainBatch(tracks, skipped, end.long(), rows)
 
     def n_train_batches(self, batch_size: int) -> int:
@@ -295,11 +364,11 @@ class SessionData:
         rows_all, pos_all = self.splits[f"{split}_rows"], self.splits[f"{split}_pos"]
         cols = torch.arange(self.max_length, device=self.device)
         for i in range(0, len(rows_all), batch_size):
-            rows, t = rows_all[i:i + batch_size], pos_all[i:i + batch_size]    # [B], [B]
-            full = self.tracks[rows]                                           # [B, L]
+            rows, t = rows_all[i : i + batch_size], pos_all[i : i + batch_size]  # [B], [B]
+            full = self.tracks[rows]  # [B, L]
             tracks = torch.where(cols[None, :] < t[:, None], full, PAD_ID).long()
             at = t[:, None]
-            target = full.gather(1, at).squeeze(1).long()                      # [B]
+            target = full.gather(1, at).squeeze(1).long()  # [B]
             skipped = self.skip[rows].gather(1, at).squeeze(1) >= self.skip_strength
             context = self.context[rows].gather(1, at).squeeze(1).long()
             position = t + 1 + self.offset[rows].long()
@@ -309,26 +378,30 @@ class SessionData:
     def vocab(self):
         """The vocabulary as a DataFrame (id, track_id, count), read from the folder."""
         import pandas as pd
+
         if self.path is None:
             raise PreparedDataError("this dataset was not loaded from a folder")
         path = self.path / "vocab.parquet"
         try:
             return pd.read_parquet(path)
-        except Exception as exc:     # missing, truncated, not parquet
-            raise file_error(PreparedDataError, path, exc, "vocabulary file",
-                             "prepare the folder again") from None
+        except Exception as exc:  # missing, truncated, not parquet
+            raise file_error(
+                PreparedDataError, path, exc, "vocabulary file", "prepare the folder again"
+            ) from None
 
     def session_ids(self) -> np.ndarray:
         """The MSSD session id of every row."""
         import pyarrow.parquet as pq
+
         if self.path is None:
             raise PreparedDataError("this dataset was not loaded from a folder")
         path = self.path / "session_ids.parquet"
         try:
             return pq.read_table(path).column(0).to_numpy(zero_copy_only=False)
-        except Exception as exc:     # missing, truncated, not parquet
-            raise file_error(PreparedDataError, path, exc, "session-id file",
-                             "prepare the folder again") from None
+        except Exception as exc:  # missing, truncated, not parquet
+            raise file_error(
+                PreparedDataError, path, exc, "session-id file", "prepare the folder again"
+            ) from None
 
     @property
     def n_tracks(self) -> int:

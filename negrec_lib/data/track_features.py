@@ -4,6 +4,7 @@ MSSD's `tf_*` files give each track numeric features and a mode; each numeric co
 ``mode_major``) is standardised over the feature rows, and the rows are aligned with the
 vocabulary (reserved ids and tracks without features: zeros).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -18,8 +19,9 @@ from . import schema
 from .mssd import ReadReport, find_tf_files, read_track_features
 
 
-def track_features(input_path: Path, vocab_names: pa.Array, vocab_size: int,
-                   on_error: str = "raise") -> tuple[np.ndarray | None, dict]:
+def track_features(
+    input_path: Path, vocab_names: pa.Array, vocab_size: int, on_error: str = "raise"
+) -> tuple[np.ndarray | None, dict]:
     """Standardised track features aligned with the vocabulary, when tf files exist.
 
     Looked for in a folder input (and its ``track_features/``), or, for a single log file in an
@@ -27,8 +29,11 @@ def track_features(input_path: Path, vocab_names: pa.Array, vocab_size: int,
     ``on_error="drop"`` malformed feature rows are dropped and counted (``rows_dropped``), and
     a feature file that cannot be read at all disables the features with a warning.
     """
-    where = input_path if input_path.is_dir() else (
-        input_path.parent.parent if input_path.parent.name == "training_set" else None)
+    where = (
+        input_path
+        if input_path.is_dir()
+        else (input_path.parent.parent if input_path.parent.name == "training_set" else None)
+    )
     if where is None:
         return None, {"available": False}
     try:
@@ -36,16 +41,20 @@ def track_features(input_path: Path, vocab_names: pa.Array, vocab_size: int,
     except MSSDFormatError:
         return None, {"available": False}
     import pandas as pd
+
     tf_report = ReadReport()
     try:
         frames = [read_track_features(f, on_error=on_error, report=tf_report) for f in tf_files]
         tf = pd.concat(frames, ignore_index=True)
-        dup = tf["track_id"].duplicated(keep="first")     # across files
+        dup = tf["track_id"].duplicated(keep="first")  # across files
         if dup.any():
             if on_error == "raise":
-                raise MSSDFormatError(f"track_id {tf['track_id'][dup].iloc[0]!r} appears in "
-                                      "more than one track-feature file", tf_files[-1],
-                                      column="track_id")
+                raise MSSDFormatError(
+                    f"track_id {tf['track_id'][dup].iloc[0]!r} appears in "
+                    "more than one track-feature file",
+                    tf_files[-1],
+                    column="track_id",
+                )
             tf_report.sessions_dropped["duplicate_track_id"] += int(dup.sum())
             tf = tf[~dup]
     except NegrecError as exc:
@@ -56,10 +65,15 @@ def track_features(input_path: Path, vocab_names: pa.Array, vocab_size: int,
         return None, {"available": False, "error": str(exc)}
     tf = tf.set_index("track_id")
     if len(tf) == 0:
-        warnings.warn(f"track features disabled: no valid row in {len(tf_files)} feature "
-                      "file(s)", stacklevel=3)
-        return None, {"available": False, "error": "no valid feature row",
-                      "rows_dropped": {k: int(v) for k, v in tf_report.sessions_dropped.items()}}
+        warnings.warn(
+            f"track features disabled: no valid row in {len(tf_files)} feature file(s)",
+            stacklevel=3,
+        )
+        return None, {
+            "available": False,
+            "error": "no valid feature row",
+            "rows_dropped": {k: int(v) for k, v in tf_report.sessions_dropped.items()},
+        }
     cols = [c for c in schema.TF_NUMERIC_COLUMNS]
     x = tf[cols].to_numpy(np.float64)
     x = np.column_stack([x, (tf["mode"].astype(str) == "major").to_numpy(np.float64)])
@@ -69,6 +83,10 @@ def track_features(input_path: Path, vocab_names: pa.Array, vocab_size: int,
     pos = tf.index.get_indexer(pd.Index(vocab_names.to_pylist()))  # tf row of each vocab track
     have = pos >= 0
     feats[N_RESERVED:][have] = x[pos[have]]
-    return feats, {"available": True, "files": [str(f) for f in tf_files],
-                   "columns": cols + ["mode_major"], "missing": int((~have).sum()),
-                   "rows_dropped": {k: int(v) for k, v in tf_report.sessions_dropped.items()}}
+    return feats, {
+        "available": True,
+        "files": [str(f) for f in tf_files],
+        "columns": cols + ["mode_major"],
+        "missing": int((~have).sum()),
+        "rows_dropped": {k: int(v) for k, v in tf_report.sessions_dropped.items()},
+    }

@@ -5,6 +5,7 @@ sample) and from the training days only for ``by_day`` (a track first heard on a
 out-of-vocabulary, as it would be in production). Tracks seen fewer than ``min_count`` times
 become `OOV_ID`; with ``oov="drop_session"`` the sessions that contain one are dropped.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,10 +29,10 @@ def _train_mask(a: dict[str, np.ndarray], split: dict[str, np.ndarray]) -> np.nd
 class Vocabulary:
     """The vocabulary and the tracks renumbered into it."""
 
-    tracks: np.ndarray       # int32 [N, L] the sessions' tracks in vocabulary ids
-    names: pa.Array          # string [n_tracks] track id of each vocabulary track, in id order
-    counts: np.ndarray       # int64 [n_tracks] how often each was counted
-    popularity: np.ndarray   # int64 [V] plays of each id at training positions (0: reserved)
+    tracks: np.ndarray  # int32 [N, L] the sessions' tracks in vocabulary ids
+    names: pa.Array  # string [n_tracks] track id of each vocabulary track, in id order
+    counts: np.ndarray  # int64 [n_tracks] how often each was counted
+    popularity: np.ndarray  # int64 [V] plays of each id at training positions (0: reserved)
 
     @property
     def size(self) -> int:
@@ -39,16 +40,17 @@ class Vocabulary:
         return len(self.counts) + N_RESERVED
 
 
-def vocabulary(a: dict[str, np.ndarray], split: dict, cfg: DataConfig, names: pa.Array
-               ) -> Vocabulary:
+def vocabulary(
+    a: dict[str, np.ndarray], split: dict, cfg: DataConfig, names: pa.Array
+) -> Vocabulary:
     """The frequency-ordered vocabulary of the kept sessions `a`, whose tracks are first-seen
     ids + 1 into `names` (0: padding)."""
     n_names = len(names)
-    tracks = a["tracks"]                                          # [N, L] first-seen ids + 1
+    tracks = a["tracks"]  # [N, L] first-seen ids + 1
     counted = tracks if cfg.split == "paper" else tracks[split["train_rows"]]
     # padding (0) is counted too, and cut off: cheaper than selecting the real positions
-    counts = np.bincount(counted.ravel(), minlength=n_names + 1)[1:]   # [n_names] by first seen
-    order = np.argsort(-counts, kind="stable")      # most frequent first, ties by first seen
+    counts = np.bincount(counted.ravel(), minlength=n_names + 1)[1:]  # [n_names] by first seen
+    order = np.argsort(-counts, kind="stable")  # most frequent first, ties by first seen
     in_vocab = counts[order] >= max(cfg.min_count, 1)
     order = order[in_vocab]
     old_to_new = np.full(n_names + 1, OOV_ID, np.int32)
@@ -59,12 +61,17 @@ def vocabulary(a: dict[str, np.ndarray], split: dict, cfg: DataConfig, names: pa
     train = _train_mask(a, split)
     popularity = np.bincount(new_tracks[train], minlength=len(order) + N_RESERVED)
     popularity[:N_RESERVED] = 0
-    return Vocabulary(new_tracks, names.take(pa.array(order, pa.int64())), vocab_counts,
-                      popularity.astype(np.int64))
+    return Vocabulary(
+        new_tracks,
+        names.take(pa.array(order, pa.int64())),
+        vocab_counts,
+        popularity.astype(np.int64),
+    )
 
 
-def drop_oov_sessions(a: dict[str, np.ndarray], session_ids: pa.Array,
-                      split: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], pa.Array, int]:
+def drop_oov_sessions(
+    a: dict[str, np.ndarray], session_ids: pa.Array, split: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], pa.Array, int]:
     """Drop the sessions with an out-of-vocabulary track: (the arrays and session ids left, how
     many were dropped); `split`'s row indices are renumbered in place."""
     has_oov = (a["tracks"] == OOV_ID).any(1)

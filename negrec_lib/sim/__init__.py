@@ -34,9 +34,16 @@ Examples
 >>> summary.sessions, summary.tracks, len(summary.files)
 (200, 100, 10)
 """
+
 from .params import VERSION, ModelParams
 from .run import OutputExistsError, SimulationSummary, simulate
 from .truth import SimulationTruth
 
-__all__ = ["VERSION", "ModelParams", "OutputExistsError", "SimulationSummary", "SimulationTruth",
-           "simulate"]
+__all__ = [
+    "VERSION",
+    "ModelParams",
+    "OutputExistsError",
+    "SimulationSummary",
+    "SimulationTruth",
+    "simulate",
+]

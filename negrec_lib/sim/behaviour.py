@@ -29,6 +29,7 @@ endplay/logout (a resume: clickrow, playbtn, appload) and, for 60% of them, at a
 Pauses, seeks, the hour of each track (the start hour plus the time played so far) and the date
 are drawn from simple tables in `ModelParams`.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,11 +41,21 @@ from ..data import schema
 from .catalogue import Catalogue
 from .params import ModelParams
 from .process import sample_tracks, sessions_state
-from .streams import (P_EARLY, P_END, P_PAUSE, P_SEEKB, P_SEEKF, P_START, TAG_PILOT, draw, pmf,
-                      randoms)
+from .streams import (
+    P_EARLY,
+    P_END,
+    P_PAUSE,
+    P_SEEKB,
+    P_SEEKF,
+    P_START,
+    TAG_PILOT,
+    draw,
+    pmf,
+    randoms,
+)
 
-PILOT_BLOCKS = 8                  # sessions of the pilot run, in blocks
-N_QUANTILES = 1000                # stored quantiles of the fit
+PILOT_BLOCKS = 8  # sessions of the pilot run, in blocks
+N_QUANTILES = 1000  # stored quantiles of the fit
 _RS = {name: i for i, name in enumerate(schema.REASONS_START)}
 _RE = {name: i for i, name in enumerate(schema.REASONS_END)}
 
@@ -77,8 +88,15 @@ def pilot_quantiles(seed: int, cat: Catalogue, P: ModelParams, L: int) -> np.nda
     return np.quantile(fits, (np.arange(N_QUANTILES) + 0.5) / N_QUANTILES)
 
 
-def simulate_rows(R: dict, cat: Catalogue, P: ModelParams, L: int, skip_signal: float,
-                  quantiles: np.ndarray, duration: np.ndarray) -> tuple[dict, dict]:
+def simulate_rows(
+    R: dict,
+    cat: Catalogue,
+    P: ModelParams,
+    L: int,
+    skip_signal: float,
+    quantiles: np.ndarray,
+    duration: np.ndarray,
+) -> tuple[dict, dict]:
     """Session state and every log column as [n, L] arrays (rows beyond the length included).
 
     Parameters
@@ -110,10 +128,16 @@ def simulate_rows(R: dict, cat: Catalogue, P: ModelParams, L: int, skip_signal: 
     ctx = np.where(np.cumsum(st["switch"], 1) % 2 == 1, st["ctx_b"][:, None], st["ctx_a"][:, None])
     # skips
     s = float(skip_signal)
-    z = s * gaussianize(fit(st["taste"], tracks, cat), quantiles) + math.sqrt(max(0.0, 1 - s * s)) * R["pn"]
-    base = (P.position_effect * (1 - np.exp(-pos / P.position_scale))[None]
-            + np.array(P.context_skip)[ctx] + P.shuffle_skip * st["shuffle"][:, None]
-            + P.premium_skip * st["premium"][:, None])
+    z = (
+        s * gaussianize(fit(st["taste"], tracks, cat), quantiles)
+        + math.sqrt(max(0.0, 1 - s * s)) * R["pn"]
+    )
+    base = (
+        P.position_effect * (1 - np.exp(-pos / P.position_scale))[None]
+        + np.array(P.context_skip)[ctx]
+        + P.shuffle_skip * st["shuffle"][:, None]
+        + P.premium_skip * st["premium"][:, None]
+    )
     y = base - z
     strength = sum((y > th).astype(np.int8) for th in sorted(P.skip_thresholds))
     skipped = strength >= 1
@@ -127,13 +151,19 @@ def simulate_rows(R: dict, cat: Catalogue, P: ModelParams, L: int, skip_signal: 
     end = np.where(skipped, end, np.where(early, codes[draw(cdf, pu[:, P_END])], _RE["trackdone"]))
     not_skipped = ~skipped & ~early
     # reason_start: repeat the previous reason_end, except first track, resume and context switch
-    end_to_start = np.array([_RS.get(name, _RS["clickrow"]) for name in schema.REASONS_END], np.int8)
+    end_to_start = np.array(
+        [_RS.get(name, _RS["clickrow"]) for name in schema.REASONS_END], np.int8
+    )
     prev_end = np.concatenate([np.full((n, 1), _RE["trackdone"], np.int8), end[:, :-1]], 1)
     start = end_to_start[prev_end]
     resume = (pos > 0) & np.isin(prev_end, [_RE["endplay"], _RE["logout"]])
     first = np.broadcast_to(pos == 0, (n, L))
     ustart = pu[:, P_START]
-    for mask, table in ((resume, P.start_resume), (st["switch"], P.start_switch), (first, P.start_first)):
+    for mask, table in (
+        (resume, P.start_resume),
+        (st["switch"], P.start_switch),
+        (first, P.start_first),
+    ):
         codes, cdf = pmf(table, _RS)
         drawn = codes[draw(cdf, ustart)]
         start = np.where(mask & (drawn >= 0), drawn, start)
@@ -151,7 +181,10 @@ def simulate_rows(R: dict, cat: Catalogue, P: ModelParams, L: int, skip_signal: 
         "session_position": np.broadcast_to(pos + 1, (n, L)).astype(np.int16),
         "session_length": np.broadcast_to(length, (n, L)),
         "track": tracks,
-        "skip_1": strength >= 3, "skip_2": strength >= 2, "skip_3": skipped, "not_skipped": not_skipped,
+        "skip_1": strength >= 3,
+        "skip_2": strength >= 2,
+        "skip_3": skipped,
+        "not_skipped": not_skipped,
         "context_switch": st["switch"].astype(np.int8),
         "no_pause_before_play": (pause == 0).astype(np.int8),
         "short_pause_before_play": (pause == 1).astype(np.int8),

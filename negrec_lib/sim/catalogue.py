@@ -13,6 +13,7 @@ tail: ``w_j ∝ (rank_j + r0)^-alpha`` (alpha = 1, ranks a random permutation, t
 ``W_c = sum of w_j over its tracks``. The track features (MSSD's ``tf_*.csv`` columns) are noisy
 functions of the latent vectors.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,22 +34,24 @@ class Catalogue:
     ground truth (without ids).
     """
 
-    vectors: np.ndarray        # [M, d] float32, tracks sorted by cluster
-    popularity: np.ndarray     # [M] float64, sums to 1
-    cluster: np.ndarray        # [M] int32
-    centres: np.ndarray        # [C, d] float32 sub-genre centres
-    genre: np.ndarray          # [C] int32 genre of each cluster
+    vectors: np.ndarray  # [M, d] float32, tracks sorted by cluster
+    popularity: np.ndarray  # [M] float64, sums to 1
+    cluster: np.ndarray  # [M] int32
+    centres: np.ndarray  # [C, d] float32 sub-genre centres
+    genre: np.ndarray  # [C] int32 genre of each cluster
     genre_centres: np.ndarray  # [G, d] float32
-    id_chars: np.ndarray       # [M, 38] uint8 ("t_" + uuid)
+    id_chars: np.ndarray  # [M, 38] uint8 ("t_" + uuid)
 
     def __post_init__(self) -> None:
         C, G = len(self.centres), len(self.genre_centres)
-        self.start = np.searchsorted(self.cluster, np.arange(C + 1))            # [C+1]
+        self.start = np.searchsorted(self.cluster, np.arange(C + 1))  # [C+1]
         self.track_cum = np.concatenate([[0.0], np.cumsum(self.popularity)])  # [M+1]
-        self.cluster_cum = self.track_cum[self.start]                          # [C+1]
-        self.mass = np.diff(self.cluster_cum)                                  # [C]
-        self.genre_first = np.searchsorted(self.genre, np.arange(G + 1))      # [G+1]
-        self.genre_mass = self.cluster_cum[self.genre_first[1:]] - self.cluster_cum[self.genre_first[:-1]]
+        self.cluster_cum = self.track_cum[self.start]  # [C+1]
+        self.mass = np.diff(self.cluster_cum)  # [C]
+        self.genre_first = np.searchsorted(self.genre, np.arange(G + 1))  # [G+1]
+        self.genre_mass = (
+            self.cluster_cum[self.genre_first[1:]] - self.cluster_cum[self.genre_first[:-1]]
+        )
         self.unit = self.vectors / np.linalg.norm(self.vectors, axis=1, keepdims=True)
 
 
@@ -80,7 +83,9 @@ def build_catalogue(seed: int, M: int, P: ModelParams) -> Catalogue:
     G, S = n_clusters(M, P)
     C = G * S
     genre_centres = gen.standard_normal((G, d)) / math.sqrt(d)
-    centres = np.repeat(genre_centres, S, 0) + P.subgenre_spread * gen.standard_normal((C, d)) / math.sqrt(d)
+    centres = np.repeat(genre_centres, S, 0) + P.subgenre_spread * gen.standard_normal(
+        (C, d)
+    ) / math.sqrt(d)
     sizes = np.exp(0.6 * gen.standard_normal(C))
     counts = 1 + gen.multinomial(M - C, sizes / sizes.sum())
     cluster = np.repeat(np.arange(C, dtype=np.int32), counts)
@@ -88,10 +93,17 @@ def build_catalogue(seed: int, M: int, P: ModelParams) -> Catalogue:
     pop = (gen.permutation(M) + 1.0 + P.zipf_offset * M) ** -P.zipf_exponent
     raw = gen.integers(0, 256, (M, 16), dtype=np.uint8)
     ids = uuid_bytes(raw, np.frombuffer(b"t_", np.uint8)[None].repeat(M, 0))
-    if len(np.unique(ids.view(f"S{ids.shape[1]}"))) != M:   # pragma: no cover - 2^-122 odds
+    if len(np.unique(ids.view(f"S{ids.shape[1]}"))) != M:  # pragma: no cover - 2^-122 odds
         raise RuntimeError("duplicate track ids; use another seed")
-    return Catalogue(vectors.astype(np.float32), pop / pop.sum(), cluster, centres.astype(np.float32),
-                     np.repeat(np.arange(G, dtype=np.int32), S), genre_centres.astype(np.float32), ids)
+    return Catalogue(
+        vectors.astype(np.float32),
+        pop / pop.sum(),
+        cluster,
+        centres.astype(np.float32),
+        np.repeat(np.arange(G, dtype=np.int32), S),
+        genre_centres.astype(np.float32),
+        ids,
+    )
 
 
 def track_features(seed: int, cat: Catalogue) -> dict[str, np.ndarray]:
@@ -114,13 +126,24 @@ def track_features(seed: int, cat: Catalogue) -> dict[str, np.ndarray]:
     genre_year = 2018 - 14 * np.abs(gen.standard_normal(G))
     genre_dur = 0.25 * gen.standard_normal(G)
     cluster_key = gen.integers(0, 12, len(cat.centres))
-    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
-    r6 = lambda a: np.round(a, 6)  # noqa: E731
+
+    def sig(a):
+        return 1 / (1 + np.exp(-a))
+
+    def r6(a):
+        return np.round(a, 6)
+
     f: dict[str, np.ndarray] = {}
-    f["duration"] = np.round(np.clip(np.exp(np.log(215) + genre_dur[g] + 0.3 * noise[:, 0]), 60, 600), 3)
-    f["release_year"] = np.clip(np.round(genre_year[g] + 6 * noise[:, 1]), 1950, 2018).astype(np.int16)
-    pct = np.argsort(np.argsort(-cat.popularity)) / max(M - 1, 1)          # 0 = most popular
-    f["us_popularity_estimate"] = np.round(np.clip(100 - 10 * pct ** 2 - 0.15 * np.abs(noise[:, 2]), 90, 100), 4)
+    f["duration"] = np.round(
+        np.clip(np.exp(np.log(215) + genre_dur[g] + 0.3 * noise[:, 0]), 60, 600), 3
+    )
+    f["release_year"] = np.clip(np.round(genre_year[g] + 6 * noise[:, 1]), 1950, 2018).astype(
+        np.int16
+    )
+    pct = np.argsort(np.argsort(-cat.popularity)) / max(M - 1, 1)  # 0 = most popular
+    f["us_popularity_estimate"] = np.round(
+        np.clip(100 - 10 * pct**2 - 0.15 * np.abs(noise[:, 2]), 90, 100), 4
+    )
     energy = sig(1.2 * h[:, 8] + 0.5 * noise[:, 3] + 0.3)
     f["acousticness"] = r6(sig(-1.5 * h[:, 8] + 0.8 * h[:, 9] - 1.0 + 0.5 * noise[:, 4]))
     f["beat_strength"] = r6(sig(0.9 * h[:, 10] + 0.4 * noise[:, 5]))
@@ -130,16 +153,20 @@ def track_features(seed: int, cat: Catalogue) -> dict[str, np.ndarray]:
     f["energy"] = r6(energy)
     f["flatness"] = r6(np.clip(0.9 + 0.05 * h[:, 13] + 0.02 * noise[:, 9], 0, 1))
     f["instrumentalness"] = r6(sig(2.0 * h[:, 14] - 2.5 + 0.7 * noise[:, 10]))
-    f["key"] = np.where(noise[:, 11] < 0, cluster_key[cat.cluster], gen.integers(0, 12, M)).astype(np.int8)
+    f["key"] = np.where(noise[:, 11] < 0, cluster_key[cat.cluster], gen.integers(0, 12, M)).astype(
+        np.int8
+    )
     f["liveness"] = r6(sig(0.6 * h[:, 15] - 1.8 + 0.6 * noise[:, 12]))
     f["loudness"] = np.round(np.clip(-16 + 14 * energy + 1.5 * noise[:, 13], -40, -0.5), 3)
     f["mechanism"] = r6(sig(0.9 * h[:, 16] + 0.5 * noise[:, 14]))
     valence = 0.9 * h[:, 18] + 0.3 * h[:, 11] + 0.5 * noise[:, 15]
-    f["mode"] = (valence + 0.8 * noise[:, 16] < -0.5).astype(np.int8)     # code into TF_MODES
+    f["mode"] = (valence + 0.8 * noise[:, 16] < -0.5).astype(np.int8)  # code into TF_MODES
     f["organism"] = r6(sig(-0.7 * h[:, 16] + 0.5 * h[:, 9] + 0.5 * noise[:, 17]))
     f["speechiness"] = r6(sig(0.8 * h[:, 17] - 2.5 + 0.5 * noise[:, 18]))
     f["tempo"] = np.round(np.clip(120 + 22 * h[:, 19] + 8 * noise[:, 19], 50, 220), 3)
-    f["time_signature"] = np.array([3, 4, 5], np.int8)[draw(np.array([0.08, 0.98, 1.0]), gen.random(M))]
+    f["time_signature"] = np.array([3, 4, 5], np.int8)[
+        draw(np.array([0.08, 0.98, 1.0]), gen.random(M))
+    ]
     f["valence"] = r6(sig(valence))
     vec = 0.8 * h[:, :8] + 0.6 * gen.standard_normal((M, 8))
     for i in range(8):

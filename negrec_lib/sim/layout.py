@@ -6,6 +6,7 @@ drawn from the random streams: ``t_<uuid>`` for tracks, ``<k>_<uuid>`` for sessi
 file index within the day). The writer (`writer.py`) and the ground truth (`truth.py`), which
 maps ids back to latent indices, both read this module.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +15,7 @@ import math
 import numpy as np
 
 START_DATE = dt.date(2018, 7, 15)
-MAX_SESSIONS_PER_FILE = 200_000   # MSSD files hold about 196 K sessions; at most 10 files a day
+MAX_SESSIONS_PER_FILE = 200_000  # MSSD files hold about 196 K sessions; at most 10 files a day
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
@@ -66,7 +67,7 @@ def uuid_bytes(raw: np.ndarray, prefix: np.ndarray) -> np.ndarray:
     out[:, :p] = prefix
     for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)):
         shift = p + a + (a > 0) + (a > 8) + (a > 12) + (a > 16)
-        out[:, shift:shift + b - a] = hexd[:, a:b]
+        out[:, shift : shift + b - a] = hexd[:, a:b]
     return out
 
 

@@ -23,6 +23,7 @@ session only through (u, x_t, h, a switch at t): `SimulationTruth.next_track_pro
 Skips do not change the next track; they carry information about ``u``, hence about the future
 (`behaviour.py`).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,24 @@ import numpy as np
 
 from .catalogue import Catalogue
 from .params import ModelParams
-from .streams import (P_CLUSTER, P_COMP, P_STAY, P_SWITCH, P_TRACK, S_CTX, S_CTX2, S_G, S_HOUR,
-                      S_LEN, S_MIN, S_NG, S_PREM, S_SHUF, S_W, draw)
+from .streams import (
+    P_CLUSTER,
+    P_COMP,
+    P_STAY,
+    P_SWITCH,
+    P_TRACK,
+    S_CTX,
+    S_CTX2,
+    S_G,
+    S_HOUR,
+    S_LEN,
+    S_MIN,
+    S_NG,
+    S_PREM,
+    S_SHUF,
+    S_W,
+    draw,
+)
 
 
 def mix_table(P: ModelParams) -> np.ndarray:
@@ -52,7 +69,6 @@ def mix_table(P: ModelParams) -> np.ndarray:
     return np.stack([mix, shuf], 1)
 
 
-
 def length_cdf(L: int, P: ModelParams) -> tuple[np.ndarray, np.ndarray]:
     """(session lengths, their cumulative probabilities) for the longest session ``L``.
 
@@ -69,7 +85,6 @@ def length_cdf(L: int, P: ModelParams) -> tuple[np.ndarray, np.ndarray]:
     return values, np.cumsum(probs) / probs.sum()
 
 
-
 def switch_prob(L: int, P: ModelParams) -> float:
     """Per-position probability of a context switch that makes ``P.switch_rate`` of rows switch.
 
@@ -84,11 +99,9 @@ def switch_prob(L: int, P: ModelParams) -> float:
     return min(1.0, P.switch_rate * mean_len / max(mean_len - 1, 1e-9))
 
 
-
 def taste_logits(taste: np.ndarray, cat: Catalogue, P: ModelParams) -> np.ndarray:
     """[n, C] log of the unnormalised taste distribution Q_u(c) of tastes [n, d]."""
     return P.taste_sharpness * (taste @ cat.centres.T) + np.log(cat.mass)
-
 
 
 def sessions_state(R: dict, cat: Catalogue, P: ModelParams, L: int) -> dict[str, np.ndarray]:
@@ -101,16 +114,19 @@ def sessions_state(R: dict, cat: Catalogue, P: ModelParams, L: int) -> dict[str,
     >>> from negrec_lib.sim.catalogue import build_catalogue
     >>> from negrec_lib.sim.streams import TAG_SESSIONS, randoms
     >>> P = ModelParams()
-    >>> st = sessions_state(randoms(0, TAG_SESSIONS, 0, 1, 20, P.dim), build_catalogue(0, 200, P), P, 20)
+    >>> rand = randoms(0, TAG_SESSIONS, 0, 1, 20, P.dim)
+    >>> st = sessions_state(rand, build_catalogue(0, 200, P), P, 20)
     >>> st["taste"].shape, st["switch"].shape, int(st["length"].min()), int(st["length"].max())
     ((1024, 16), (1024, 20), 10, 20)
     """
     su, n = R["su"], len(R["su"])
     shares = np.array(P.context_shares) / np.sum(P.context_shares)
     ctx_a = draw(np.cumsum(shares), su[:, S_CTX]).astype(np.int8)
-    other = np.where(np.eye(len(shares), dtype=bool), 0.0, shares)           # [K, K] shares without a
+    other = np.where(np.eye(len(shares), dtype=bool), 0.0, shares)  # [K, K] shares without a
     other_cdf = np.cumsum(other, 1) / other.sum(1, keepdims=True)
-    ctx_b = np.minimum((other_cdf[ctx_a] <= su[:, S_CTX2, None]).sum(1), len(shares) - 1).astype(np.int8)
+    ctx_b = np.minimum((other_cdf[ctx_a] <= su[:, S_CTX2, None]).sum(1), len(shares) - 1).astype(
+        np.int8
+    )
     values, len_cdf = length_cdf(L, P)
     length = values[draw(len_cdf, su[:, S_LEN])].astype(np.int16)
     shuffle = su[:, S_SHUF] < np.array(P.shuffle_by_context)[ctx_a]
@@ -121,7 +137,7 @@ def sessions_state(R: dict, cat: Catalogue, P: ModelParams, L: int) -> dict[str,
     n_genres = 1 + (su[:, S_NG] > 0.5) + (su[:, S_NG] > 0.85)
     genre_cdf = np.cumsum(cat.genre_mass) / cat.genre_mass.sum()
     taste = np.zeros((n, cat.centres.shape[1]))
-    weights = -np.log1p(-su[:, S_W:S_W + 3]) * (np.arange(3) < n_genres[:, None])
+    weights = -np.log1p(-su[:, S_W : S_W + 3]) * (np.arange(3) < n_genres[:, None])
     weights /= weights.sum(1, keepdims=True)
     for k in range(3):
         g = np.minimum(draw(genre_cdf, su[:, S_G + k]), G - 1)
@@ -130,11 +146,22 @@ def sessions_state(R: dict, cat: Catalogue, P: ModelParams, L: int) -> dict[str,
     taste = taste.astype(np.float16).astype(np.float32)
     pos = np.arange(L)
     switch = (R["pu"][:, P_SWITCH] < switch_prob(L, P)) & (pos > 0) & (pos < length[:, None])
-    return dict(ctx_a=ctx_a, ctx_b=ctx_b, length=length, shuffle=shuffle, premium=premium,
-                hour0=hour0, minute0=su[:, S_MIN] * 60, taste=taste, switch=switch)
+    return dict(
+        ctx_a=ctx_a,
+        ctx_b=ctx_b,
+        length=length,
+        shuffle=shuffle,
+        premium=premium,
+        hour0=hour0,
+        minute0=su[:, S_MIN] * 60,
+        taste=taste,
+        switch=switch,
+    )
 
 
-def sample_tracks(st: dict, pu: np.ndarray, cat: Catalogue, P: ModelParams) -> tuple[np.ndarray, np.ndarray]:
+def sample_tracks(
+    st: dict, pu: np.ndarray, cat: Catalogue, P: ModelParams
+) -> tuple[np.ndarray, np.ndarray]:
     """Clusters and tracks [n, L] of every position (the next-track model above).
 
     ``st`` is `sessions_state`'s result and ``pu`` the per-position uniforms [n, N_PU, L].
@@ -143,11 +170,13 @@ def sample_tracks(st: dict, pu: np.ndarray, cat: Catalogue, P: ModelParams) -> t
     ctx = np.where(np.cumsum(st["switch"], 1) % 2 == 1, st["ctx_b"][:, None], st["ctx_a"][:, None])
     newstart = st["switch"].copy()
     newstart[:, 0] = True
-    w = mix_table(P)[ctx, st["shuffle"][:, None].astype(np.int64)]         # [n, L, 3]
+    w = mix_table(P)[ctx, st["shuffle"][:, None].astype(np.int64)]  # [n, L, 3]
     w[..., 0] = np.where(newstart, 0.0, w[..., 0])
     w /= w.sum(-1, keepdims=True)
     u = pu[:, P_COMP]
-    comp = (u >= w[..., 0]).astype(np.int8) + (u >= w[..., 0] + w[..., 1])  # 0 coherent, 1 taste, 2 popular
+    comp = (u >= w[..., 0]).astype(np.int8) + (
+        u >= w[..., 0] + w[..., 1]
+    )  # 0 coherent, 1 taste, 2 popular
     comp[newstart & (comp == 0)] = 1
     C = len(cat.centres)
     logits = taste_logits(st["taste"], cat, P)
@@ -156,7 +185,10 @@ def sample_tracks(st: dict, pu: np.ndarray, cat: Catalogue, P: ModelParams) -> t
     cdf /= cdf[:, -1:]
     rows = np.arange(n)[:, None]
     uc = pu[:, P_CLUSTER]
-    taste_c = np.searchsorted((cdf + rows).ravel(), (rows + uc).ravel(), side="right").reshape(n, L) - rows * C
+    taste_c = (
+        np.searchsorted((cdf + rows).ravel(), (rows + uc).ravel(), side="right").reshape(n, L)
+        - rows * C
+    )
     pop_c = np.searchsorted(cat.cluster_cum[1:], uc, side="right")
     clusters = np.minimum(np.where(comp == 1, taste_c, pop_c), C - 1)
     for t in range(1, L):

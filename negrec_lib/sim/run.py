@@ -4,6 +4,7 @@ The one entry point of the simulator. The folder appears whole or not at all: it
 hidden sibling and renamed at the end (`negrec_lib.atomic.replace_dir`), so a kill at any moment
 leaves the old dataset or the new one, never half of one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,9 +41,11 @@ class SimulationSummary:
     seconds: float
 
     def __str__(self) -> str:
-        return (f"simulated {self.sessions:,} sessions ({self.rows:,} rows, {self.tracks:,} tracks) "
-                f"into {len(self.files)} files, {self.bytes / 1e6:.1f} MB, in {self.seconds:.1f} s "
-                f"-> {self.out_dir}")
+        return (
+            f"simulated {self.sessions:,} sessions ({self.rows:,} rows, {self.tracks:,} tracks) "
+            f"into {len(self.files)} files, {self.bytes / 1e6:.1f} MB, in {self.seconds:.1f} s "
+            f"-> {self.out_dir}"
+        )
 
 
 def check_config(cfg: SimConfig) -> SimConfig:
@@ -66,13 +69,26 @@ def check_config(cfg: SimConfig) -> SimConfig:
     s = cfg.skip_signal
     if not (isinstance(s, (int, float)) and 0.0 <= float(s) <= 1.0):
         raise ConfigError(f"simulate: skip_signal must be a number in [0, 1], got {s!r}")
-    return SimConfig(sessions=int(cfg.sessions), tracks=int(cfg.tracks), skip_signal=float(s),
-                     days=int(cfg.days), max_length=int(cfg.max_length), seed=int(cfg.seed))
+    return SimConfig(
+        sessions=int(cfg.sessions),
+        tracks=int(cfg.tracks),
+        skip_signal=float(s),
+        days=int(cfg.days),
+        max_length=int(cfg.max_length),
+        seed=int(cfg.seed),
+    )
 
 
-def simulate(out_dir: str | Path, config: SimConfig | None = None, *, force: bool = False,
-             progress: bool = True, chunk_sessions: int | None = None,
-             params: ModelParams | None = None, **fields: object) -> SimulationSummary:
+def simulate(
+    out_dir: str | Path,
+    config: SimConfig | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    chunk_sessions: int | None = None,
+    params: ModelParams | None = None,
+    **fields: object,
+) -> SimulationSummary:
     """Simulate listening sessions and write them in MSSD format, with their ground truth.
 
     Parameters
@@ -106,10 +122,13 @@ def simulate(out_dir: str | Path, config: SimConfig | None = None, *, force: boo
     P = params or ModelParams()
     out_dir = Path(out_dir)
     if out_dir.exists() and not force and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise OutputExistsError(f"{display_path(out_dir)} exists and is not empty; choose another "
-                                "folder or pass force=True to replace it").with_cli(
+        raise OutputExistsError(
+            f"{display_path(out_dir)} exists and is not empty; choose another "
+            "folder or pass force=True to replace it"
+        ).with_cli(
             f"{display_path(out_dir)} exists and is not empty; choose another --out or pass "
-            "--force to replace it")
+            "--force to replace it"
+        )
     chunk = chunk_sessions or max(BLOCK, 32 * BLOCK * 20 // cfg.max_length)
     chunk = max(BLOCK, -(-int(chunk) // BLOCK) * BLOCK)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -126,5 +145,6 @@ def simulate(out_dir: str | Path, config: SimConfig | None = None, *, force: boo
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
-    return SimulationSummary(out_dir, cfg.sessions, rows, cfg.tracks, files, size,
-                             time.perf_counter() - t0)
+    return SimulationSummary(
+        out_dir, cfg.sessions, rows, cfg.tracks, files, size, time.perf_counter() - t0
+    )

@@ -7,18 +7,30 @@ The catalogue, the track features and the pilot run have streams of their own (t
 So the files are byte-identical for a seed, whatever the chunk size used to write them; and
 changing how one number is drawn changes no other.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-BLOCK = 1024                      # sessions per random-number block (fixes the random layout)
+BLOCK = 1024  # sessions per random-number block (fixes the random layout)
 TAG_CATALOGUE, TAG_FEATURES, TAG_PILOT, TAG_SESSIONS = 0, 1, 2, 3
 # Session-level uniforms su[:, k], in their fixed layout.
 S_CTX, S_CTX2, S_LEN, S_SHUF, S_PREM, S_HOUR, S_MIN, S_NG = range(8)
-S_G, S_W, N_SU = 8, 11, 14        # three genre draws at S_G.., three mixture weights at S_W..
+S_G, S_W, N_SU = 8, 11, 14  # three genre draws at S_G.., three mixture weights at S_W..
 # Per-position uniforms pu[:, k, t].
-(P_SWITCH, P_COMP, P_CLUSTER, P_STAY, P_TRACK, P_END, P_EARLY, P_START, P_PAUSE,
- P_SEEKF, P_SEEKB) = range(11)
+(
+    P_SWITCH,
+    P_COMP,
+    P_CLUSTER,
+    P_STAY,
+    P_TRACK,
+    P_END,
+    P_EARLY,
+    P_START,
+    P_PAUSE,
+    P_SEEKF,
+    P_SEEKB,
+) = range(11)
 N_PU = 11
 
 
@@ -87,6 +99,6 @@ def pmf(table: dict, names: dict) -> tuple[np.ndarray, np.ndarray]:
     >>> codes.tolist(), cdf.tolist()
     ([1, -1], [0.25, 1.0])
     """
-    codes = np.array([names.get(k, -1) for k in table], dtype=np.int8)   # -1: "keep"
+    codes = np.array([names.get(k, -1) for k in table], dtype=np.int8)  # -1: "keep"
     cdf = np.cumsum(np.array(list(table.values()), dtype=np.float64))
     return codes, cdf / cdf[-1]

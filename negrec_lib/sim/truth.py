@@ -5,11 +5,12 @@ ids in the files back to latent sessions and tracks, and evaluates the session p
 `SimulationTruth.next_track_probs` is what the best possible recommender would predict, and
 `SimulationTruth.skip_fit` the listener-track fit that drives skips.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -45,7 +46,8 @@ class SimulationTruth:
     >>> from negrec_lib.config import SimConfig
     >>> from negrec_lib.sim import simulate
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     _ = simulate(Path(d) / "sim", SimConfig(sessions=100, tracks=50, days=2), progress=False)
+    ...     cfg = SimConfig(sessions=100, tracks=50, days=2)
+    ...     _ = simulate(Path(d) / "sim", cfg, progress=False)
     ...     truth = SimulationTruth.load(Path(d) / "sim")
     >>> p = truth.next_track_probs(np.array([0, 1]), np.array([-1, 3]), position=np.array([1, 2]))
     >>> p.shape, bool(np.allclose(p.sum(1), 1))
@@ -61,59 +63,75 @@ class SimulationTruth:
         ids = arrays["track_ids"]
         self._track_sorted = np.argsort(ids)
         self._track_ids_s = ids
-        self.track_ids = ids.astype(str).astype(object)                 # [M]
-        self.track_vectors = arrays["track_vectors"]                    # [M, d]
-        self.popularity = arrays["popularity"]                          # [M]
-        self.track_cluster = arrays["track_cluster"]                    # [M]
-        self.cluster_genre = arrays["cluster_genre"]                    # [C]
+        self.track_ids = ids.astype(str).astype(object)  # [M]
+        self.track_vectors = arrays["track_vectors"]  # [M, d]
+        self.popularity = arrays["popularity"]  # [M]
+        self.track_cluster = arrays["track_cluster"]  # [M]
+        self.cluster_genre = arrays["cluster_genre"]  # [C]
         self.fit_quantiles = arrays["fit_quantiles"]
-        self.session_taste = arrays["session_taste"]                    # [n, d] float16
-        self.session_context = arrays["session_context"]                # [n, 2] int8 (first, second)
-        self.session_switch = arrays["session_switch"]                  # [n, ceil(L/8)] packed bits
-        self.session_shuffle = arrays["session_shuffle"]                # [n]
-        self.session_premium = arrays["session_premium"]                # [n]
-        self.session_length = arrays["session_length"]                  # [n]
+        self.session_taste = arrays["session_taste"]  # [n, d] float16
+        self.session_context = arrays["session_context"]  # [n, 2] int8 (first, second)
+        self.session_switch = arrays["session_switch"]  # [n, ceil(L/8)] packed bits
+        self.session_shuffle = arrays["session_shuffle"]  # [n]
+        self.session_premium = arrays["session_premium"]  # [n]
+        self.session_length = arrays["session_length"]  # [n]
         self._keys = arrays["session_keys"]
         self._key_order = np.argsort(self._keys)
-        self._cat = Catalogue(self.track_vectors, self.popularity, self.track_cluster,
-                              arrays["cluster_centres"], self.cluster_genre, arrays["genre_centres"],
-                              np.zeros((0, 38), np.uint8))
+        self._cat = Catalogue(
+            self.track_vectors,
+            self.popularity,
+            self.track_cluster,
+            arrays["cluster_centres"],
+            self.cluster_genre,
+            arrays["genre_centres"],
+            np.zeros((0, 38), np.uint8),
+        )
         self._mix = mix_table(self.params)
-        self._within = self.popularity / self._cat.mass[self.track_cluster]    # p(j | c(j))
-        G, C = len(self._cat.genre_centres), len(self._cat.centres)
+        self._within = self.popularity / self._cat.mass[self.track_cluster]  # p(j | c(j))
+        G = len(self._cat.genre_centres)
         in_genre = self.cluster_genre[None, :] == np.arange(G)[:, None]
-        self._genre_dist = np.where(in_genre, self._cat.mass[None], 0.0) / self._cat.genre_mass[:, None]  # [G, C]
+        self._genre_dist = (
+            np.where(in_genre, self._cat.mass[None], 0.0) / self._cat.genre_mass[:, None]
+        )  # [G, C]
 
     @classmethod
-    def load(cls, out_dir: str | Path) -> "SimulationTruth":
+    def load(cls, out_dir: str | Path) -> SimulationTruth:
         """Read ``out_dir/ground_truth`` written by `simulate`."""
         folder = Path(out_dir) / "ground_truth"
         path = folder / "truth.json"
         if not path.is_file():
-            raise NegrecError(f"{path}: not found; is {out_dir} a folder written by negrec simulate?")
+            raise NegrecError(
+                f"{path}: not found; is {out_dir} a folder written by negrec simulate?"
+            )
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise file_error(NegrecFileError, path, exc, "simulation record",
-                             "simulate again") from None
+            raise file_error(
+                NegrecFileError, path, exc, "simulation record", "simulate again"
+            ) from None
         if not isinstance(meta, dict):
             raise NegrecFileError("expected a JSON object; simulate again", path)
         if meta.get("format") != "negrec-simulation" or meta.get("version") != VERSION:
-            raise NegrecError(f"{path}: simulator format {meta.get('format')!r} version "
-                              f"{meta.get('version')!r}; this negrec reads version {VERSION}: simulate again")
+            raise NegrecError(
+                f"{path}: simulator format {meta.get('format')!r} version "
+                f"{meta.get('version')!r}; this negrec reads version {VERSION}: simulate again"
+            )
         arrays = {}
         for p in sorted(folder.glob("*.npy")):
             try:
                 arrays[p.stem] = np.load(p, allow_pickle=False)
-            except Exception as exc:   # truncated or damaged
-                raise file_error(NegrecFileError, p, exc, "ground-truth array",
-                                 "simulate again") from None
+            except Exception as exc:  # truncated or damaged
+                raise file_error(
+                    NegrecFileError, p, exc, "ground-truth array", "simulate again"
+                ) from None
         try:
             return cls(Path(out_dir), meta, arrays)
         except (KeyError, ValueError, IndexError, TypeError) as exc:
-            raise NegrecFileError(f"the ground truth is incomplete or inconsistent "
-                                  f"({type(exc).__name__}: {exc}); simulate again",
-                                  folder) from None
+            raise NegrecFileError(
+                f"the ground truth is incomplete or inconsistent "
+                f"({type(exc).__name__}: {exc}); simulate again",
+                folder,
+            ) from None
 
     @property
     def n_sessions(self) -> int:
@@ -134,9 +152,11 @@ class SimulationTruth:
         lookup[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16)
         lookup[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
         hexpos = np.r_[2:10, 11:15, 16:20]
-        digits = lookup[chars[:, hexpos]].astype(np.uint64)                  # [n, 16]
+        digits = lookup[chars[:, hexpos]].astype(np.uint64)  # [n, 16]
         ok = (np.char.str_len(full) == 38) & (digits < 16).all(1) & (chars[:, 1] == ord("_"))
-        key = (np.where(digits < 16, digits, 0) << (4 * np.arange(15, -1, -1, dtype=np.uint64))).sum(1, dtype=np.uint64)
+        key = (
+            np.where(digits < 16, digits, 0) << (4 * np.arange(15, -1, -1, dtype=np.uint64))
+        ).sum(1, dtype=np.uint64)
         sorted_keys = self._keys[self._key_order]
         where = np.minimum(np.searchsorted(sorted_keys, key), len(sorted_keys) - 1)
         index = self._key_order[where].astype(np.int64)
@@ -146,8 +166,10 @@ class SimulationTruth:
         ok &= (sorted_keys[where] == key) & (chars[:, 0].astype(np.int64) - ord("0") == k)
         if not ok.all():
             bad = [str(ids[i]) for i in np.nonzero(~ok)[0][:5]]
-            raise KeyError(f"{int((~ok).sum())} session id(s) are not in the simulation at "
-                           f"{self.folder}, e.g. {bad}")
+            raise KeyError(
+                f"{int((~ok).sum())} session id(s) are not in the simulation at "
+                f"{self.folder}, e.g. {bad}"
+            )
         return index
 
     def track_index(self, track_ids: Sequence[str]) -> np.ndarray:
@@ -158,14 +180,21 @@ class SimulationTruth:
         arr = full.astype(self._track_ids_s.dtype)
         sorted_ids = self._track_ids_s[self._track_sorted]
         where = np.minimum(np.searchsorted(sorted_ids, arr), len(sorted_ids) - 1)
-        ok = (sorted_ids[where] == arr) & (np.char.str_len(full) == self._track_ids_s.dtype.itemsize)
+        ok = (sorted_ids[where] == arr) & (
+            np.char.str_len(full) == self._track_ids_s.dtype.itemsize
+        )
         if not ok.all():
             bad = [str(ids[i]) for i in np.nonzero(~ok)[0][:5]]
-            raise KeyError(f"{int((~ok).sum())} track id(s) are not in the simulation at {self.folder}, e.g. {bad}")
+            raise KeyError(
+                f"{int((~ok).sum())} track id(s) are not in the simulation at {self.folder}, "
+                f"e.g. {bad}"
+            )
         return self._track_sorted[where].astype(np.int64)
 
-    def context_at(self, sessions: np.ndarray, position: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(context code [n], context switched at this position [n]) of sessions at 1-based positions."""
+    def context_at(
+        self, sessions: np.ndarray, position: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(context code [n], context switched here [n]) of sessions at 1-based positions."""
         sessions = np.asarray(sessions, np.int64)
         n = len(sessions)
         if position is None:
@@ -179,16 +208,17 @@ class SimulationTruth:
         ctx = self.session_context[sessions, parity].astype(np.int64)
         return ctx, bits[rows, position - 1].astype(bool)
 
-    def next_cluster_probs(self, sessions: np.ndarray, prev_tracks: np.ndarray,
-                           position: np.ndarray | None = None) -> np.ndarray:
-        """[n, C] the true distribution of the next track's sub-genre (cluster); see `next_track_probs`."""
+    def next_cluster_probs(
+        self, sessions: np.ndarray, prev_tracks: np.ndarray, position: np.ndarray | None = None
+    ) -> np.ndarray:
+        """[n, C] the true distribution of the next track's cluster; see `next_track_probs`."""
         sessions = np.asarray(sessions, np.int64)
         prev = np.broadcast_to(np.asarray(prev_tracks, np.int64), sessions.shape)
         ctx, switched = self.context_at(sessions, position)
         newstart = switched | (prev < 0)
         if position is not None:
             newstart |= np.broadcast_to(np.asarray(position) == 1, sessions.shape)
-        w = self._mix[ctx, self.session_shuffle[sessions].astype(np.int64)]    # [n, 3]
+        w = self._mix[ctx, self.session_shuffle[sessions].astype(np.int64)]  # [n, 3]
         w[:, 0] = np.where(newstart, 0.0, w[:, 0])
         w /= w.sum(1, keepdims=True)
         taste = self.session_taste[sessions].astype(np.float32)
@@ -202,8 +232,13 @@ class SimulationTruth:
         probs[np.arange(len(sessions)), prev_c] += w[:, 0] * kappa
         return probs / probs.sum(1, keepdims=True)
 
-    def next_track_probs(self, sessions: np.ndarray, prev_tracks: np.ndarray,
-                         position: np.ndarray | None = None, dtype: type = np.float32) -> np.ndarray:
+    def next_track_probs(
+        self,
+        sessions: np.ndarray,
+        prev_tracks: np.ndarray,
+        position: np.ndarray | None = None,
+        dtype: type = np.float32,
+    ) -> np.ndarray:
         """[n, M] the true distribution of the next track; rows sum to 1.
 
         Parameters
@@ -215,15 +250,16 @@ class SimulationTruth:
             context and no switch (exact for rows before the session's first context switch).
         dtype : of the result (float32 keeps a large [n, M] batch affordable).
         """
-        pc = self.next_cluster_probs(sessions, prev_tracks, position)          # [n, C]
-        out = pc[:, self.track_cluster].astype(dtype)                           # [n, M]
+        pc = self.next_cluster_probs(sessions, prev_tracks, position)  # [n, C]
+        out = pc[:, self.track_cluster].astype(dtype)  # [n, M]
         out *= self._within.astype(dtype)[None]
         return out
 
-    def skip_fit(self, sessions: np.ndarray, tracks: np.ndarray, standardized: bool = False) -> np.ndarray:
+    def skip_fit(
+        self, sessions: np.ndarray, tracks: np.ndarray, standardized: bool = False
+    ) -> np.ndarray:
         """[n] listener-track fit cos(u, v) of the skip model (standardized: the N(0,1) score g)."""
         sessions = np.asarray(sessions, np.int64)
         tracks = np.asarray(tracks, np.int64)
         fit_ = fit(self.session_taste[sessions].astype(np.float32), tracks, self._cat)
         return gaussianize(fit_, self.fit_quantiles) if standardized else fit_.astype(np.float64)
-

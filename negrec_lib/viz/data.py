@@ -5,6 +5,7 @@ played track, MSSD's column names), or a table of `negrec_lib.study.data` comput
 follows the convention of `negrec_lib.viz.style`: ``ax=None`` draws a new pyplot figure, the
 Figure is returned; in a notebook, end the cell with ``plt.show()``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -18,17 +19,37 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from ..study.data import (CONTEXT, END, LATE_POSITIONS, R_END, R_START, REAL_MARGINALS, START,
-                          play_counts, session_rows, skip_strength, top_share)
+from ..study.data import (
+    CONTEXT,
+    END,
+    LATE_POSITIONS,
+    R_END,
+    R_START,
+    REAL_MARGINALS,
+    START,
+    play_counts,
+    session_rows,
+    skip_strength,
+    top_share,
+)
 from .style import PAGE_WIDTH, STRENGTH_COLORS, STRENGTH_LABELS, axes
 
-__all__ = ["plot_sessions", "plot_skip_strength", "plot_skip_by_position",
-           "plot_skip_by_context", "plot_session_lengths", "plot_popularity", "plot_reasons",
-           "plot_skip_vs_fit", "plot_marginals"]
+__all__ = [
+    "plot_sessions",
+    "plot_skip_strength",
+    "plot_skip_by_position",
+    "plot_skip_by_context",
+    "plot_session_lengths",
+    "plot_popularity",
+    "plot_reasons",
+    "plot_skip_vs_fit",
+    "plot_marginals",
+]
 
 
-def plot_sessions(df: pd.DataFrame, n: int = 12, seed: int = 0, ax: Axes | None = None,
-                  title: str | None = None) -> Figure:
+def plot_sessions(
+    df: pd.DataFrame, n: int = 12, seed: int = 0, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """``n`` sessions drawn at random, one per line, every track coloured by its skip strength."""
     ax = axes(ax, (PAGE_WIDTH, 0.26 * n + 1.7))
     rng = np.random.default_rng(seed)
@@ -37,16 +58,24 @@ def plot_sessions(df: pd.DataFrame, n: int = 12, seed: int = 0, ax: Axes | None 
     chosen = chosen.sort_values("session_length", ascending=False, kind="stable")
     rows = df[df["session_id"].isin(chosen["session_id"])]
     width = int(max(df["session_position"].max(), 1))
-    grid = np.full((len(chosen), width), np.nan)                       # [sessions, positions]
+    grid = np.full((len(chosen), width), np.nan)  # [sessions, positions]
     order = {sid: i for i, sid in enumerate(chosen["session_id"])}
     grid[rows["session_id"].map(order).to_numpy(), rows["session_position"].to_numpy() - 1] = (
-        skip_strength(rows).to_numpy())
+        skip_strength(rows).to_numpy()
+    )
     cmap = ListedColormap(STRENGTH_COLORS).with_extremes(bad="white")
-    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=BoundaryNorm(np.arange(-0.5, 4), 4),
-              aspect="auto", interpolation="nearest")
+    ax.imshow(
+        np.ma.masked_invalid(grid),
+        cmap=cmap,
+        norm=BoundaryNorm(np.arange(-0.5, 4), 4),
+        aspect="auto",
+        interpolation="nearest",
+    )
     ax.set_xticks(np.arange(width), labels=[str(p) for p in range(1, width + 1)])
-    labels = [f"{c}{' (shuffle)' if s else ''}" for c, s in
-              zip(chosen["context_type"].astype(str), chosen["hist_user_behavior_is_shuffle"])]
+    labels = [
+        f"{c}{' (shuffle)' if s else ''}"
+        for c, s in zip(chosen["context_type"].astype(str), chosen["hist_user_behavior_is_shuffle"])
+    ]
     ax.set_yticks(np.arange(len(chosen)), labels=labels)
     ax.set_xticks(np.arange(-0.5, width), minor=True)
     ax.set_yticks(np.arange(-0.5, len(chosen)), minor=True)
@@ -56,26 +85,46 @@ def plot_sessions(df: pd.DataFrame, n: int = 12, seed: int = 0, ax: Axes | None 
     ax.set_xlabel("session_position")
     ax.set_ylabel("session (context type)")
     ax.set_title(title or f"{len(chosen)} random sessions, track by track")
-    ax.figure.legend(handles=[Patch(color=c, label=lab) for c, lab in zip(STRENGTH_COLORS,
-                                                                           STRENGTH_LABELS)],
-                     loc="outside lower center", ncol=2, frameon=False)
+    ax.figure.legend(
+        handles=[Patch(color=c, label=lab) for c, lab in zip(STRENGTH_COLORS, STRENGTH_LABELS)],
+        loc="outside lower center",
+        ncol=2,
+        frameon=False,
+    )
     return ax.figure
 
 
-def plot_skip_strength(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
-                       ) -> Figure:
+def plot_skip_strength(
+    df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Share of rows at each skip strength 0..3, with the paper's label (strength >= 2) marked."""
     ax = axes(ax, (PAGE_WIDTH, 3.8))
     share = skip_strength(df).value_counts(normalize=True).reindex(range(4), fill_value=0.0)
-    frame = pd.DataFrame({"strength": ["0\nplayed in full", "1\nskipped late\n(skip_3 only)",
-                                       "2\nskipped early\n(skip_2, skip_3)",
-                                       "3\nskipped very early\n(all three flags)"],
-                          "share": share.to_numpy()})
-    sns.barplot(frame, x="strength", y="share", hue="strength", palette=list(STRENGTH_COLORS),
-                legend=False, ax=ax, edgecolor="0.3")
+    frame = pd.DataFrame(
+        {
+            "strength": [
+                "0\nplayed in full",
+                "1\nskipped late\n(skip_3 only)",
+                "2\nskipped early\n(skip_2, skip_3)",
+                "3\nskipped very early\n(all three flags)",
+            ],
+            "share": share.to_numpy(),
+        }
+    )
+    sns.barplot(
+        frame,
+        x="strength",
+        y="share",
+        hue="strength",
+        palette=list(STRENGTH_COLORS),
+        legend=False,
+        ax=ax,
+        edgecolor="0.3",
+    )
     for i, v in enumerate(frame["share"]):
-        ax.annotate(f"{v:.2f}", (i, v), ha="center", va="bottom", xytext=(0, 2),
-                    textcoords="offset points")
+        ax.annotate(
+            f"{v:.2f}", (i, v), ha="center", va="bottom", xytext=(0, 2), textcoords="offset points"
+        )
     top = max(share.max() * 1.35, 0.1)
     label = share.iloc[2:].sum()
     ax.set_ylim(0, top)
@@ -87,20 +136,37 @@ def plot_skip_strength(df: pd.DataFrame, ax: Axes | None = None, title: str | No
     return ax.figure
 
 
-def plot_skip_by_position(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
-                          ) -> Figure:
+def plot_skip_by_position(
+    df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Rates of the three cumulative skip flags by position, with the real skip_2 ranges."""
     ax = axes(ax, (PAGE_WIDTH, 3.8))
     by_pos = df.groupby("session_position")[["skip_1", "skip_2", "skip_3"]].mean()
     rates = by_pos.reset_index().melt("session_position", var_name="flag", value_name="rate")
-    sns.lineplot(rates, x="session_position", y="rate", hue="flag", style="flag", markers=True,
-                 dashes=False, ax=ax)
+    sns.lineplot(
+        rates,
+        x="session_position",
+        y="rate",
+        hue="flag",
+        style="flag",
+        markers=True,
+        dashes=False,
+        ax=ax,
+    )
     refs = {r.statistic: r for r in REAL_MARGINALS if r.group == "skips by position"}
     first, late = refs["skip_2 rate at position 1"], refs["skip_2 rate at positions 16-20"]
     color = "0.35"
     for (lo, hi), ref in (((1, 1), first), (LATE_POSITIONS, late)):
-        ax.add_patch(Rectangle((lo - 0.4, ref.low), hi - lo + 0.8, ref.high - ref.low,
-                               color=color, alpha=0.2, linewidth=0))
+        ax.add_patch(
+            Rectangle(
+                (lo - 0.4, ref.low),
+                hi - lo + 0.8,
+                ref.high - ref.low,
+                color=color,
+                alpha=0.2,
+                linewidth=0,
+            )
+        )
     handles, labels = ax.get_legend_handles_labels()
     handles.append(Patch(color=color, alpha=0.2))
     labels.append("skip_2 in real MSSD samples")
@@ -111,24 +177,36 @@ def plot_skip_by_position(df: pd.DataFrame, ax: Axes | None = None, title: str |
     ax.set_ylabel("share of rows skipped")
     r1, r_late = by_pos["skip_2"].iloc[0], by_pos["skip_2"].iloc[-5:].mean()
     verb = "rises" if r_late > r1 + 0.02 else "falls" if r_late < r1 - 0.02 else "stays"
-    ax.set_title(title or f"skip_2 {verb} from {r1:.2f} at the first track to {r_late:.2f} "
-                          "at the last five")
+    ax.set_title(
+        title or f"skip_2 {verb} from {r1:.2f} at the first track to {r_late:.2f} at the last five"
+    )
     return ax.figure
 
 
-def plot_skip_by_context(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
-                         ) -> Figure:
+def plot_skip_by_context(
+    df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """skip_2 rate by context type; the labels give each context's share of sessions."""
     ax = axes(ax, (PAGE_WIDTH, 3.6))
     ctx = df["context_type"].astype(str)
     sessions = session_rows(df)["context_type"].astype(str).value_counts(normalize=True)
     rate = df["skip_2"].groupby(ctx).mean().sort_values(ascending=False)
-    frame = pd.DataFrame({"context": [f"{c}\n({sessions.get(c, 0.0):.0%} of sessions)"
-                                      for c in rate.index], "rate": rate.to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "context": [f"{c}\n({sessions.get(c, 0.0):.0%} of sessions)" for c in rate.index],
+            "rate": rate.to_numpy(),
+        }
+    )
     sns.barplot(frame, y="context", x="rate", color=sns.color_palette()[0], ax=ax)
     for i, v in enumerate(frame["rate"]):
-        ax.annotate(f"{v:.2f}", (v, i), va="center", xytext=(3, 0), textcoords="offset points",
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6})
+        ax.annotate(
+            f"{v:.2f}",
+            (v, i),
+            va="center",
+            xytext=(3, 0),
+            textcoords="offset points",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6},
+        )
     overall = float(df["skip_2"].mean())
     ax.axvline(overall, color="0.3", linestyle="--", linewidth=1, label=f"all rows: {overall:.2f}")
     ax.legend(loc="lower right")
@@ -139,40 +217,57 @@ def plot_skip_by_context(df: pd.DataFrame, ax: Axes | None = None, title: str | 
     return ax.figure
 
 
-def plot_session_lengths(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
-                         ) -> Figure:
+def plot_session_lengths(
+    df: pd.DataFrame, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Share of sessions of each length."""
     ax = axes(ax, (PAGE_WIDTH, 3.4))
     lengths = session_rows(df)["session_length"].astype(int)
     share = lengths.value_counts(normalize=True).sort_index()
-    share = share.reindex(range(int(share.index.min()), int(share.index.max()) + 1),
-                          fill_value=0.0)
-    sns.barplot(x=share.index.astype(str), y=share.to_numpy(), color=sns.color_palette()[0],
-                ax=ax)
-    ax.annotate(f"{share.iloc[-1]:.0%}", (len(share) - 1, share.iloc[-1]), ha="center",
-                va="bottom", xytext=(0, 2), textcoords="offset points")
+    share = share.reindex(range(int(share.index.min()), int(share.index.max()) + 1), fill_value=0.0)
+    sns.barplot(x=share.index.astype(str), y=share.to_numpy(), color=sns.color_palette()[0], ax=ax)
+    ax.annotate(
+        f"{share.iloc[-1]:.0%}",
+        (len(share) - 1, share.iloc[-1]),
+        ha="center",
+        va="bottom",
+        xytext=(0, 2),
+        textcoords="offset points",
+    )
     ax.set_ylim(0, share.max() * 1.15)
     ax.set_xlabel("session_length (tracks)")
     ax.set_ylabel("share of sessions")
-    ax.set_title(title or f"{share.iloc[-1]:.0%} of {len(lengths):,} sessions have "
-                          f"{share.index[-1]} tracks")
+    ax.set_title(
+        title or f"{share.iloc[-1]:.0%} of {len(lengths):,} sessions have {share.index[-1]} tracks"
+    )
     return ax.figure
 
 
-def plot_popularity(df: pd.DataFrame, share: float = 0.01, ax: Axes | None = None,
-                    title: str | None = None) -> Figure:
+def plot_popularity(
+    df: pd.DataFrame, share: float = 0.01, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Rank-frequency plot of plays per track on log-log axes, the top ``share`` shaded."""
     ax = axes(ax, (PAGE_WIDTH, 3.8))
     counts = play_counts(df).to_numpy()
     ranks = np.arange(1, len(counts) + 1)
     top = top_share(df, share)
-    ax.plot(ranks, counts, color=sns.color_palette()[0], linewidth=2,
-            label=f"{len(counts):,} tracks played")
+    ax.plot(
+        ranks,
+        counts,
+        color=sns.color_palette()[0],
+        linewidth=2,
+        label=f"{len(counts):,} tracks played",
+    )
     k = max(1, int(round(share * len(counts))))
-    ax.axvspan(0.8, k + 0.5, color=sns.color_palette()[1], alpha=0.15,
-               label=f"top {share:.0%} of tracks: {top:.0%} of plays")
+    ax.axvspan(
+        0.8,
+        k + 0.5,
+        color=sns.color_palette()[1],
+        alpha=0.15,
+        label=f"top {share:.0%} of tracks: {top:.0%} of plays",
+    )
     mid = max(1, len(counts) // 20)
-    guide = counts[mid - 1] * mid / ranks                 # slope -1 through the rank-`mid` point
+    guide = counts[mid - 1] * mid / ranks  # slope -1 through the rank-`mid` point
     ax.plot(ranks, guide, color="0.4", linestyle=":", linewidth=1.2, label="slope -1 (Zipf)")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -184,8 +279,9 @@ def plot_popularity(df: pd.DataFrame, share: float = 0.01, ax: Axes | None = Non
     return ax.figure
 
 
-def plot_reasons(df: pd.DataFrame, min_share: float = 0.01, ax: Axes | None = None,
-                 title: str | None = None) -> Figure:
+def plot_reasons(
+    df: pd.DataFrame, min_share: float = 0.01, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Shares of reason_start and reason_end values (values rarer than ``min_share`` pooled)."""
     ax = axes(ax, (PAGE_WIDTH, 3.8))
     start = df[START].astype(str).value_counts(normalize=True)
@@ -208,14 +304,21 @@ def plot_reasons(df: pd.DataFrame, min_share: float = 0.01, ax: Axes | None = No
     return ax.figure
 
 
-def plot_skip_vs_fit(curves: Mapping[str, pd.DataFrame], ax: Axes | None = None,
-                     title: str | None = None) -> Figure:
-    """Skip rate against the listener-track fit percentile, one line per `skip_rate_by_fit` table."""
+def plot_skip_vs_fit(
+    curves: Mapping[str, pd.DataFrame], ax: Axes | None = None, title: str | None = None
+) -> Figure:
+    """Skip rate against the listener-track fit percentile, a line per `skip_rate_by_fit` table."""
     ax = axes(ax, (PAGE_WIDTH, 3.8))
     markers = "osD^v"
     for i, (label, curve) in enumerate(curves.items()):
-        ax.plot(curve["percentile"], curve["skip_rate"], marker=markers[i % len(markers)],
-                markersize=5, linewidth=2, label=label)
+        ax.plot(
+            curve["percentile"],
+            curve["skip_rate"],
+            marker=markers[i % len(markers)],
+            markersize=5,
+            linewidth=2,
+            label=label,
+        )
     ax.set_xlim(0, 100)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("listener-track fit cos(u, v), percentile among played tracks")
@@ -225,8 +328,7 @@ def plot_skip_vs_fit(curves: Mapping[str, pd.DataFrame], ax: Axes | None = None,
     return ax.figure
 
 
-def plot_marginals(table: pd.DataFrame, ax: Axes | None = None, title: str | None = None
-                   ) -> Figure:
+def plot_marginals(table: pd.DataFrame, ax: Axes | None = None, title: str | None = None) -> Figure:
     """The `marginals` table as a figure: where each value falls inside its real range.
 
     The x axis is the position inside the range (0 = its low end, 1 = its high end), which makes
@@ -245,8 +347,9 @@ def plot_marginals(table: pd.DataFrame, ax: Axes | None = None, title: str | Non
     ax.scatter(rel[inside], y[inside], color=ok_color, zorder=3, s=28)
     ax.scatter(rel[~inside], y[~inside], color=bad_color, marker="X", zorder=3, s=55)
     prefix = {CONTEXT: "context: ", R_START: "reason_start: ", R_END: "reason_end: "}
-    ax.set_yticks(y, labels=[prefix.get(g, "") + s
-                             for g, s in zip(table["group"], table["statistic"])])
+    ax.set_yticks(
+        y, labels=[prefix.get(g, "") + s for g, s in zip(table["group"], table["statistic"])]
+    )
     ax.set_ylim(-0.7, len(table) - 0.3)
     right = ax.twinx()
     right.set_ylim(ax.get_ylim())
@@ -255,12 +358,18 @@ def plot_marginals(table: pd.DataFrame, ax: Axes | None = None, title: str | Non
     ax.set_xlim(-0.6, 1.6)
     ax.set_xticks([0, 1], labels=["low", "high"])
     ax.set_xlabel("where the value falls in the real range")
-    ax.set_title(title or f"{int(inside.sum())} of {len(table)} statistics fall inside the real "
-                          "range")
-    ax.figure.legend(handles=[Line2D([], [], color="0.55", alpha=0.45, linewidth=6),
-                              Line2D([], [], color=ok_color, marker="o", linestyle=""),
-                              Line2D([], [], color=bad_color, marker="X", markersize=8,
-                                     linestyle="")],
-                     labels=["real range", "simulated, inside", "simulated, outside"],
-                     loc="outside lower center", ncol=3, frameon=False)
+    ax.set_title(
+        title or f"{int(inside.sum())} of {len(table)} statistics fall inside the real range"
+    )
+    ax.figure.legend(
+        handles=[
+            Line2D([], [], color="0.55", alpha=0.45, linewidth=6),
+            Line2D([], [], color=ok_color, marker="o", linestyle=""),
+            Line2D([], [], color=bad_color, marker="X", markersize=8, linestyle=""),
+        ],
+        labels=["real range", "simulated, inside", "simulated, outside"],
+        loc="outside lower center",
+        ncol=3,
+        frameon=False,
+    )
     return ax.figure

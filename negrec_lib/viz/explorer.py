@@ -6,6 +6,7 @@ every figure it can show is rendered in advance into a `widgets.Image`, the imag
 the browser executes from the saved widget state without Python. Its figures are drawn without
 pyplot (they are rendered to PNG, never shown).
 """
+
 from __future__ import annotations
 
 import io
@@ -68,13 +69,14 @@ class _ExplorerCanvas:
         self.title.set_text(title)
         png = _png(self.fig, dpi, colors)
         if not self.laid_out:
-            self.fig.set_layout_engine("none")        # keep the first layout from now on
+            self.fig.set_layout_engine("none")  # keep the first layout from now on
             self.laid_out = True
         return png
 
 
-try:                                        # the explorer needs ipywidgets (the viz extra)
+try:  # the explorer needs ipywidgets (the viz extra)
     import ipywidgets as widgets
+
     _Box = widgets.VBox
 except ImportError:  # pragma: no cover
     widgets = None
@@ -95,10 +97,16 @@ class AttentionExplorer(_Box):
     """
 
 
-def attention_explorer(models: Mapping[str, SessionEncoder], pre: Prefixes,
-                       sessions: Sequence[int], layers: Sequence[int] | None = None,
-                       heads: Sequence[int] | None = None, dpi: int = 90, colors: int = 32,
-                       gamma: float = 0.5) -> AttentionExplorer:
+def attention_explorer(
+    models: Mapping[str, SessionEncoder],
+    pre: Prefixes,
+    sessions: Sequence[int],
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    dpi: int = 90,
+    colors: int = 32,
+    gamma: float = 0.5,
+) -> AttentionExplorer:
     """Compare models' attention maps, one session, layer and head at a time.
 
     Parameters
@@ -115,8 +123,9 @@ def attention_explorer(models: Mapping[str, SessionEncoder], pre: Prefixes,
     """
     if widgets is None:  # pragma: no cover
         raise ImportError("attention_explorer needs ipywidgets: pip install 'negrec[viz]'")
-    weights = {name: attention_weights(m, pre.tracks[list(sessions)]).numpy()
-               for name, m in models.items()}                             # [NL, S, H, L, L]
+    weights = {
+        name: attention_weights(m, pre.tracks[list(sessions)]).numpy() for name, m in models.items()
+    }  # [NL, S, H, L, L]
     n_layers, _, n_heads = next(iter(weights.values())).shape[:3]
     layers = list(layers or range(1, n_layers + 1))
     heads = list(heads or range(1, n_heads + 1))
@@ -153,26 +162,42 @@ def attention_explorer(models: Mapping[str, SessionEncoder], pre: Prefixes,
     top = widgets.Stack(session_stacks, selected_index=0, layout=stack_layout)
     style = {"description_width": "initial"}
     dropdowns = {
-        "session": widgets.Dropdown(options=labels, value=0, description="session",
-                                    style=style, layout=widgets.Layout(width="300px")),
-        "layer": widgets.Dropdown(options=[(f"layer {x}", i) for i, x in enumerate(layers)],
-                                  value=0, description="layer", style=style,
-                                  layout=widgets.Layout(width="130px")),
-        "head": widgets.Dropdown(options=[(f"head {x}", i) for i, x in enumerate(heads)],
-                                 value=0, description="head", style=style,
-                                 layout=widgets.Layout(width="130px")),
+        "session": widgets.Dropdown(
+            options=labels,
+            value=0,
+            description="session",
+            style=style,
+            layout=widgets.Layout(width="300px"),
+        ),
+        "layer": widgets.Dropdown(
+            options=[(f"layer {x}", i) for i, x in enumerate(layers)],
+            value=0,
+            description="layer",
+            style=style,
+            layout=widgets.Layout(width="130px"),
+        ),
+        "head": widgets.Dropdown(
+            options=[(f"head {x}", i) for i, x in enumerate(heads)],
+            value=0,
+            description="head",
+            style=style,
+            layout=widgets.Layout(width="130px"),
+        ),
     }
     links = [widgets.jslink((dropdowns["session"], "index"), (top, "selected_index"))]
-    links += [widgets.jslink((dropdowns["layer"], "index"), (st, "selected_index"))
-              for st in layer_stacks]
-    links += [widgets.jslink((dropdowns["head"], "index"), (st, "selected_index"))
-              for st in head_stacks]
+    links += [
+        widgets.jslink((dropdowns["layer"], "index"), (st, "selected_index")) for st in layer_stacks
+    ]
+    links += [
+        widgets.jslink((dropdowns["head"], "index"), (st, "selected_index")) for st in head_stacks
+    ]
     names = " | ".join(models)
     legend = widgets.HTML(
         f"<small>Left to right: {names}. Query t down, key s across; "
         f"<b style='color:{SKIP_COLOR}'>red triangles</b> mark skipped tracks. "
         f"All {len(images)} views are prerendered, so the menus also work in the static page."
-        "</small>")
+        "</small>"
+    )
     box = AttentionExplorer([widgets.HBox(list(dropdowns.values())), top, legend])
     box.choices = list(images)
     box.images = images

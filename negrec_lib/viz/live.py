@@ -12,6 +12,7 @@ nothing until asked: ``curve.figure()``.
 
 A run that `run_cached` finds finished is drawn from its saved history at once.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,8 +40,9 @@ class LiveCurve:
 
     MAX_COLOURS = 6
 
-    def __init__(self, metric: str | None = None, label: str | None = None,
-                 display: bool | None = None) -> None:
+    def __init__(
+        self, metric: str | None = None, label: str | None = None, display: bool | None = None
+    ) -> None:
         self.metric = metric
         self.label = label
         self.runs: dict[str, list[dict[str, Any]]] = {}
@@ -65,8 +67,9 @@ class LiveCurve:
         """The run is over; the next run gets a new line."""
         self._current = None
 
-    def on_cached_run(self, cfg: Any, history: list[dict[str, Any]],
-                      result: dict[str, Any]) -> None:
+    def on_cached_run(
+        self, cfg: Any, history: list[dict[str, Any]], result: dict[str, Any]
+    ) -> None:
         """A finished run found on disk: draw its saved history."""
         self._start(cfg, history)
         self._current = None
@@ -94,12 +97,15 @@ class LiveCurve:
         loss_ax, val_ax = grid[0]
         best = None
         names = list(self.runs)
-        recent = names[-self.MAX_COLOURS:]          # earlier runs in grey: six colours at most
+        recent = names[-self.MAX_COLOURS :]  # earlier runs in grey: six colours at most
         for name, rows in self.runs.items():
             epochs = [r["epoch"] for r in rows]
-            style = (dict(marker="o", ms=3, label=name) if name in recent else
-                     dict(color="0.75", lw=1, label="_earlier"))
-            line, = loss_ax.plot(epochs, [r["loss"] for r in rows], **style)
+            style = (
+                dict(marker="o", ms=3, label=name)
+                if name in recent
+                else dict(color="0.75", lw=1, label="_earlier")
+            )
+            (line,) = loss_ax.plot(epochs, [r["loss"] for r in rows], **style)
             val = [(r["epoch"], r[f"valid_{metric}"]) for r in rows if f"valid_{metric}" in r]
             if val:
                 val_ax.plot(*zip(*val), **{**style, "color": line.get_color()})
@@ -117,23 +123,32 @@ class LiveCurve:
             val_ax.scatter(*best[1], marker="*", s=120, color="k", zorder=5, label="best so far")
         if best is not None or len(self.runs) > 1:
             handles, labels = val_ax.get_legend_handles_labels()
-            if len(self.runs) == 1:                      # one run: only the star needs a word
+            if len(self.runs) == 1:  # one run: only the star needs a word
                 handles, labels = handles[-1:], labels[-1:]
             if len(names) > len(recent):
                 from matplotlib.lines import Line2D
+
                 handles.insert(0, Line2D([], [], color="0.75", lw=1))
                 labels.insert(0, f"{len(names) - len(recent)} earlier runs")
             fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
         if not self.runs:
             for ax in (loss_ax, val_ax):
-                ax.text(0.5, 0.5, "training starts ...", ha="center", va="center",
-                        transform=ax.transAxes, color="0.5")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "training starts ...",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="0.5",
+                )
         return fig
 
     def _draw(self) -> None:
         if not self.live:
             return
         from IPython.display import display
+
         fig = self.figure()
         try:
             if self._handle is None:
@@ -141,4 +156,4 @@ class LiveCurve:
             else:
                 self._handle.update(fig)
         finally:
-            plt.close(fig)           # the inline backend must not show it a second time
+            plt.close(fig)  # the inline backend must not show it a second time

@@ -5,6 +5,7 @@ The tables come from `negrec_lib.study.encoder`; every function follows the conv
 Figure; end the notebook cell with ``plt.show()``). Token ids follow
 `negrec_lib.tokens`: 0 = PAD, 1 = MASK, 2 = OOV, tracks from 3.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -19,15 +20,20 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from torch import Tensor
 
-from ..tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 from ..study.encoder import mask_matrix, token_label
+from ..tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 from .style import ALLOWED_COLOR, BLOCKED_COLOR, PAGE_WIDTH, TOKEN_COLORS, subplots
 
 __all__ = ["plot_masks", "plot_token_grids", "plot_output_change", "plot_parameter_scaling"]
 
 
-def plot_masks(masks: Mapping[str, Tensor], tokens: Mapping[str, Tensor],
-               panel_width: float = 3.1, ncols: int = 2, ax: Any = None) -> Figure:
+def plot_masks(
+    masks: Mapping[str, Tensor],
+    tokens: Mapping[str, Tensor],
+    panel_width: float = 3.1,
+    ncols: int = 2,
+    ax: Any = None,
+) -> Figure:
     """One heatmap per attention mask, ``ncols`` per row: query position down, key across.
 
     Parameters
@@ -41,8 +47,9 @@ def plot_masks(masks: Mapping[str, Tensor], tokens: Mapping[str, Tensor],
     n = len(masks)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, grid = subplots(ax, nrows, ncols,
-                         (panel_width * ncols + 0.4, (panel_width + 0.6) * nrows + 0.5))
+    fig, grid = subplots(
+        ax, nrows, ncols, (panel_width * ncols + 0.4, (panel_width + 0.6) * nrows + 0.5)
+    )
     axes = grid.flatten()
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -54,8 +61,9 @@ def plot_masks(masks: Mapping[str, Tensor], tokens: Mapping[str, Tensor],
         ax.imshow(m, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         labels = [f"{i}\n{token_label(t)}" for i, t in enumerate(toks)]
         ax.set_xticks(range(L), labels=labels, fontsize=8)
-        ax.set_yticks(range(L), labels=[f"{i}: {token_label(t)}" for i, t in enumerate(toks)],
-                      fontsize=8)
+        ax.set_yticks(
+            range(L), labels=[f"{i}: {token_label(t)}" for i, t in enumerate(toks)], fontsize=8
+        )
         ax.xaxis.tick_top()
         ax.set_xticks(np.arange(-0.5, L), minor=True)
         ax.set_yticks(np.arange(-0.5, L), minor=True)
@@ -63,29 +71,46 @@ def plot_masks(masks: Mapping[str, Tensor], tokens: Mapping[str, Tensor],
         ax.grid(which="major", visible=False)
         ax.tick_params(which="both", length=0)
         for q, t in enumerate(toks):
-            if t == PAD_ID:          # a padded query: its output is zeroed anyway
+            if t == PAD_ID:  # a padded query: its output is zeroed anyway
                 ax.add_patch(_hatch(q, L))
         ax.set_xlabel(title, fontsize=9, fontweight="bold")
     for ax in grid[:, 0]:
         ax.set_ylabel("query position t (attends from)", fontsize=8)
-    fig.suptitle("Rows: query position t (attends from).  Columns: key position s "
-                 "(attended to).", fontsize=9)
-    fig.legend(handles=[Patch(color=ALLOWED_COLOR, label="may attend"),
-                        Patch(color=BLOCKED_COLOR, label="blocked"),
-                        Patch(facecolor="none", edgecolor="0.45", hatch="///",
-                              label="padded query (output zeroed)")],
-               loc="outside lower center", ncol=3, frameon=False, fontsize=8)
+    fig.suptitle(
+        "Rows: query position t (attends from).  Columns: key position s (attended to).", fontsize=9
+    )
+    fig.legend(
+        handles=[
+            Patch(color=ALLOWED_COLOR, label="may attend"),
+            Patch(color=BLOCKED_COLOR, label="blocked"),
+            Patch(
+                facecolor="none",
+                edgecolor="0.45",
+                hatch="///",
+                label="padded query (output zeroed)",
+            ),
+        ],
+        loc="outside lower center",
+        ncol=3,
+        frameon=False,
+        fontsize=8,
+    )
     return fig
 
 
 def _hatch(row: int, width: int) -> Rectangle:
-    return Rectangle((-0.5, row - 0.5), width, 1, facecolor="none", edgecolor="0.45",
-                     hatch="///", linewidth=0)
+    return Rectangle(
+        (-0.5, row - 0.5), width, 1, facecolor="none", edgecolor="0.45", hatch="///", linewidth=0
+    )
 
 
-def plot_token_grids(grids: Mapping[str, Tensor], row_labels: Sequence[str] | None = None,
-                     title: str | None = None, panel_width: float | None = None,
-                     ax: Any = None) -> Figure:
+def plot_token_grids(
+    grids: Mapping[str, Tensor],
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    panel_width: float | None = None,
+    ax: Any = None,
+) -> Figure:
     """Token-id grids [B, L] side by side, one cell per position, coloured by token kind.
 
     Tracks are pale blue with their id, [MASK] orange, OOV purple; PAD is left blank (in a
@@ -109,12 +134,22 @@ def plot_token_grids(grids: Mapping[str, Tensor], row_labels: Sequence[str] | No
         ax.imshow(code, cmap=cmap, vmin=-0.5, vmax=3.5, aspect="auto", interpolation="nearest")
         for (b, t), tok in np.ndenumerate(g):
             if tok != PAD_ID:
-                ax.text(t, b, token_label(tok).replace("MASK", "M"), ha="center", va="center",
-                        fontsize=8, color="0.1")
+                ax.text(
+                    t,
+                    b,
+                    token_label(tok).replace("MASK", "M"),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="0.1",
+                )
         L = g.shape[1]
         ax.set_xticks(range(L), labels=[str(i) for i in range(L)], fontsize=8)
-        ax.set_yticks(range(B), labels=list(row_labels) if row_labels else
-                      [f"session {b}" for b in range(B)], fontsize=9)
+        ax.set_yticks(
+            range(B),
+            labels=list(row_labels) if row_labels else [f"session {b}" for b in range(B)],
+            fontsize=9,
+        )
         ax.set_xticks(np.arange(-0.5, L), minor=True)
         ax.set_yticks(np.arange(-0.5, B), minor=True)
         ax.grid(which="minor", color="0.75", linewidth=0.8)
@@ -124,16 +159,24 @@ def plot_token_grids(grids: Mapping[str, Tensor], row_labels: Sequence[str] | No
         ax.set_title(textwrap.fill(name, 24) if n > 2 else name, fontsize=10)
         present.update(np.unique(code).tolist())
     names = ["track id", "[MASK] (M)", "PAD / no target", "OOV"]
-    fig.legend(handles=[Patch(facecolor=TOKEN_COLORS[kinds[c]], edgecolor="0.6", label=names[c])
-                        for c in sorted(present)],
-               loc="outside lower center", ncol=4, frameon=False, fontsize=8)
+    fig.legend(
+        handles=[
+            Patch(facecolor=TOKEN_COLORS[kinds[c]], edgecolor="0.6", label=names[c])
+            for c in sorted(present)
+        ],
+        loc="outside lower center",
+        ncol=4,
+        frameon=False,
+        fontsize=8,
+    )
     if title:
         fig.suptitle(title, fontsize=11, fontweight="bold")
     return fig
 
 
-def plot_output_change(changes: Mapping[str, pd.DataFrame], position: int,
-                       floor: float = 1e-4, ax: Any = None) -> Figure:
+def plot_output_change(
+    changes: Mapping[str, pd.DataFrame], position: int, floor: float = 1e-4, ax: Any = None
+) -> Figure:
     """Relative output change per position (one panel per model, log scale), edit shaded.
 
     A change of exactly zero cannot sit on a log axis: it is drawn as a hollow marker on the
@@ -149,11 +192,25 @@ def plot_output_change(changes: Mapping[str, pd.DataFrame], position: int,
         pos = frame["position"].to_numpy()
         zero = rel == 0.0
         ax.vlines(pos[~zero], floor, rel[~zero], color=palette[i], linewidth=6)
-        ax.scatter(pos[zero], np.full(zero.sum(), floor), facecolor="white",
-                   edgecolor=palette[i], s=40, zorder=3, linewidth=1.5)
+        ax.scatter(
+            pos[zero],
+            np.full(zero.sum(), floor),
+            facecolor="white",
+            edgecolor=palette[i],
+            s=40,
+            zorder=3,
+            linewidth=1.5,
+        )
         for p in pos[zero]:
-            ax.annotate("0", (p, floor), xytext=(0, 6), textcoords="offset points",
-                        ha="center", fontsize=8, color="0.25")
+            ax.annotate(
+                "0",
+                (p, floor),
+                xytext=(0, 6),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color="0.25",
+            )
         ax.axvspan(position - 0.5, position + 0.5, color="0.5", alpha=0.15)
         ax.text(position, top / 1.4, "edited", ha="center", va="top", fontsize=8)
         ax.set_yscale("log")
@@ -163,8 +220,11 @@ def plot_output_change(changes: Mapping[str, pd.DataFrame], position: int,
         ax.set_xlabel("position t")
         ax.set_title(name, fontsize=10)
     axes[0].set_ylabel(r"$\|h'_t - h_t\| \,/\, \|h_t\|$")
-    fig.suptitle(f"Output change after replacing the track at position {position}",
-                 fontsize=11, fontweight="bold")
+    fig.suptitle(
+        f"Output change after replacing the track at position {position}",
+        fontsize=11,
+        fontweight="bold",
+    )
     return fig
 
 
@@ -183,18 +243,41 @@ def plot_parameter_scaling(table: pd.DataFrame, d_model: int, ax: Any = None) ->
     ax = grid[0, 0]
     palette = sns.color_palette()
     ax.plot(sizes, total, color="0.2", linewidth=2.2, label="total")
-    ax.plot(sizes, track_table, color=palette[0], linewidth=1.6, linestyle="--",
-            label=f"track table: (tracks + {N_RESERVED}) \u00d7 {d_model}")
-    ax.plot(sizes, total - track_table, color=palette[1], linewidth=1.6, linestyle="-.",
-            label="everything else (positions, layers, head)")
+    ax.plot(
+        sizes,
+        track_table,
+        color=palette[0],
+        linewidth=1.6,
+        linestyle="--",
+        label=f"track table: (tracks + {N_RESERVED}) \u00d7 {d_model}",
+    )
+    ax.plot(
+        sizes,
+        total - track_table,
+        color=palette[1],
+        linewidth=1.6,
+        linestyle="-.",
+        label="everything else (positions, layers, head)",
+    )
     marks = table[table["mark"] != ""]
     for i, (name, v, t) in enumerate(zip(marks["mark"], marks["tracks"], marks["total"])):
         t = float(t)
         ax.scatter([v], [t], color=palette[2 + i % 6], zorder=3, s=36)
-        ax.annotate(f"{name}: {t / 1e6:,.2f} M parameters\n{t * 4 / 1e6:,.0f} MB in fp32", (v, t),
-                    xytext=(9, -5), textcoords="offset points", ha="left", va="top", fontsize=8,
-                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none",
-                          "alpha": 0.85})
+        ax.annotate(
+            f"{name}: {t / 1e6:,.2f} M parameters\n{t * 4 / 1e6:,.0f} MB in fp32",
+            (v, t),
+            xytext=(9, -5),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=8,
+            bbox={
+                "boxstyle": "round,pad=0.2",
+                "facecolor": "white",
+                "edgecolor": "none",
+                "alpha": 0.85,
+            },
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("catalogue size (tracks)")

@@ -20,6 +20,7 @@ The package, one idea a module, on top of the format-free block reader (`csv_blo
 - `logs`: `iter_log_blocks` and `read_log`
 - `features`: `read_track_features`
 """
+
 from negrec_lib.errors import MSSDFormatError
 
 from .decode import VALUE_COLUMNS
@@ -28,5 +29,14 @@ from .files import find_log_files, find_tf_files
 from .logs import LogBlock, iter_log_blocks, read_log
 from .report import ReadReport
 
-__all__ = ["MSSDFormatError", "ReadReport", "LogBlock", "iter_log_blocks", "read_log",
-           "read_track_features", "find_log_files", "find_tf_files", "VALUE_COLUMNS"]
+__all__ = [
+    "MSSDFormatError",
+    "ReadReport",
+    "LogBlock",
+    "iter_log_blocks",
+    "read_log",
+    "read_track_features",
+    "find_log_files",
+    "find_tf_files",
+    "VALUE_COLUMNS",
+]

@@ -4,6 +4,7 @@
 `yy-mm-dd`. Under ``date_format="auto"`` a two-digit date is read the way that falls in MSSD's
 range (2018-07-15 to 2018-09-18) when exactly one does, and refused as ambiguous otherwise.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,8 +17,10 @@ from negrec_lib.data.csv_columns import RowErrors, encode, row_errors, value_err
 
 DATE_FORMATS = ("auto", "yyyy-mm-dd", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd")
 MSSD_FIRST_DAY, MSSD_LAST_DAY = dt.date(2018, 7, 15), dt.date(2018, 9, 18)
-_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
-                       r"(?:Z|[+-]\d{2}:?\d{2})?)?\Z")
+_ISO_DATE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r"(?:Z|[+-]\d{2}:?\d{2})?)?\Z"
+)
 _SLASH_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\Z")
 _TWO_DIGIT_DATE = re.compile(r"(\d{2})-(\d{2})-(\d{2})\Z")
 _EPOCH = dt.date(1970, 1, 1)
@@ -67,8 +70,7 @@ def _parse_date(text: str, fmt: str = "auto") -> int | tuple[str, str] | None:
     return None if day is None else (day - _EPOCH).days
 
 
-def decode_date(col: pa.ChunkedArray, prio: int, fmt: str
-                 ) -> tuple[np.ndarray, list[RowErrors]]:
+def decode_date(col: pa.ChunkedArray, prio: int, fmt: str) -> tuple[np.ndarray, list[RowErrors]]:
     """The `date` column as int32 days since 1970; errors for bad and ambiguous values."""
     idx, uniq = encode(col)
     texts = uniq.to_pylist()
@@ -80,20 +82,30 @@ def decode_date(col: pa.ChunkedArray, prio: int, fmt: str
     bad_codes = [i for i, x in enumerate(parsed) if x is None]
     if bad_codes:
         bad = np.flatnonzero(np.isin(idx, bad_codes))
-        spelled = ("a date YYYY-MM-DD (optionally with a time), dd/mm/yyyy, or dd-mm-yy or "
-                   f"yy-mm-dd within MSSD's range ({MSSD_FIRST_DAY} to {MSSD_LAST_DAY}; "
-                   "otherwise pass date_format / --date-format)" if fmt == "auto"
-                   else f"a date in the format {fmt}")
+        spelled = (
+            "a date YYYY-MM-DD (optionally with a time), dd/mm/yyyy, or dd-mm-yy or "
+            f"yy-mm-dd within MSSD's range ({MSSD_FIRST_DAY} to {MSSD_LAST_DAY}; "
+            "otherwise pass date_format / --date-format)"
+            if fmt == "auto"
+            else f"a date in the format {fmt}"
+        )
         errs += value_errors(bad, np.asarray(texts, object)[idx[bad]], "date", prio, spelled)
     amb_codes = [i for i, x in enumerate(parsed) if isinstance(x, tuple)]
     if amb_codes:
         bad = np.flatnonzero(np.isin(idx, amb_codes))
         payload = [(texts[c], *parsed[c]) for c in idx[bad]]
-        errs += row_errors(bad, payload, "date", "bad_value:date", prio,
-                           lambda p: f"ambiguous date {p[0]!r}: read as dd-mm-yy it is {p[1]}, "
-                                     f"as yy-mm-dd {p[2]}, and MSSD's range "
-                                     f"({MSSD_FIRST_DAY} to {MSSD_LAST_DAY}) does not decide; "
-                                     "pass date_format='dd-mm-yy' or 'yy-mm-dd' "
-                                     "(--date-format)")
+        errs += row_errors(
+            bad,
+            payload,
+            "date",
+            "bad_value:date",
+            prio,
+            lambda p: (
+                f"ambiguous date {p[0]!r}: read as dd-mm-yy it is {p[1]}, "
+                f"as yy-mm-dd {p[2]}, and MSSD's range "
+                f"({MSSD_FIRST_DAY} to {MSSD_LAST_DAY}) does not decide; "
+                "pass date_format='dd-mm-yy' or 'yy-mm-dd' "
+                "(--date-format)"
+            ),
+        )
     return vals, errs
-

@@ -5,6 +5,7 @@ checking and decoding them touches only their few distinct values. Every bad val
 `RowErrors` with its exact row; the session structure is checked later, in file order
 (`structure.py`), once the rows of a session are all read.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from negrec_lib.data import schema
-from negrec_lib.data.csv_columns import (RowErrors, decode_categorical, decode_int, decode_map,
-                                         encode, row_errors, value_errors)
+from negrec_lib.data.csv_columns import (
+    RowErrors,
+    decode_categorical,
+    decode_int,
+    decode_map,
+    encode,
+    row_errors,
+    value_errors,
+)
 from negrec_lib.data.csv_parse import BlockSpec, parse_block
 
 from .dates import decode_date
@@ -21,43 +29,59 @@ from .report import BLANK, PRIO_BLANK, PRIO_SKIPS, PRIO_VALUE, SKIPS
 from .runs import RowBatch
 
 _BOOLS = schema.LOG_BOOL_COLUMNS + schema.LOG_FLAG_COLUMNS
-_INT_DTYPES = {"session_position": np.int16, "session_length": np.int16,
-               "hist_user_behavior_n_seekfwd": np.int32, "hist_user_behavior_n_seekback": np.int32,
-               "hour_of_day": np.int8}
+_INT_DTYPES = {
+    "session_position": np.int16,
+    "session_length": np.int16,
+    "hist_user_behavior_n_seekfwd": np.int32,
+    "hist_user_behavior_n_seekback": np.int32,
+    "hour_of_day": np.int8,
+}
 # LogBlock.columns: every log column but the two ids, with its dtype
-VALUE_DTYPES: dict[str, type] = {c: (np.bool_ if c in _BOOLS else _INT_DTYPES.get(c, np.int8))
-                                 for c in schema.LOG_COLUMNS
-                                 if c not in ("session_id", "track_id_clean")}
+VALUE_DTYPES: dict[str, type] = {
+    c: (np.bool_ if c in _BOOLS else _INT_DTYPES.get(c, np.int8))
+    for c in schema.LOG_COLUMNS
+    if c not in ("session_id", "track_id_clean")
+}
 VALUE_DTYPES["date"] = np.int32
 VALUE_COLUMNS: tuple[str, ...] = tuple(VALUE_DTYPES)
 
 # Parse types: booleans and integers convert natively (if a value does not, the block is parsed
 # again as text to find the exact rows); everything else is text, dictionary-encoded after.
-_FAST_TYPES = {c: pa.bool_() for c in _BOOLS} | {
-    c: pa.from_numpy_dtype(np.dtype(d)) for c, d in _INT_DTYPES.items()} | {
-    c: pa.string() for c in ("session_id", "track_id_clean", "date",
-                             *schema.LOG_CATEGORICAL_COLUMNS)}
+_FAST_TYPES = (
+    {c: pa.bool_() for c in _BOOLS}
+    | {c: pa.from_numpy_dtype(np.dtype(d)) for c, d in _INT_DTYPES.items()}
+    | {
+        c: pa.string()
+        for c in ("session_id", "track_id_clean", "date", *schema.LOG_CATEGORICAL_COLUMNS)
+    }
+)
 
 _TRUE = dict.fromkeys(schema.TRUE_SPELLINGS, True) | dict.fromkeys(schema.FALSE_SPELLINGS, False)
 
 
 def log_spec(names: list[str]) -> BlockSpec:
     """How to parse the blocks of a log file whose (checked, unique) header is `names`."""
-    return BlockSpec(names, list(schema.LOG_COLUMNS), _FAST_TYPES, schema.TRUE_SPELLINGS,
-                     schema.FALSE_SPELLINGS)
+    return BlockSpec(
+        names, list(schema.LOG_COLUMNS), _FAST_TYPES, schema.TRUE_SPELLINGS, schema.FALSE_SPELLINGS
+    )
 
 
-def _decode_bool(col: pa.ChunkedArray, column: str, prio: int
-                 ) -> tuple[np.ndarray, list[RowErrors]]:
+def _decode_bool(
+    col: pa.ChunkedArray, column: str, prio: int
+) -> tuple[np.ndarray, list[RowErrors]]:
     if pa.types.is_boolean(col.type):
         return col.to_numpy(), []
-    expected = ("0/1 (or true/false)" if column in schema.LOG_FLAG_COLUMNS
-                else "true/false (or True/False, TRUE/FALSE, 1/0)")
+    expected = (
+        "0/1 (or true/false)"
+        if column in schema.LOG_FLAG_COLUMNS
+        else "true/false (or True/False, TRUE/FALSE, 1/0)"
+    )
     return decode_map(col, column, prio, _TRUE.get, np.bool_, expected)
 
 
-def decode_log(data: pa.Buffer, quoted: bool, spec: BlockSpec, date_format: str = "auto"
-               ) -> RowBatch:
+def decode_log(
+    data: pa.Buffer, quoted: bool, spec: BlockSpec, date_format: str = "auto"
+) -> RowBatch:
     """Parse and decode one block of log rows (worker thread)."""
     parsed = parse_block(data, quoted, spec)
     t, n = parsed.table, parsed.table.num_rows
@@ -89,16 +113,33 @@ def decode_log(data: pa.Buffer, quoted: bool, spec: BlockSpec, date_format: str 
         errs += e
     s1, s2, s3 = cols["skip_1"], cols["skip_2"], cols["skip_3"]
     for bad, col_name, before in ((s1 & ~s2, "skip_2", "skip_1"), (s2 & ~s3, "skip_3", "skip_2")):
-        errs += row_errors(np.flatnonzero(bad), [before] * int(bad.sum()), col_name, SKIPS,
-                           PRIO_SKIPS,
-                           lambda b, c=col_name: f"skip flags must be cumulative (skip_1 => "
-                                                 f"skip_2 => skip_3): {b} is true but {c} is false")
-    return RowBatch(cols, track_codes, track_dict, run_starts, run_ids, parsed.row_lines, errs,
-                    parsed.malformed, parsed.n_lines)
+        errs += row_errors(
+            np.flatnonzero(bad),
+            [before] * int(bad.sum()),
+            col_name,
+            SKIPS,
+            PRIO_SKIPS,
+            lambda b, c=col_name: (
+                f"skip flags must be cumulative (skip_1 => "
+                f"skip_2 => skip_3): {b} is true but {c} is false"
+            ),
+        )
+    return RowBatch(
+        cols,
+        track_codes,
+        track_dict,
+        run_starts,
+        run_ids,
+        parsed.row_lines,
+        errs,
+        parsed.malformed,
+        parsed.n_lines,
+    )
 
 
-def _empty_ids(t: pa.Table, run_starts: np.ndarray, run_ids: np.ndarray, n: int, prio: int
-               ) -> list[RowErrors]:
+def _empty_ids(
+    t: pa.Table, run_starts: np.ndarray, run_ids: np.ndarray, n: int, prio: int
+) -> list[RowErrors]:
     """Rows with an empty session id: blank lines, or a missing id."""
     empty = np.flatnonzero(run_ids == "")
     if len(empty) == 0:
@@ -107,9 +148,17 @@ def _empty_ids(t: pa.Table, run_starts: np.ndarray, run_ids: np.ndarray, n: int,
     rows = np.concatenate([np.arange(run_starts[r], ends[r]) for r in empty])
     texts = [t.column(c).take(pa.array(rows)).to_pylist() for c in schema.LOG_COLUMNS]
     blank = np.array([all(col[k] == "" for col in texts) for k in range(len(rows))])
-    return (row_errors(rows[blank], np.full(int(blank.sum()), "", object), None, BLANK,
-                       PRIO_BLANK, lambda v: "blank line (empty lines between rows are not "
-                                             "allowed; remove it)")
-            + value_errors(rows[~blank], np.full(int((~blank).sum()), "", object), "session_id",
-                           prio, "a non-empty session id"))
-
+    return row_errors(
+        rows[blank],
+        np.full(int(blank.sum()), "", object),
+        None,
+        BLANK,
+        PRIO_BLANK,
+        lambda v: "blank line (empty lines between rows are not allowed; remove it)",
+    ) + value_errors(
+        rows[~blank],
+        np.full(int((~blank).sum()), "", object),
+        "session_id",
+        prio,
+        "a non-empty session id",
+    )

@@ -4,6 +4,7 @@ The same block reader as the logs (`csv_parse`), with every numeric column check
 must appear once. Every violation raises `MSSDFormatError`, or, with ``on_error="drop"``, drops
 the row and counts it in the `ReadReport` (whose session counters then count tracks).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -17,19 +18,29 @@ import pandas as pd
 import pyarrow as pa
 
 from negrec_lib.data import schema
-from negrec_lib.data.csv_columns import (RowErrors, decode_float, decode_int, decode_map,
-                                         value_errors)
+from negrec_lib.data.csv_columns import (
+    RowErrors,
+    decode_float,
+    decode_int,
+    decode_map,
+    value_errors,
+)
 from negrec_lib.data.csv_parse import BlockSpec, n_threads, parse_block, pipelined
 from negrec_lib.errors import ConfigError, MSSDFormatError
 
 from .files import find_tf_files, open_csv, raise_first
 from .report import MALFORMED, PRIO_VALUE, ReadReport
 
-_TF_INTS = {"key": (np.int8, 0, 11), "time_signature": (np.int8, 0, None),
-            "release_year": (np.int16, 0, None)}
-_TF_FAST = {c: pa.float64() for c in schema.TF_NUMERIC_COLUMNS} | {
-    c: pa.from_numpy_dtype(np.dtype(d)) for c, (d, _, _) in _TF_INTS.items()} | {
-    "track_id": pa.string(), "mode": pa.string()}
+_TF_INTS = {
+    "key": (np.int8, 0, 11),
+    "time_signature": (np.int8, 0, None),
+    "release_year": (np.int16, 0, None),
+}
+_TF_FAST = (
+    {c: pa.float64() for c in schema.TF_NUMERIC_COLUMNS}
+    | {c: pa.from_numpy_dtype(np.dtype(d)) for c, (d, _, _) in _TF_INTS.items()}
+    | {"track_id": pa.string(), "mode": pa.string()}
+)
 
 
 @dataclass
@@ -63,12 +74,14 @@ def _decode_tf(data: pa.Buffer, quoted: bool, spec: BlockSpec) -> _TfRows:
     return _TfRows(cols, parsed.row_lines, errs, parsed.malformed, parsed.n_lines)
 
 
-def _read_tf_file(path: Path, pool: ThreadPoolExecutor, on_error: str, report: ReadReport,
-                  block_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _read_tf_file(
+    path: Path, pool: ThreadPoolExecutor, on_error: str, report: ReadReport, block_size: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Columns and row lines of one validated tf file."""
     csvf, names = open_csv(path, block_size, schema.TF_COLUMNS)
-    spec = BlockSpec(names, list(schema.TF_COLUMNS), _TF_FAST, schema.TRUE_SPELLINGS,
-                     schema.FALSE_SPELLINGS)
+    spec = BlockSpec(
+        names, list(schema.TF_COLUMNS), _TF_FAST, schema.TRUE_SPELLINGS, schema.FALSE_SPELLINGS
+    )
     parts, line_parts = [], []
     try:
         for chunk, first_line, _ in pipelined(csvf, pool, _decode_tf, spec):
@@ -97,9 +110,13 @@ def _read_tf_file(path: Path, pool: ThreadPoolExecutor, on_error: str, report: R
     return cols, np.concatenate(line_parts)
 
 
-def read_track_features(path: str | Path, *, on_error: str = "raise",
-                        report: ReadReport | None = None, block_size: int = 16 << 20
-                        ) -> pd.DataFrame:
+def read_track_features(
+    path: str | Path,
+    *,
+    on_error: str = "raise",
+    report: ReadReport | None = None,
+    block_size: int = 16 << 20,
+) -> pd.DataFrame:
     """Validated track features of a tf file or folder: track_id str, features float32, key and
     time_signature int8, release_year int16, mode categorical (major/minor)."""
     if on_error not in ("raise", "drop"):
@@ -126,9 +143,13 @@ def read_track_features(path: str | Path, *, on_error: str = "raise",
         if on_error == "raise":
             i = int(later[0])
             j = first_row[ids.iat[i]]
-            raise MSSDFormatError(f"duplicate track_id {ids.iat[i]!r}: already on line "
-                                  f"{lines[j]} of {files[file_idx[j]]}", files[file_idx[i]],
-                                  int(lines[i]), "track_id")
+            raise MSSDFormatError(
+                f"duplicate track_id {ids.iat[i]!r}: already on line "
+                f"{lines[j]} of {files[file_idx[j]]}",
+                files[file_idx[i]],
+                int(lines[i]),
+                "track_id",
+            )
         before = Counter(report.sessions_dropped)
         for i in later:
             report.count_drop("duplicate_track_id", files[file_idx[i]], int(lines[i]))
@@ -144,5 +165,8 @@ def read_track_features(path: str | Path, *, on_error: str = "raise",
 def _warn_dropped(path: Path | str, dropped: Counter) -> None:
     if dropped:
         detail = ", ".join(f"{k}: {v}" for k, v in dropped.most_common())
-        warnings.warn(f"{path}: dropped {sum(dropped.values())} track(s) that break the MSSD "
-                      f"format ({detail}); see the ReadReport for examples", stacklevel=3)
+        warnings.warn(
+            f"{path}: dropped {sum(dropped.values())} track(s) that break the MSSD "
+            f"format ({detail}); see the ReadReport for examples",
+            stacklevel=3,
+        )

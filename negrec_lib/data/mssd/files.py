@@ -5,6 +5,7 @@ root, with a `training_set/` folder); track features likewise with `tf_*` and
 `track_features/`. Every failure raises `MSSDFormatError` naming the file, the 1-based line
 (the header is line 1) and the column.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,12 +24,18 @@ def _find(path: str | Path, prefix: str, subfolder: str, what: str) -> list[Path
     if not path.exists():
         raise MSSDFormatError("no such file or folder", path)
     for folder in (path, path / subfolder):
-        files = sorted(p for p in folder.glob(f"{prefix}*") if p.is_file()
-                       and (p.name.endswith(".csv") or p.name.endswith(".csv.gz")))
+        files = sorted(
+            p
+            for p in folder.glob(f"{prefix}*")
+            if p.is_file() and (p.name.endswith(".csv") or p.name.endswith(".csv.gz"))
+        )
         if files:
             return files
-    raise MSSDFormatError(f"no {what} files ({prefix}*.csv or {prefix}*.csv.gz) in this folder "
-                          f"or in its '{subfolder}/' subfolder", path)
+    raise MSSDFormatError(
+        f"no {what} files ({prefix}*.csv or {prefix}*.csv.gz) in this folder "
+        f"or in its '{subfolder}/' subfolder",
+        path,
+    )
 
 
 def find_log_files(path: str | Path) -> list[Path]:
@@ -62,20 +69,27 @@ def _check_header(names: list[str], path: Path, required: tuple[str, ...]) -> li
                 raise MSSDFormatError(
                     f"wrong delimiter: the header is one field separated by {word}; MSSD "
                     "files are comma-separated (re-save the file with ',' as delimiter)",
-                    path, 1)
+                    path,
+                    1,
+                )
     missing = [c for c in required if c not in names]
     if missing:
-        raise MSSDFormatError(f"missing required column(s) {', '.join(map(repr, missing))}; "
-                              f"the header has {', '.join(map(repr, names))}", path, 1,
-                              missing[0])
+        raise MSSDFormatError(
+            f"missing required column(s) {', '.join(map(repr, missing))}; "
+            f"the header has {', '.join(map(repr, names))}",
+            path,
+            1,
+            missing[0],
+        )
     dup = next((c for c in required if names.count(c) > 1), None)
     if dup is not None:
         raise MSSDFormatError("the column appears more than once in the header", path, 1, dup)
     return [c if c in required else f"__extra_{i}" for i, c in enumerate(names)]
 
 
-def raise_first(errs: list[RowErrors], malformed: list[tuple[int, str]], lines: np.ndarray,
-                path: Path) -> None:
+def raise_first(
+    errs: list[RowErrors], malformed: list[tuple[int, str]], lines: np.ndarray, path: Path
+) -> None:
     """Raise the earliest violation (by line, then priority), if there is one."""
     first = first_error(errs, malformed, lines)
     if first is not None:

@@ -7,6 +7,7 @@ are checked for the session structure (`structure.py`), and every violation eith
 `ReadReport` (``on_error="drop"``). Session ids must be unique within a file (a check across
 files would need memory that grows with the dataset).
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,11 +49,11 @@ class LogBlock:
 
     path: Path
     columns: dict[str, np.ndarray]  # each [n_rows]
-    track_codes: np.ndarray         # int32 [n_rows] index into track_dict
-    track_dict: pa.Array            # string [n_tracks] distinct track_id_clean values
-    session_starts: np.ndarray      # int64 [n_sessions] first row of each session
-    session_ids: np.ndarray         # object [n_sessions]
-    lines: np.ndarray               # int64 [n_rows] 1-based line in the (decompressed) file
+    track_codes: np.ndarray  # int32 [n_rows] index into track_dict
+    track_dict: pa.Array  # string [n_tracks] distinct track_id_clean values
+    session_starts: np.ndarray  # int64 [n_sessions] first row of each session
+    session_ids: np.ndarray  # object [n_sessions]
+    lines: np.ndarray  # int64 [n_rows] 1-based line in the (decompressed) file
 
     @functools.cached_property
     def track_names(self) -> np.ndarray:
@@ -99,11 +100,12 @@ class _Options:
 class _FileReader:
     """Reads one log file: blocks decoded on the pool, settled here in file order."""
 
-    def __init__(self, path: Path, pool: ThreadPoolExecutor, opts: _Options, report: ReadReport,
-                 budget: list) -> None:
+    def __init__(
+        self, path: Path, pool: ThreadPoolExecutor, opts: _Options, report: ReadReport, budget: list
+    ) -> None:
         self.path, self.pool, self.opts, self.report, self.budget = path, pool, opts, report, budget
         self.seen: dict[str, int] = {}  # session id -> line of its first row
-        self.started = False            # a session of the file has been settled
+        self.started = False  # a session of the file has been settled
 
     def blocks(self) -> Iterator[LogBlock]:
         """Yield the file's blocks; warn once at the end if sessions were dropped."""
@@ -114,9 +116,14 @@ class _FileReader:
             tail = RowBatch.empty(VALUE_DTYPES)
             hook = self.opts.on_file_read
             on_read = None if hook is None else (lambda: hook(self.path))
-            for chunk, first_line, final in pipelined(csvf, self.pool, decode_log,
-                                                      log_spec(names), self.opts.date_format,
-                                                      on_exhausted=on_read):
+            for chunk, first_line, final in pipelined(
+                csvf,
+                self.pool,
+                decode_log,
+                log_spec(names),
+                self.opts.date_format,
+                on_exhausted=on_read,
+            ):
                 chunk.place(first_line)
                 block, tail = self._settle(RowBatch.concat(tail, chunk), final)
                 if block.n_rows:
@@ -128,9 +135,11 @@ class _FileReader:
         dropped = self.report.sessions_dropped - before
         if dropped:
             detail = ", ".join(f"{k}: {v}" for k, v in dropped.most_common())
-            warnings.warn(f"{self.path}: dropped {sum(dropped.values())} session(s) that break "
-                          f"the MSSD format ({detail}); see the ReadReport for examples",
-                          stacklevel=3)
+            warnings.warn(
+                f"{self.path}: dropped {sum(dropped.values())} session(s) that break "
+                f"the MSSD format ({detail}); see the ReadReport for examples",
+                stacklevel=3,
+            )
 
     def _settle(self, rows: RowBatch, final: bool) -> tuple[LogBlock, RowBatch]:
         """Validate the complete sessions of `rows`; return them as a block, and the rest."""
@@ -141,19 +150,19 @@ class _FileReader:
         errs = [e.select(e.rows < cut) for e in rows.errors]
         eof_line = 0  # the file's last line, once known
         if final:
-            eof_line = max([int(x) for x in rows.lines[-1:]] + [x[0] for x in rows.malformed],
-                           default=0)
-        structure, partial = structure_errors(rows, m, cut, self.seen, eof_line,
-                                               file_start=not self.started)
+            eof_line = max(
+                [int(x) for x in rows.lines[-1:]] + [x[0] for x in rows.malformed], default=0
+            )
+        structure, partial = structure_errors(
+            rows, m, cut, self.seen, eof_line, file_start=not self.started
+        )
         self.started = self.started or m > 0
         if self.opts.partial_sessions == "error":  # a cut session is a violation like any other
             structure += partial
         errs = [e for e in errs + structure if len(e.rows)]
         if self.opts.on_error == "raise":
-            raise_first(errs, [x for x in rows.malformed if x[0] < limit], rows.lines,
-                        self.path)
-            keep, drops, carry = np.ones(m, bool), [], [x for x in rows.malformed
-                                                       if x[0] >= limit]
+            raise_first(errs, [x for x in rows.malformed if x[0] < limit], rows.lines, self.path)
+            keep, drops, carry = np.ones(m, bool), [], [x for x in rows.malformed if x[0] >= limit]
         else:
             keep, drops, carry = assign_drops(rows, m, cut, errs, limit)
         if self.opts.partial_sessions == "drop":
@@ -182,11 +191,17 @@ class _FileReader:
         return int(kept[int(self.budget[0]) - 1]) + 1 if self.budget[0] > 0 else 0
 
 
-def iter_log_blocks(path: str | Path, *, on_error: str = "raise", report: ReadReport | None = None,
-                    block_size: int = 16 << 20, max_sessions: int | None = None,
-                    on_file_read: Callable[[Path], None] | None = None,
-                    date_format: str = "auto", partial_sessions: str = "error"
-                    ) -> Iterator[LogBlock]:
+def iter_log_blocks(
+    path: str | Path,
+    *,
+    on_error: str = "raise",
+    report: ReadReport | None = None,
+    block_size: int = 16 << 20,
+    max_sessions: int | None = None,
+    on_file_read: Callable[[Path], None] | None = None,
+    date_format: str = "auto",
+    partial_sessions: str = "error",
+) -> Iterator[LogBlock]:
     """Stream validated `LogBlock`s of whole sessions from a log file or folder.
 
     Parameters
@@ -212,8 +227,9 @@ def iter_log_blocks(path: str | Path, *, on_error: str = "raise", report: ReadRe
     if date_format not in DATE_FORMATS:
         raise ConfigError(f"date_format must be one of {list(DATE_FORMATS)}, got {date_format!r}")
     if partial_sessions not in PARTIAL_SESSIONS:
-        raise ConfigError(f"partial_sessions must be one of {list(PARTIAL_SESSIONS)}, got "
-                          f"{partial_sessions!r}")
+        raise ConfigError(
+            f"partial_sessions must be one of {list(PARTIAL_SESSIONS)}, got {partial_sessions!r}"
+        )
     files = find_log_files(path)
     report = report if report is not None else ReadReport()
     budget = [np.inf if max_sessions is None else int(max_sessions)]
@@ -243,15 +259,17 @@ def _frame(blocks: list[LogBlock]) -> pd.DataFrame:
         if c == "session_id":
             data[c] = cat([np.repeat(b.session_ids, b.session_lengths) for b in blocks], object)
         elif c == "track_id_clean":
-            data[c] = cat([np.asarray(b.track_names, object)[b.track_codes] for b in blocks],
-                          object)
+            data[c] = cat(
+                [np.asarray(b.track_names, object)[b.track_codes] for b in blocks], object
+            )
         elif c == "date":
             days = cat([b.columns[c] for b in blocks], np.int32)
             data[c] = days.astype("datetime64[D]").astype("datetime64[ns]")
         elif c in schema.LOG_CATEGORICAL_COLUMNS:
-            data[c] = pd.Categorical.from_codes(cat([b.columns[c] for b in blocks], np.int8),
-                                                categories=list(schema.LOG_CATEGORICAL_COLUMNS[c]))
+            data[c] = pd.Categorical.from_codes(
+                cat([b.columns[c] for b in blocks], np.int8),
+                categories=list(schema.LOG_CATEGORICAL_COLUMNS[c]),
+            )
         else:
             data[c] = cat([b.columns[c] for b in blocks], VALUE_DTYPES[c])
     return pd.DataFrame(data)
-

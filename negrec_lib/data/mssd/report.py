@@ -4,6 +4,7 @@ Every violation of the format has a reason (a key of `ReadReport.sessions_droppe
 is ``bad_value:<column>``) and a priority: when several violations sit on one line, the lowest
 priority's message is the one reported.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,7 +17,7 @@ MAX_EXAMPLES = 5
 MALFORMED, BLANK = "malformed_row", "blank_line"
 POSITION, OVER, LENGTH = "position_out_of_order", "position_exceeds_length", "length_changes"
 SHORT, REAPPEARS, SKIPS = "session_ends_early", "session_not_contiguous", "skips_not_cumulative"
-PARTIAL = "partial_session"     # the file starts or ends inside a session
+PARTIAL = "partial_session"  # the file starts or ends inside a session
 # Which message wins when several violations sit on one line (lower first).
 PRIO_BLANK, PRIO_VALUE = 1, 10  # + column index (0 is a malformed line: csv_columns)
 PRIO_SHORT, PRIO_REAPPEARS, PRIO_POSITION, PRIO_LENGTH = 50, 51, 52, 53
@@ -34,7 +35,7 @@ class ReadReport:
     rows_read: int = 0
     rows_kept: int = 0
     sessions_kept: int = 0
-    sessions_dropped: Counter = field(default_factory=Counter)    # reason -> count
+    sessions_dropped: Counter = field(default_factory=Counter)  # reason -> count
     examples: dict[str, list[str]] = field(default_factory=dict)  # reason -> ["file:line", ...]
 
     def count_drop(self, reason: str, path: Path, line: int) -> None:
@@ -47,17 +48,22 @@ class ReadReport:
     def summary(self) -> str:
         """A human-readable, multi-line account of the read."""
         n_drop = sum(self.sessions_dropped.values())
-        out = [f"files read: {len(self.files)}",
-               f"rows read: {self.rows_read:,}, kept: {self.rows_kept:,}",
-               f"sessions kept: {self.sessions_kept:,}, dropped: {n_drop:,}"]
+        out = [
+            f"files read: {len(self.files)}",
+            f"rows read: {self.rows_read:,}, kept: {self.rows_kept:,}",
+            f"sessions kept: {self.sessions_kept:,}, dropped: {n_drop:,}",
+        ]
         for reason, count in self.sessions_dropped.most_common():
             out.append(f"  {reason}: {count:,} (e.g. {', '.join(self.examples.get(reason, []))})")
         return "\n".join(out)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""
-        return {"files": list(self.files), "rows_read": int(self.rows_read),
-                "rows_kept": int(self.rows_kept), "sessions_kept": int(self.sessions_kept),
-                "sessions_dropped": {k: int(v) for k, v in self.sessions_dropped.items()},
-                "examples": {k: list(v) for k, v in self.examples.items()}}
-
+        return {
+            "files": list(self.files),
+            "rows_read": int(self.rows_read),
+            "rows_kept": int(self.rows_kept),
+            "sessions_kept": int(self.sessions_kept),
+            "sessions_dropped": {k: int(v) for k, v in self.sessions_dropped.items()},
+            "examples": {k: list(v) for k, v in self.examples.items()},
+        }

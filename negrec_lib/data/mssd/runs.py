@@ -5,6 +5,7 @@ block. `RowBatch` holds decoded rows with their runs; the reader settles the run
 complete and carries the last one (the tail) over to the next block (`concat`), merging the
 two blocks' track dictionaries.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,15 +22,15 @@ class RowBatch:
     """Decoded rows in flight: a parsed block, possibly behind the unfinished session (the
     tail) of the block before it. A run is a stretch of rows with the same session id."""
 
-    cols: dict[str, np.ndarray]     # decoded value columns, each [n]
-    track_codes: np.ndarray         # int32 [n]
-    track_dict: pa.Array            # string [n_tracks], distinct
-    run_starts: np.ndarray          # int64 [n_runs] rows where the session id changes
-    run_ids: np.ndarray             # object [n_runs]
-    lines: np.ndarray               # int64 [n] line of each row (block-local until placed)
-    errors: list[RowErrors]         # row-level violations
+    cols: dict[str, np.ndarray]  # decoded value columns, each [n]
+    track_codes: np.ndarray  # int32 [n]
+    track_dict: pa.Array  # string [n_tracks], distinct
+    run_starts: np.ndarray  # int64 [n_runs] rows where the session id changes
+    run_ids: np.ndarray  # object [n_runs]
+    lines: np.ndarray  # int64 [n] line of each row (block-local until placed)
+    errors: list[RowErrors]  # row-level violations
     malformed: list[tuple[int, str]]  # (line, message) lines with the wrong field count
-    n_lines: int = 0                # lines in the parsed block (rows + malformed)
+    n_lines: int = 0  # lines in the parsed block (rows + malformed)
 
     @property
     def n(self) -> int:
@@ -39,9 +40,16 @@ class RowBatch:
     @staticmethod
     def empty(dtypes: dict[str, type]) -> RowBatch:
         """No rows, with value columns of the given dtypes."""
-        return RowBatch({c: np.empty(0, d) for c, d in dtypes.items()},
-                        np.empty(0, np.int32), pa.array([], pa.string()),
-                        np.empty(0, np.int64), np.empty(0, object), np.empty(0, np.int64), [], [])
+        return RowBatch(
+            {c: np.empty(0, d) for c, d in dtypes.items()},
+            np.empty(0, np.int32),
+            pa.array([], pa.string()),
+            np.empty(0, np.int64),
+            np.empty(0, object),
+            np.empty(0, np.int64),
+            [],
+            [],
+        )
 
     def place(self, first_line: int) -> None:
         """Turn block-local line indices into file lines (the block starts at `first_line`)."""
@@ -65,33 +73,49 @@ class RowBatch:
             {c: np.concatenate([tail.cols[c], chunk.cols[c]]) for c in tail.cols},
             np.concatenate([pos[tail.track_codes], chunk.track_codes]),
             pa.concat_arrays([chunk.track_dict, tail.track_dict.take(pa.array(absent))]),
-            np.concatenate([tail.run_starts, chunk.run_starts[int(same):] + tail.n]),
-            np.concatenate([tail.run_ids, chunk.run_ids[int(same):]]),
+            np.concatenate([tail.run_starts, chunk.run_starts[int(same) :] + tail.n]),
+            np.concatenate([tail.run_ids, chunk.run_ids[int(same) :]]),
             np.concatenate([tail.lines, chunk.lines]),
             tail.errors + [e.shift(tail.n) for e in chunk.errors],
-            tail.malformed + chunk.malformed)
+            tail.malformed + chunk.malformed,
+        )
 
     def slice_from(self, cut: int, malformed: list[tuple[int, str]]) -> RowBatch:
         """Rows [cut:] (whole runs), their errors, and the given malformed lines."""
         used, codes = np.unique(self.track_codes[cut:], return_inverse=True)
         k = int(np.searchsorted(self.run_starts, cut))
-        return RowBatch({c: v[cut:] for c, v in self.cols.items()}, codes.astype(np.int32),
-                        self.track_dict.take(pa.array(used)),
-                        self.run_starts[k:] - cut, self.run_ids[k:], self.lines[cut:],
-                        [e.select(e.rows >= cut).shift(-cut) for e in self.errors
-                         if (e.rows >= cut).any()], malformed)
+        return RowBatch(
+            {c: v[cut:] for c, v in self.cols.items()},
+            codes.astype(np.int32),
+            self.track_dict.take(pa.array(used)),
+            self.run_starts[k:] - cut,
+            self.run_ids[k:],
+            self.lines[cut:],
+            [e.select(e.rows >= cut).shift(-cut) for e in self.errors if (e.rows >= cut).any()],
+            malformed,
+        )
 
     def take(self, keep_runs: np.ndarray, end: int) -> tuple:
         """The runs [0, len(keep_runs)) (rows [0, end)) without those not kept: (cols,
         track_codes, track_dict, run_starts, run_ids, lines)."""
-        starts, ids = self.run_starts[:len(keep_runs)], self.run_ids[:len(keep_runs)]
+        starts, ids = self.run_starts[: len(keep_runs)], self.run_ids[: len(keep_runs)]
         if keep_runs.all():
-            return ({c: v[:end] for c, v in self.cols.items()}, self.track_codes[:end],
-                    self.track_dict, starts, ids, self.lines[:end])
+            return (
+                {c: v[:end] for c, v in self.cols.items()},
+                self.track_codes[:end],
+                self.track_dict,
+                starts,
+                ids,
+                self.lines[:end],
+            )
         lens = np.diff(np.append(starts, end))
         keep = np.repeat(keep_runs, lens)  # [end]
         kept_lens = lens[keep_runs]
-        return ({c: v[:end][keep] for c, v in self.cols.items()}, self.track_codes[:end][keep],
-                self.track_dict, (np.cumsum(kept_lens) - kept_lens).astype(np.int64),
-                ids[keep_runs], self.lines[:end][keep])
-
+        return (
+            {c: v[:end][keep] for c, v in self.cols.items()},
+            self.track_codes[:end][keep],
+            self.track_dict,
+            (np.cumsum(kept_lens) - kept_lens).astype(np.int64),
+            ids[keep_runs],
+            self.lines[:end][keep],
+        )
