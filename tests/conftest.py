@@ -1,16 +1,77 @@
-"""Every figure the viz functions make during the figure tests (tests/test_viz_*.py) is checked for
-legibility at the size it is shown in the book (tests/figure_checks.py): no text under 8 pt, no
-overlapping tick labels. A failing figure fails the test that drew it. The pyplot figures are
-closed after each of those tests."""
+"""Shared fixtures.
+
+- ``tiny_config``, ``tiny_sets``, ``tiny_prepared``: the tiny configuration that the training
+  and boundary tests run (a few hundred simulated sessions, a d=8 model, one epoch), as a
+  factory of `ExperimentConfig`, as ``--set`` strings for the command line, and its prepared
+  folder, made once per test session (copy it before damaging it).
+- Every figure the viz functions make during the figure tests (tests/test_viz_*.py) is checked
+  for legibility at the size it is shown in the book (tests/figure_checks.py): no text under
+  8 pt, no overlapping tick labels. A failing figure fails the test that drew it. The pyplot
+  figures are closed after each of those tests.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# ----------------------------------------------------------------------- the tiny configuration
+TINY: dict[str, Any] = {
+    "sim.sessions": 300,
+    "sim.tracks": 150,
+    "sim.days": 4,
+    "model.d_model": 8,
+    "model.n_heads": 2,
+    "model.d_ff": 8,
+    "loss.n_negatives": 20,
+    "train.epochs": 1,
+    "train.batch_size": 64,
+    "train.progress": False,
+    "train.eval_batch_size": 256,
+}
+"""Overrides of the ci profile, typed as an experiment grid's ``set:`` mapping holds them."""
+
+
+@pytest.fixture(scope="session")
+def tiny() -> dict[str, Any]:
+    """The tiny overrides as a mapping (an experiment grid's ``set:``)."""
+    return dict(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_sets() -> list[str]:
+    """The tiny overrides as ``key=value`` strings, for ``--set`` or `ExperimentConfig.override`."""
+    return [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_sets) -> Callable[..., Any]:
+    """``tiny_config(*sets)``: the ci profile with the tiny overrides, then ``sets``."""
+    from negrec_lib.config import profile_config
+
+    def make(*sets: str):
+        return profile_config("ci").override(tiny_sets + list(sets))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory, tiny_config) -> Path:
+    """The tiny configuration's prepared folder, shared by the session: copy it to damage it."""
+    from negrec_lib.data.cache import ensure_dataset
+
+    cfg = tiny_config()
+    return ensure_dataset(cfg.sim, cfg.data, tmp_path_factory.mktemp("tiny-data"))
+
+
+# --------------------------------------------------------------------- legible figures, closed
 
 
 @pytest.fixture(autouse=True)

@@ -19,20 +19,6 @@ from negrec_lib.experiments import read_results_table
 from negrec_lib.sim import run as sim_run
 from negrec_lib.sim import simulate
 
-TINY = {
-    "sim.sessions": 300,
-    "sim.tracks": 150,
-    "sim.days": 4,
-    "model.d_model": 8,
-    "model.n_heads": 2,
-    "model.d_ff": 8,
-    "loss.n_negatives": 20,
-    "train.epochs": 1,
-    "train.batch_size": 64,
-    "train.progress": False,
-    "train.eval_batch_size": 256,
-}
-
 
 def test_building_dir_appears_whole_or_not_at_all(tmp_path):
     out = tmp_path / "out"
@@ -121,11 +107,11 @@ def test_a_damaged_results_table_is_a_results_error(tmp_path):
         read_results_table(path)
 
 
-def test_two_grid_runners_write_every_row_once(tmp_path):
+def test_two_grid_runners_write_every_row_once(tiny, tmp_path):
     spec = {
         "name": "twice",
         "seeds": [0, 1],
-        "base": {"profile": "ci", "set": TINY},
+        "base": {"profile": "ci", "set": tiny},
         "variants": [{"name": "a"}, {"name": "b", "set": {"loss.skip_weight": 1}, "baseline": "a"}],
     }
     path = tmp_path / "twice.yaml"
@@ -181,13 +167,13 @@ def test_two_grid_runners_write_every_row_once(tmp_path):
         assert (tmp_path / "runs" / "twice" / v / f"seed-{s}" / "metrics.json").is_file()
 
 
-def test_kill_9_during_training_never_leaves_a_finished_looking_run(tmp_path):
+def test_kill_9_during_training_never_leaves_a_finished_looking_run(tiny_sets, tmp_path):
     """metrics.json marks a finished run: after a kill it is absent (or the run had finished),
     every checkpoint present loads, and --resume finishes the run."""
     from negrec_lib.checkpoint import load_checkpoint
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NEGREC_DATA": str(tmp_path / "data")}
-    sets = sum((["--set", f"{k}={v}"] for k, v in {**TINY, "train.epochs": 3}.items()), [])
+    sets = sum((["--set", s] for s in [*tiny_sets, "train.epochs=3"]), [])
     out = tmp_path / "run"
     base = [
         sys.executable,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,7 @@ import pytest
 
 from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
 from negrec_lib.cli import main as cli_main
-from negrec_lib.config import ExperimentConfig, profile_config
-from negrec_lib.data.cache import ensure_dataset
+from negrec_lib.config import ExperimentConfig
 from negrec_lib.data.sessions import SessionData
 from negrec_lib.errors import (
     CheckpointError,
@@ -24,35 +24,24 @@ from negrec_lib.errors import (
 )
 from negrec_lib.train import Trainer
 
-TINY = [
-    "sim.sessions=400",
-    "sim.tracks=200",
-    "sim.days=4",
-    "model.d_model=8",
-    "model.n_heads=2",
-    "model.d_ff=8",
-    "loss.n_negatives=20",
-    "train.epochs=2",
-    "train.batch_size=64",
-    "train.progress=false",
-    "train.eval_batch_size=256",
-]
-
-
-def _cfg(*sets: str) -> ExperimentConfig:
-    return profile_config("ci").override(TINY + list(sets))
+EPOCHS = "train.epochs=2"  # the tiny configuration trained two epochs: resume raises it to 3
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    cfg = _cfg()
-    return ensure_dataset(cfg.sim, cfg.data, tmp_path_factory.mktemp("data"))
+def make_cfg(tiny_config) -> Callable[..., ExperimentConfig]:
+    """``make_cfg(*sets)``: this module's configuration (conftest's tiny one, two epochs)."""
+    return lambda *sets: tiny_config(EPOCHS, *sets)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, prepared) -> Path:
+def prepared(tiny_prepared) -> Path:
+    return tiny_prepared
+
+
+@pytest.fixture(scope="module")
+def run(make_cfg, tmp_path_factory, prepared) -> Path:
     out = tmp_path_factory.mktemp("run") / "r"
-    Trainer(_cfg(), SessionData.load(prepared), out).fit()
+    Trainer(make_cfg(), SessionData.load(prepared), out).fit()
     return out
 
 
@@ -79,13 +68,13 @@ def run(tmp_path_factory, prepared) -> Path:
         ("sim.skip_signal=2", "sim.skip_signal"),
     ],
 )
-def test_out_of_range_settings_are_refused_naming_the_key(setting, key):
+def test_out_of_range_settings_are_refused_naming_the_key(make_cfg, setting, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        _cfg(setting)
+        make_cfg(setting)
 
 
-def test_settings_built_in_python_are_checked_by_the_trainer(prepared, tmp_path):
-    cfg = _cfg()
+def test_settings_built_in_python_are_checked_by_the_trainer(make_cfg, prepared, tmp_path):
+    cfg = make_cfg()
     cfg.train.batch_size = 0
     with pytest.raises(ConfigError, match="train.batch_size"):
         Trainer(cfg, SessionData.load(prepared), tmp_path / "r")
@@ -201,38 +190,42 @@ def test_damaged_prepared_folders_name_the_file(prepared, tmp_path, damage, file
     assert err.value.path is not None and file in str(err.value)
 
 
-def test_cli_damaged_prepared_folder_is_one_line(prepared, tmp_path, capsys):
+def test_cli_damaged_prepared_folder_is_one_line(tiny_sets, prepared, tmp_path, capsys):
     p = _copy(prepared, tmp_path)
     (p / "splits.npz").write_bytes(b"PK\x03\x04 broken")
     code = cli_main(
         ["train", "--profile", "ci", "--data", str(p), "--out", str(tmp_path / "r")]
-        + sum((["--set", s] for s in TINY), [])
+        + sum((["--set", s] for s in [*tiny_sets, EPOCHS]), [])
     )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "splits.npz" in err
 
 
 # ----------------------------------------------------------------------------- resume
-def test_resume_with_a_changed_setting_is_refused_listing_the_keys(run, prepared, tmp_path):
+def test_resume_with_a_changed_setting_is_refused_listing_the_keys(
+    make_cfg, run, prepared, tmp_path
+):
     out = tmp_path / "r"
     shutil.copytree(run, out)
     data = SessionData.load(prepared)
     before = (out / "config.yaml").read_text()
     with pytest.raises(ConfigError) as err:
-        Trainer(_cfg("train.lr=0.5"), data, out, resume=True)
+        Trainer(make_cfg("train.lr=0.5"), data, out, resume=True)
     assert "train.lr" in str(err.value) and "0.005" in str(err.value)
     with pytest.raises(ConfigError, match="train.lr"):  # not a safe key, even when asked
-        Trainer(_cfg("train.lr=0.5"), data, out, resume=True, allow_config_change=True)
+        Trainer(make_cfg("train.lr=0.5"), data, out, resume=True, allow_config_change=True)
     with pytest.raises(ConfigError, match="allow_config_change=True"):
-        Trainer(_cfg("train.epochs=3"), data, out, resume=True)
+        Trainer(make_cfg("train.epochs=3"), data, out, resume=True)
     assert (out / "config.yaml").read_text() == before  # the record is untouched
 
 
-def test_resume_with_a_raised_epoch_cap_is_recorded(run, prepared, tmp_path):
+def test_resume_with_a_raised_epoch_cap_is_recorded(make_cfg, run, prepared, tmp_path):
     out = tmp_path / "r"
     shutil.copytree(run, out)
     data = SessionData.load(prepared)
-    result = Trainer(_cfg("train.epochs=3"), data, out, resume=True, allow_config_change=True).fit()
+    result = Trainer(
+        make_cfg("train.epochs=3"), data, out, resume=True, allow_config_change=True
+    ).fit()
     assert result["epochs_run"] == 3
     assert result["config_changes"] == [
         {"key": "train.epochs", "from": 2, "to": 3, "after_epoch": 2}
@@ -242,21 +235,21 @@ def test_resume_with_a_raised_epoch_cap_is_recorded(run, prepared, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["config_changes"][0]["to"] == 3
 
 
-def test_cli_resume_uses_the_runs_own_configuration(run, prepared, tmp_path, capsys):
+def test_cli_resume_uses_the_runs_own_configuration(tiny_sets, run, prepared, tmp_path, capsys):
     out = tmp_path / "r"
     shutil.copytree(run, out)
     assert cli_main(["train", "--out", str(out), "--resume", "--data", str(prepared)]) == 0
     code = cli_main(
         ["train", "--profile", "ci", "--out", str(out), "--resume", "--data", str(prepared)]
-        + sum((["--set", s] for s in TINY + ["train.epochs=3"]), [])
+        + sum((["--set", s] for s in [*tiny_sets, "train.epochs=3"]), [])
     )
     err = capsys.readouterr().err
     assert code == 2 and "train.epochs" in err and "--allow-config-change" in err
 
 
-def test_python_errors_name_arguments_not_flags(run, prepared):
+def test_python_errors_name_arguments_not_flags(make_cfg, run, prepared):
     with pytest.raises(ConfigError) as err:
-        Trainer(_cfg(), SessionData.load(prepared), run)
+        Trainer(make_cfg(), SessionData.load(prepared), run)
     assert "resume=True" in str(err.value) and "--resume" not in str(err.value)
     assert "--resume" in err.value.for_cli()
 
@@ -303,7 +296,7 @@ def test_config_value_errors_name_the_line(tmp_path, text, line):
     assert err.value.path == path and err.value.line == line
 
 
-def test_resume_of_a_checkpoint_older_than_a_setting(run, prepared, tmp_path):
+def test_resume_of_a_checkpoint_older_than_a_setting(make_cfg, run, prepared, tmp_path):
     """A checkpoint written before data.date_format existed resumes under its default; one
     written before model.init existed trained with the old 'gpt' initialisation."""
     import torch
@@ -314,9 +307,9 @@ def test_resume_of_a_checkpoint_older_than_a_setting(run, prepared, tmp_path):
     del ckpt["config"]["data"]["date_format"], ckpt["config"]["data"]["partial_sessions"]
     torch.save(ckpt, out / "last.pt")
     data = SessionData.load(prepared)
-    Trainer(_cfg(), data, out, resume=True)  # no difference
+    Trainer(make_cfg(), data, out, resume=True)  # no difference
     del ckpt["config"]["model"]["init"]
     torch.save(ckpt, out / "last.pt")
     with pytest.raises(ConfigError, match="model.init: 'gpt' -> 'scaled'"):
-        Trainer(_cfg(), data, out, resume=True)
-    Trainer(_cfg("model.init=gpt"), data, out, resume=True)
+        Trainer(make_cfg(), data, out, resume=True)
+    Trainer(make_cfg("model.init=gpt"), data, out, resume=True)

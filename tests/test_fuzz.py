@@ -19,9 +19,7 @@ from hypothesis import strategies as st
 from test_mssd import expected_frame, make_sessions, render
 
 from negrec_lib.checkpoint import load_checkpoint, model_from_checkpoint
-from negrec_lib.config import profile_config
 from negrec_lib.data import schema
-from negrec_lib.data.cache import ensure_dataset
 from negrec_lib.data.mssd import read_log
 from negrec_lib.data.sessions import SessionData
 from negrec_lib.errors import CheckpointError, MSSDFormatError, NegrecError, PreparedDataError
@@ -250,31 +248,15 @@ def test_damaged_logs_read_exactly_or_are_refused_with_file_and_line(tmp_path, c
 
 
 # ----------------------------------------------------------------------------- prepared folders
-TINY = [
-    "sim.sessions=300",
-    "sim.tracks=150",
-    "sim.days=4",
-    "model.d_model=8",
-    "model.n_heads=2",
-    "model.d_ff=8",
-    "loss.n_negatives=20",
-    "train.epochs=1",
-    "train.batch_size=64",
-    "train.progress=false",
-    "train.eval_batch_size=256",
-]
+@pytest.fixture(scope="module")
+def prepared(tiny_prepared) -> Path:
+    return tiny_prepared
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    cfg = profile_config("ci").override(TINY)
-    return ensure_dataset(cfg.sim, cfg.data, tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, prepared) -> Path:
+def checkpoint(tmp_path_factory, tiny_config, prepared) -> Path:
     out = tmp_path_factory.mktemp("run")
-    Trainer(profile_config("ci").override(TINY), SessionData.load(prepared), out).fit()
+    Trainer(tiny_config(), SessionData.load(prepared), out).fit()
     return out / "best.pt"
 
 

@@ -19,18 +19,14 @@ from negrec_lib.data.sessions import SessionData
 from negrec_lib.errors import ConfigError
 from negrec_lib.train import Trainer
 
-TINY = [
+# conftest's tiny configuration, larger: enough data and width to learn in two short epochs
+SIZE = [
     "sim.sessions=600",
     "sim.tracks=300",
-    "sim.days=4",
     "model.d_model=16",
-    "model.n_heads=2",
     "model.d_ff=16",
     "loss.n_negatives=50",
     "train.epochs=2",
-    "train.batch_size=64",
-    "train.progress=false",
-    "train.eval_batch_size=256",
 ]
 
 
@@ -39,8 +35,10 @@ def data_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-def _cfg(*sets: str):
-    return profile_config("ci").override(TINY + list(sets))
+@pytest.fixture(scope="module")
+def make_cfg(tiny_config):
+    """``make_cfg(*sets)``: this module's configuration, then ``sets``."""
+    return lambda *sets: tiny_config(*SIZE, *sets)
 
 
 def _data(cfg, root) -> SessionData:
@@ -55,11 +53,11 @@ def _weights(model) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize(
     "skip", ["loss.skip_weight=0", "loss.skip_weight=1", "loss.skip_anchor=hidden"]
 )
-def test_training_runs_and_writes_its_outputs(tmp_path, data_root, causal, skip):
+def test_training_runs_and_writes_its_outputs(make_cfg, tmp_path, data_root, causal, skip):
     sets = [f"model.causal={str(causal).lower()}", skip]
     if "hidden" in skip:
         sets.append("loss.skip_weight=1")
-    cfg = _cfg(*sets)
+    cfg = make_cfg(*sets)
     result = Trainer(cfg, _data(cfg, data_root), tmp_path).fit()
     for key in ("hr@1", "hr@10", "ndcg@10", "mrr"):
         assert 0.0 <= result["test"][key] <= 1.0
@@ -93,8 +91,8 @@ def test_training_lowers_the_loss_and_beats_popularity(tmp_path, data_root):
     assert result["test"]["hr@10"] > hits / n
 
 
-def test_identical_runs_give_identical_metrics(tmp_path, data_root):
-    cfg = _cfg("loss.skip_weight=1")
+def test_identical_runs_give_identical_metrics(make_cfg, tmp_path, data_root):
+    cfg = make_cfg("loss.skip_weight=1")
     data = _data(cfg, data_root)
     a = Trainer(cfg, data, tmp_path / "a").fit()
     b = Trainer(cfg, data, tmp_path / "b").fit()
@@ -113,10 +111,10 @@ def test_identical_runs_give_identical_metrics(tmp_path, data_root):
     ],
 )
 def test_interrupted_run_resumes_to_the_same_result(
-    tmp_path, data_root, monkeypatch, stop_at_save, every, extra
+    make_cfg, tmp_path, data_root, monkeypatch, stop_at_save, every, extra
 ):
     """Kill a run right after its n-th checkpoint and resume it: same weights, same metrics."""
-    cfg = _cfg("loss.skip_weight=1", "train.epochs=3", "model.dropout=0.3", extra)
+    cfg = make_cfg("loss.skip_weight=1", "train.epochs=3", "model.dropout=0.3", extra)
     data = _data(cfg, data_root)
     full = Trainer(cfg, data, tmp_path / "full", checkpoint_every=every).fit()
 
@@ -149,8 +147,8 @@ def test_interrupted_run_resumes_to_the_same_result(
     ]
 
 
-def test_model_selection_uses_validation_and_tests_once(tmp_path, data_root, monkeypatch):
-    cfg = _cfg("train.epochs=3", "train.lr=0.0", "train.patience=1")
+def test_model_selection_uses_validation_and_tests_once(make_cfg, tmp_path, data_root, monkeypatch):
+    cfg = make_cfg("train.epochs=3", "train.lr=0.0", "train.patience=1")
     calls = []
     original = Trainer.evaluate
 
@@ -166,8 +164,8 @@ def test_model_selection_uses_validation_and_tests_once(tmp_path, data_root, mon
     assert calls.index(("test", "full")) == len(calls) - 2
 
 
-def test_checkpoint_rebuilds_the_model(tmp_path, data_root):
-    cfg = _cfg("model.causal=false")
+def test_checkpoint_rebuilds_the_model(make_cfg, tmp_path, data_root):
+    cfg = make_cfg("model.causal=false")
     data = _data(cfg, data_root)
     Trainer(cfg, data, tmp_path).fit()
     model, cfg2 = model_from_checkpoint(tmp_path / "best.pt", data)
@@ -177,10 +175,10 @@ def test_checkpoint_rebuilds_the_model(tmp_path, data_root):
     assert ids.shape == (len(b.targets), 5) and (ids >= 3).all()
 
 
-def test_cli_train_evaluate_and_errors(tmp_path, data_root, capsys, monkeypatch):
+def test_cli_train_evaluate_and_errors(tiny_sets, tmp_path, data_root, capsys, monkeypatch):
     monkeypatch.setenv("NEGREC_DATA", str(data_root))
     args = ["train", "--profile", "ci", "--out", str(tmp_path / "run")]
-    for s in TINY:
+    for s in [*tiny_sets, *SIZE]:
         args += ["--set", s]
     assert cli_main(args) == 0
     out = capsys.readouterr().out
@@ -207,8 +205,8 @@ def test_cli_train_evaluate_and_errors(tmp_path, data_root, capsys, monkeypatch)
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_on_cpu(tmp_path, data_root):
-    cfg = _cfg()
+def test_torchrun_two_processes_on_cpu(make_cfg, tiny_sets, tmp_path, data_root):
+    cfg = make_cfg()
     prepared = ensure_dataset(cfg.sim, cfg.data, data_root)
     cmd = [
         sys.executable,
@@ -226,7 +224,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path, data_root):
         "--out",
         str(tmp_path / "ddp"),
     ]
-    for s in TINY:
+    for s in [*tiny_sets, *SIZE]:
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
