@@ -66,7 +66,7 @@ RUFF_PENDING ?= negrec_lib/experiments.py negrec_lib/viz/training.py negrec_lib/
 	tests/test_viz_training.py tests/test_viz_study.py tests/test_study_tables.py notebooks
 MYPY_PATHS ?= negrec_lib/tokens.py negrec_lib/config.py negrec_lib/model.py negrec_lib/losses.py \
 	negrec_lib/metrics.py negrec_lib/optim.py negrec_lib/checkpoint.py negrec_lib/provenance.py \
-	negrec_lib/runs.py negrec_lib/train.py negrec_lib/data/sessions.py
+	negrec_lib/runs.py negrec_lib/train.py negrec_lib/data/sessions.py negrec_lib/cli.py
 comma := ,
 empty :=
 space := $(empty) $(empty)

@@ -7,50 +7,50 @@ clear line (file, line, field, what to do) and exit with status 2, never a trace
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
+import io
 import json
 import re
 import sys
-from dataclasses import fields
+import textwrap
+import tokenize
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Literal, get_args, get_origin, get_type_hints
 
-from .config import DataConfig, ExperimentConfig, profile_config
+from .config import DataConfig, ExperimentConfig, SimConfig, profile_config
 from .errors import ConfigError, NegrecError
 from .progress import add_quiet_argument
 
 
-def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "simulate",
-        help="write simulated MSSD-format data",
-        description="Write simulated sessions and track features in the exact "
-        "MSSD format, with the simulator's ground truth.",
-    )
+def _simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
         choices=["ci", "cpu", "gpu", "auto"],
         default="auto",
         help="take sizes from a profile (auto: NEGREC_PROFILE or the hardware)",
     )
-    p.add_argument("--sessions", type=int, help="number of sessions")
-    p.add_argument("--tracks", type=int, help="number of catalogue tracks")
-    p.add_argument(
-        "--skip-signal",
-        type=float,
-        dest="skip_signal",
-        help="0: skips independent of taste ... 1: strongly taste-driven",
-    )
-    p.add_argument("--seed", type=int, help="random seed (same seed, same files)")
-    p.add_argument("--days", type=int, help="number of days of logs")
-    p.add_argument("--max-length", type=int, dest="max_length", help="longest session")
+    # one flag per SimConfig field; one given overrides the profile's value
+    config_flags(p, SimConfig, defaults=False, help=_SIM_HELP)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     add_quiet_argument(p, "--no-progress")
-    p.set_defaults(func=_run_simulate)
+
+
+_SIM_HELP = {
+    "sessions": "number of sessions",
+    "tracks": "number of catalogue tracks",
+    "skip_signal": "0: skips independent of taste ... 1: strongly taste-driven",
+    "seed": "random seed (same seed, same files)",
+    "days": "number of days of logs",
+    "max_length": "longest session",
+}
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
     """``negrec simulate``: explicit flags override the profile's `SimConfig`."""
-    from .config import profile_config
     from .sim import simulate
 
     sim = profile_config(None if args.profile == "auto" else args.profile).sim
@@ -63,13 +63,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_prepare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "prepare",
-        help="MSSD logs -> a prepared dataset folder",
-        description="Read MSSD logs (real or simulated), apply the skip label, "
-        "filters, vocabulary and split, and write a prepared folder.",
-    )
+def _prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input",
         required=True,
@@ -78,55 +72,26 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the prepared folder to write")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     add_quiet_argument(p)
-    d = DataConfig()
-    p.add_argument("--split", choices=["paper", "by_day"], default=d.split)
-    p.add_argument(
-        "--skip-strength",
-        type=int,
-        default=d.skip_strength,
-        help="skipped when skip strength >= this: 1 = skip_3, 2 = skip_2 (paper), 3 = skip_1",
-    )
-    p.add_argument("--min-length", type=int, default=d.min_length)
-    p.add_argument(
-        "--no-require-skip",
-        dest="require_skip",
-        action="store_false",
-        help="keep sessions without any skip (the paper drops them)",
-    )
-    p.add_argument("--min-count", type=int, default=d.min_count)
-    p.add_argument("--oov", choices=["token", "drop_session"], default=d.oov)
-    p.add_argument("--max-length", type=int, default=d.max_length)
-    p.add_argument("--max-sessions", type=int, default=None)
-    p.add_argument("--valid-days", type=int, default=d.valid_days)
-    p.add_argument("--test-days", type=int, default=d.test_days)
-    p.add_argument("--eval-targets", choices=["last", "all"], default=d.eval_targets)
-    p.add_argument(
-        "--on-error",
-        choices=["raise", "drop"],
-        default=d.on_error,
-        help="malformed sessions: stop with an error (default) or drop and count "
-        "them (by reason, in the manifest); with drop, malformed track-feature "
-        "rows are dropped too, and an unreadable feature file disables the "
-        "features with a warning. Refused when no session is left",
-    )
-    p.add_argument(
-        "--partial-sessions",
-        choices=["error", "drop", "keep"],
-        default=d.partial_sessions,
-        help="a session the file starts or ends inside (a sample cut mid-session): "
-        "stop with an error saying where (default), drop and count it, or keep "
-        "the rows the file has",
-    )
-    p.add_argument(
-        "--date-format",
-        default=d.date_format,
-        choices=["auto", "yyyy-mm-dd", "dd/mm/yyyy", "dd-mm-yy", "yy-mm-dd"],
-        help="how the date column is spelled; auto (default) reads YYYY-MM-DD (with "
-        "or without a time), dd/mm/yyyy, and dd-mm-yy or yy-mm-dd told apart by "
-        "MSSD's date range (2018-07-15 to 2018-09-18), refusing what the range "
-        "does not decide",
-    )
-    p.set_defaults(func=_run_prepare)
+    config_flags(p, DataConfig, help=_PREPARE_HELP)  # one flag per DataConfig field
+
+
+# Help where a field's comment in config.py is not enough for the command line
+_PREPARE_HELP = {
+    "skip_strength": "skipped when skip strength >= this: 1 = skip_3, 2 = skip_2 (paper), "
+    "3 = skip_1",
+    "require_skip": "keep sessions without any skip (the paper drops them)",
+    "on_error": "malformed sessions: stop with an error (default) or drop and count "
+    "them (by reason, in the manifest); with drop, malformed track-feature "
+    "rows are dropped too, and an unreadable feature file disables the "
+    "features with a warning. Refused when no session is left",
+    "partial_sessions": "a session the file starts or ends inside (a sample cut mid-session): "
+    "stop with an error saying where (default), drop and count it, or keep "
+    "the rows the file has",
+    "date_format": "how the date column is spelled; auto (default) reads YYYY-MM-DD (with "
+    "or without a time), dd/mm/yyyy, and dd-mm-yy or yy-mm-dd told apart by "
+    "MSSD's date range (2018-07-15 to 2018-09-18), refusing what the range "
+    "does not decide",
+}
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
@@ -174,14 +139,7 @@ def load_config(config: str | None, profile: str | None, sets: list[str]) -> Exp
         raise
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train one configuration",
-        description="Train the encoder; the best epoch on validation is tested "
-        "once. Without --data (and no data_dir in the config), the "
-        "profile's simulated data is generated and prepared first.",
-    )
+def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML file (write one with --dump-config)")
     p.add_argument(
         "--profile",
@@ -224,7 +182,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="print the resolved configuration as YAML and exit",
     )
     add_quiet_argument(p)
-    p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -278,13 +235,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
     print("  " + "  ".join(f"{k}={metrics[k]:.4f}" for k in keys))
 
 
-def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="evaluate a checkpoint",
-        description="Rank the catalogue for every example of a split with a "
-        "trained model and print (or write) the metrics.",
-    )
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a run")
     p.add_argument("--data", help="prepared folder (default: the run's data)")
     p.add_argument("--split", choices=["valid", "test"], default="test")
@@ -300,7 +251,6 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     add_quiet_argument(p)
-    p.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -344,54 +294,26 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``negrec`` command."""
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="negrec", description="Sequential music recommendation with negative feedback."
-    )
-    parser.add_argument("--version", action="version", version=f"negrec {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_simulate(sub)
-    _add_prepare(sub)
-    _add_train(sub)
-    _add_evaluate(sub)
-    from .experiments import add_experiment_command
-
-    add_experiment_command(sub)
-    _add_grid_command(
-        sub,
-        "bounds",
-        _run_bounds,
-        "oracle and popularity on an experiment's datasets",
-        "For every distinct simulated dataset of an experiment file, evaluate the "
-        "oracle (the simulator's true next-track distribution) and the popularity "
-        "baseline on the test split; writes <results>/<name>_bounds.csv.",
-    )
-    p = _add_grid_command(
-        sub,
-        "baselines",
-        _run_baselines,
-        "classical baselines on an experiment's datasets",
-        "For every distinct dataset of an experiment file, evaluate popularity, "
-        "a first-order Markov chain, SKNN, V-SKNN and the oracle on the test "
-        "split with the models' full-catalogue ranking; adds the missing rows "
-        "to <results>/baselines.csv.",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    return parser
-
-
-def _add_grid_command(
-    sub: argparse._SubParsersAction, name: str, func: object, help: str, description: str
-) -> argparse.ArgumentParser:
-    """A command that reads an experiment file and writes a table under --results."""
-    p = sub.add_parser(name, help=help, description=description)
+def _grid_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="experiment YAML file")
     p.add_argument("--results", default="results")
-    p.set_defaults(func=func)
-    return p
+
+
+def _baselines_arguments(p: argparse.ArgumentParser) -> None:
+    _grid_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _experiment_arguments(p: argparse.ArgumentParser) -> None:
+    from .experiments import experiment_arguments
+
+    experiment_arguments(p)
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from .experiments import run_cli
+
+    return run_cli(args)
 
 
 def _run_baselines(args: argparse.Namespace) -> int:
@@ -410,6 +332,185 @@ def _run_bounds(args: argparse.Namespace) -> int:
     cols = ["variant", "kind", "test_hr@1", "test_hr@10", "test_ndcg@10", "test_mrr"]
     print(df[cols].round(4).to_string(index=False))
     return 0
+
+
+# ------------------------------------------------------------------------------ the commands
+@dataclass(frozen=True)
+class Command:
+    """One ``negrec`` sub-command, the only way one is registered (see `COMMANDS`).
+
+    ``arguments(parser)`` adds its flags to its `argparse` parser; ``run(args)`` does the work
+    and returns the exit status.
+
+    >>> [c.name for c in COMMANDS]
+    ['simulate', 'prepare', 'train', 'evaluate', 'experiment', 'bounds', 'baselines']
+    """
+
+    name: str
+    help: str
+    description: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "simulate",
+        "write simulated MSSD-format data",
+        "Write simulated sessions and track features in the exact MSSD format, with the "
+        "simulator's ground truth.",
+        _simulate_arguments,
+        _run_simulate,
+    ),
+    Command(
+        "prepare",
+        "MSSD logs -> a prepared dataset folder",
+        "Read MSSD logs (real or simulated), apply the skip label, filters, vocabulary and "
+        "split, and write a prepared folder.",
+        _prepare_arguments,
+        _run_prepare,
+    ),
+    Command(
+        "train",
+        "train one configuration",
+        "Train the encoder; the best epoch on validation is tested once. Without --data (and "
+        "no data_dir in the config), the profile's simulated data is generated and prepared "
+        "first.",
+        _train_arguments,
+        _run_train,
+    ),
+    Command(
+        "evaluate",
+        "evaluate a checkpoint",
+        "Rank the catalogue for every example of a split with a trained model and print (or "
+        "write) the metrics.",
+        _evaluate_arguments,
+        _run_evaluate,
+    ),
+    Command(
+        "experiment",
+        "run a grid of configurations x seeds",
+        "Train every (variant, seed) of an experiment file that has no row yet in "
+        "results/<name>.csv, then print the summary.",
+        _experiment_arguments,
+        _run_experiment,
+    ),
+    Command(
+        "bounds",
+        "oracle and popularity on an experiment's datasets",
+        "For every distinct simulated dataset of an experiment file, evaluate the oracle (the "
+        "simulator's true next-track distribution) and the popularity baseline on the test "
+        "split; writes <results>/<name>_bounds.csv.",
+        _grid_arguments,
+        _run_bounds,
+    ),
+    Command(
+        "baselines",
+        "classical baselines on an experiment's datasets",
+        "For every distinct dataset of an experiment file, evaluate popularity, a first-order "
+        "Markov chain, SKNN, V-SKNN and the oracle on the test split with the models' "
+        "full-catalogue ranking; adds the missing rows to <results>/baselines.csv.",
+        _baselines_arguments,
+        _run_baselines,
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``negrec`` command: one sub-parser per entry of `COMMANDS`."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="negrec", description="Sequential music recommendation with negative feedback."
+    )
+    parser.add_argument("--version", action="version", version=f"negrec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.description)
+        command.arguments(p)
+        p.set_defaults(func=command.run)
+    return parser
+
+
+# ------------------------------------------------------------------ flags from the config classes
+def config_flags(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    defaults: bool = True,
+    help: Mapping[str, str] | None = None,
+) -> None:
+    """Add one flag per field of the config dataclass ``cls``, named, typed and explained by it.
+
+    ``--field-name`` (``dest`` the field's name) takes the field's type: ``int``, ``float`` or
+    ``str``, the values of a ``Literal`` as choices, and ``X | None`` as X. A ``bool`` field is
+    a switch that flips its default: ``--no-field-name`` when it defaults to True. Help comes
+    from ``help`` or else the field's comment in config.py. ``defaults``: the field's default
+    (the flags build a config), or None (a flag given overrides a profile's value).
+
+    >>> p = argparse.ArgumentParser()
+    >>> config_flags(p, DataConfig)
+    >>> args = p.parse_args(["--split", "by_day", "--no-require-skip"])
+    >>> args.split, args.require_skip, args.min_length
+    ('by_day', False, 6)
+    """
+    hints = get_type_hints(cls)
+    comments = field_comments(cls)
+    for f in fields(cls):
+        kind = hints[f.name]
+        default = f.default if defaults else None
+        flag = "--" + f.name.replace("_", "-")
+        text = (help or {}).get(f.name) or comments.get(f.name)
+        text = text.replace("%", "%%") if text else None
+        if kind is bool:
+            on = f.default is True
+            parser.add_argument(
+                "--no-" + flag[2:] if on else flag,
+                dest=f.name,
+                action="store_false" if on else "store_true",
+                default=default,
+                help=text,
+            )
+            continue
+        args = [a for a in get_args(kind) if a is not type(None)]
+        if get_origin(kind) is Literal:
+            parser.add_argument(flag, dest=f.name, choices=list(args), default=default, help=text)
+            continue
+        base = args[0] if args else kind  # X | None -> X
+        if base not in (int, float, str):
+            raise TypeError(f"{cls.__name__}.{f.name}: no flag for type {kind!r}")
+        parser.add_argument(flag, dest=f.name, type=base, default=default, help=text)
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """The comment of each field of a dataclass in its source: on its line, else just above.
+
+    >>> field_comments(DataConfig)["min_length"]
+    'keep sessions with length >= min_length (paper: length > 5)'
+    """
+    source = textwrap.dedent(inspect.getsource(cls))
+    lines = source.splitlines()
+    comments = {
+        tok.start[0]: tok.string.lstrip("#").strip()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    }
+    out: dict[str, str] = {}
+    for node in ast.parse(source).body[0].body:  # type: ignore[attr-defined]
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        own = [
+            comments[n]
+            for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+            if n in comments
+        ]
+        above: list[str] = []
+        n = node.lineno - 1
+        while n in comments and lines[n - 1].lstrip().startswith("#"):
+            above.insert(0, comments[n])
+            n -= 1
+        if own or above:
+            out[node.target.id] = " ".join(own or above)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

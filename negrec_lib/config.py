@@ -47,9 +47,8 @@ class DataConfig:
     split: Literal["paper", "by_day"] = "paper"
     valid_days: int = 1  # by_day: number of days before the test days used for validation
     test_days: int = 1  # by_day: last days used for testing
-    eval_targets: Literal["last", "all"] = (
-        "last"  # by_day: score the last track, or every next track
-    )
+    # by_day: score the last track, or every next track
+    eval_targets: Literal["last", "all"] = "last"
     max_length: int = 20  # sessions longer than this keep their last max_length tracks
     max_sessions: int | None = None  # read at most this many sessions (the paper samples ~450 K)
     on_error: Literal["raise", "drop"] = "raise"  # malformed sessions: stop, or drop and count
@@ -117,9 +116,8 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = False
-    sparse_embeddings: bool = (
-        False  # lazy Adam on the track table (only a batch's rows move); not the paper's Adam
-    )
+    # lazy Adam on the track table (only a batch's rows move); not the paper's Adam
+    sparse_embeddings: bool = False
     deterministic: bool = False
     patience: int | None = 5  # early stopping: epochs without improvement on validation
     select_metric: str = "ndcg@10"  # validation metric used for model selection

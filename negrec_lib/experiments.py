@@ -273,11 +273,8 @@ def _curve(run_dir: Path, key: str) -> list[float | None]:
     return [None if h.get(key) is None else round(float(h[key]), 5) for h in history]
 
 
-def add_experiment_command(sub: Any) -> None:
-    """Register ``negrec experiment`` on the CLI's sub-parsers."""
-    p = sub.add_parser("experiment", help="run a grid of configurations x seeds",
-                       description="Train every (variant, seed) of an experiment file that has "
-                                   "no row yet in results/<name>.csv, then print the summary.")
+def experiment_arguments(p: Any) -> None:
+    """The flags of ``negrec experiment`` (registered with the others in `negrec_lib.cli`)."""
     p.add_argument("spec", help="experiment YAML file (see experiments/)")
     p.add_argument("--only", action="append", metavar="VARIANT", help="run only these variants")
     p.add_argument("--seed", action="append", type=int, dest="seeds", help="run only these seeds")
@@ -285,7 +282,6 @@ def add_experiment_command(sub: Any) -> None:
     p.add_argument("--runs", default="runs", help="folder of the run folders (checkpoints)")
     from .progress import add_quiet_argument
     add_quiet_argument(p)
-    p.set_defaults(func=_run_cli)
 
 
 def summary_table(df: pd.DataFrame, metrics: Sequence[str] = ("hr@1", "hr@10", "ndcg@10", "mrr"),
@@ -332,7 +328,7 @@ def summary_table(df: pd.DataFrame, metrics: Sequence[str] = ("hr@1", "hr@10", "
     return pd.DataFrame(rows).set_index(["variant", "metric"])
 
 
-def _run_cli(args: Any) -> int:
+def run_cli(args: Any) -> int:
     spec = load_spec(args.spec)
     df = run_experiment(spec, args.results, args.runs, args.only, args.seeds,
                         progress=not args.quiet)

@@ -219,9 +219,8 @@ class SessionEncoder(nn.Module):
                 )
             feats = torch.zeros(vocab_size, n_features) if features is None else features.float()
             self.register_buffer("features", feats, persistent=False)  # [V, F]
-            self.feature_proj = nn.Linear(
-                n_features, d, bias=False
-            )  # no bias: zero features -> zero
+            # no bias: zero features -> zero
+            self.feature_proj = nn.Linear(n_features, d, bias=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -174,9 +174,8 @@ def sample_tracks(
     w[..., 0] = np.where(newstart, 0.0, w[..., 0])
     w /= w.sum(-1, keepdims=True)
     u = pu[:, P_COMP]
-    comp = (u >= w[..., 0]).astype(np.int8) + (
-        u >= w[..., 0] + w[..., 1]
-    )  # 0 coherent, 1 taste, 2 popular
+    # 0 coherent, 1 taste, 2 popular
+    comp = (u >= w[..., 0]).astype(np.int8) + (u >= w[..., 0] + w[..., 1])
     comp[newstart & (comp == 0)] = 1
     C = len(cat.centres)
     logits = taste_logits(st["taste"], cat, P)

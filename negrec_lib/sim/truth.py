@@ -90,9 +90,8 @@ class SimulationTruth:
         self._within = self.popularity / self._cat.mass[self.track_cluster]  # p(j | c(j))
         G = len(self._cat.genre_centres)
         in_genre = self.cluster_genre[None, :] == np.arange(G)[:, None]
-        self._genre_dist = (
-            np.where(in_genre, self._cat.mass[None], 0.0) / self._cat.genre_mass[:, None]
-        )  # [G, C]
+        mass = np.where(in_genre, self._cat.mass[None], 0.0)  # [G, C]
+        self._genre_dist = mass / self._cat.genre_mass[:, None]  # [G, C]
 
     @classmethod
     def load(cls, out_dir: str | Path) -> SimulationTruth:
