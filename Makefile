@@ -49,12 +49,13 @@ endif
 notebooks: venv
 	NEGREC_PROFILE=cpu $(PY) book/build_tools.py execute --timeout $(CELL_TIMEOUT) $(CHAPTERS)
 
-# Every test: unit tests, the book build and browser checks (tests/), and every chapter executed
-# by nbval under the ci profile. --dist loadfile keeps a notebook's cells on one worker; one torch
+# Every test: the lint, format and type checks (make lint), unit tests, the book build and browser
+# checks (tests/), the docstring examples of negrec_lib (--doctest-modules, in pyproject.toml), and
+# every chapter executed by nbval under the ci profile. --dist loadfile keeps a notebook's cells on one worker; one torch
 # thread per worker (two workers on two cores: more threads only fight over the cores).
 test: lint
 	NEGREC_PROFILE=ci OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --durations=15 \
-		--nbval-lax --ignore=_build tests $(if $(CHAPTERS),notebooks)
+		--nbval-lax --ignore=_build tests negrec_lib $(if $(CHAPTERS),notebooks)
 
 # The tools that keep the code in shape (settings in pyproject.toml): ruff's linter and formatter
 # over the repository, mypy over the core (MYPY_PATHS). RUFF_PENDING: paths that were being edited
@@ -66,7 +67,8 @@ RUFF_PENDING ?= negrec_lib/experiments.py negrec_lib/viz/training.py negrec_lib/
 	tests/test_viz_training.py tests/test_viz_study.py tests/test_study_tables.py notebooks
 MYPY_PATHS ?= negrec_lib/tokens.py negrec_lib/config.py negrec_lib/model.py negrec_lib/losses.py \
 	negrec_lib/metrics.py negrec_lib/optim.py negrec_lib/checkpoint.py negrec_lib/provenance.py \
-	negrec_lib/runs.py negrec_lib/train.py negrec_lib/data/sessions.py negrec_lib/cli.py
+	negrec_lib/runs.py negrec_lib/train.py negrec_lib/data/sessions.py negrec_lib/cli.py \
+	negrec_lib/__init__.py
 comma := ,
 empty :=
 space := $(empty) $(empty)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import tomllib
@@ -73,3 +75,19 @@ def test_ci_runs_the_readme_test_command():
     text = (ROOT / ".ci" / "run").read_text()
     assert "make test" in text
     assert (ROOT / ".ci" / "run").stat().st_mode & 0o111
+
+
+def test_the_public_face_is_small_lazy_and_complete():
+    """``import negrec_lib`` loads no torch; every name of __all__ resolves to its module's."""
+    code = (
+        "import sys, negrec_lib as n\n"
+        "assert 'torch' not in sys.modules and 'pandas' not in sys.modules, 'eager import'\n"
+        "assert sorted(n._PUBLIC) == sorted(set(n.__all__) - "
+        "{'REPOSITORY_URL', 'RELEASE', '__version__'})\n"
+        "import importlib\n"
+        "for name, mod in n._PUBLIC.items():\n"
+        "    module = importlib.import_module('negrec_lib.' + mod)\n"
+        "    assert getattr(n, name) is getattr(module, name)\n"
+        "assert len(n.__all__) <= 20\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
