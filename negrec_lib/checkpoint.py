@@ -45,6 +45,14 @@ def save_checkpoint(obj: dict, path: str | Path) -> None:
     path : str or Path
         The file to write (``last.pt`` or ``best.pt`` of a run folder). A process killed at any
         moment leaves the old file or the new one, never half of one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_checkpoint({"version": CHECKPOINT_VERSION, "w": torch.ones(2)}, Path(d) / "a.pt")
+    ...     sorted(p.name for p in Path(d).iterdir())  # no temporary file left behind
+    ['a.pt']
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -80,6 +88,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ------
     CheckpointError
         The file is missing, damaged, foreign or of another checkpoint version (names it).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ckpt = {"version": CHECKPOINT_VERSION, "config": ExperimentConfig().to_dict(),
+    ...         "vocab_size": 10, "n_features": 0, "model": {"w": torch.ones(2)}}
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_checkpoint(ckpt, Path(d) / "a.pt")
+    ...     load_checkpoint(Path(d) / "a.pt")["model"]["w"].tolist()
+    [1.0, 1.0]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_checkpoint(Path(d) / "missing.pt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    negrec_lib.errors.CheckpointError: ...missing.pt: ...
     """
     path = Path(path)
     if path.is_dir():
@@ -143,6 +165,19 @@ def model_from_checkpoint(
     ------
     CheckpointError
         The file is damaged or does not fit ``data``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cfg = ExperimentConfig().override(["model.d_model=8", "model.n_heads=2", "model.d_ff=8"])
+    >>> model = SessionEncoder(cfg.model, vocab_size=10)
+    >>> ckpt = {"version": CHECKPOINT_VERSION, "config": cfg.to_dict(), "vocab_size": 10,
+    ...         "n_features": 0, "model": model.state_dict()}
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_checkpoint(ckpt, Path(d) / "best.pt")
+    ...     again, again_cfg = model_from_checkpoint(Path(d) / "best.pt")
+    >>> torch.equal(again.item_emb.weight, model.item_emb.weight), again.training, again_cfg == cfg
+    (True, False, True)
     """
     ckpt = load_checkpoint(path, device)
     cfg = ExperimentConfig.from_dict(ckpt["config"], source=display_path(path))
@@ -236,6 +271,14 @@ def reconcile_config(
     ------
     ConfigError
         A key differs that cannot change mid-run, or a safe one differs without ``allow``.
+
+    Examples
+    --------
+    >>> cfg = ExperimentConfig()
+    >>> ckpt = {"config": cfg.to_dict(), "state": {"epoch": 4}}
+    >>> more = ExperimentConfig().override(["train.epochs=40"])
+    >>> reconcile_config(ckpt, more, allow=True, path=Path("last.pt"))[1]
+    [{'key': 'train.epochs', 'from': 25, 'to': 40, 'after_epoch': 4}]
     """
     stored = _flat(ckpt["config"])
     old = _flat(ExperimentConfig.from_dict(ckpt["config"], source="checkpoint").to_dict())

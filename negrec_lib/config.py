@@ -25,7 +25,13 @@ PROFILES = ("ci", "cpu", "gpu")
 
 @dataclass
 class SimConfig:
-    """Size and knobs of the simulated MSSD data a profile generates."""
+    """Size and knobs of the simulated MSSD data a profile generates.
+
+    Examples
+    --------
+    >>> SimConfig(sessions=1_000, tracks=200).days  # the rest at their defaults
+    8
+    """
 
     sessions: int = 20_000
     tracks: int = 5_000
@@ -37,7 +43,14 @@ class SimConfig:
 
 @dataclass
 class DataConfig:
-    """How raw MSSD logs become a prepared dataset (see `negrec_lib.data.prepare`)."""
+    """How raw MSSD logs become a prepared dataset (see `negrec_lib.data.prepare`).
+
+    Examples
+    --------
+    >>> cfg = DataConfig(split="by_day", min_count=2)
+    >>> cfg.split, cfg.skip_strength  # a track is skipped when its skip strength >= 2
+    ('by_day', 2)
+    """
 
     skip_strength: int = 2  # a track is "skipped" when its skip strength >= this (paper: skip_2)
     min_length: int = 6  # keep sessions with length >= min_length (paper: length > 5)
@@ -63,7 +76,14 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The self-attentive encoder; defaults are the paper's configuration."""
+    """The self-attentive encoder; defaults are the paper's configuration.
+
+    Examples
+    --------
+    >>> m = ModelConfig()  # the paper's encoder
+    >>> m.d_model, m.n_heads, m.n_layers, m.causal
+    (128, 8, 2, True)
+    """
 
     d_model: int = 128
     n_heads: int = 8
@@ -84,7 +104,13 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Next-track loss and the skip contrastive loss (book/paper.md section 3)."""
+    """Next-track loss and the skip contrastive loss (book/paper.md section 3).
+
+    Examples
+    --------
+    >>> LossConfig(skip_weight=1.0).next_loss  # the paper's loss with the skip term switched on
+    'sampled'
+    """
 
     next_loss: Literal["sampled", "full"] = "sampled"
     sampler: Literal["uniform", "popularity"] = "uniform"
@@ -103,7 +129,13 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    """The training loop."""
+    """The training loop.
+
+    Examples
+    --------
+    >>> TrainConfig().select_metric, TrainConfig(epochs=3).epochs
+    ('ndcg@10', 3)
+    """
 
     epochs: int = 25
     batch_size: int = 128
@@ -130,7 +162,16 @@ class TrainConfig:
 
 @dataclass
 class ExperimentConfig:
-    """Everything a training run needs."""
+    """Everything a training run needs.
+
+    Examples
+    --------
+    >>> cfg = ExperimentConfig().override(["loss.skip_weight=1", "model.causal=false"])
+    >>> cfg.loss.skip_weight, cfg.model.causal
+    (1.0, False)
+    >>> ExperimentConfig.from_dict(cfg.to_dict()) == cfg  # the YAML form round-trips
+    True
+    """
 
     name: str = "run"
     data_dir: str = ""  # a prepared folder (negrec prepare), or empty to simulate
@@ -271,7 +312,13 @@ _LATE_DEFAULTS = {"data": {"date_format": "auto", "partial_sessions": "error"}}
 
 
 def cache_key_view(section: str, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` of a config section without the late-added settings at their defaults."""
+    """``values`` of a config section without the late-added settings at their defaults.
+
+    Examples
+    --------
+    >>> cache_key_view("data", {"min_count": 5, "date_format": "auto"})  # auto is the default
+    {'min_count': 5}
+    """
     late = _LATE_DEFAULTS.get(section, {})
     return {k: v for k, v in values.items() if not (k in late and late[k] == v)}
 
@@ -282,7 +329,17 @@ def _first_line(exc: BaseException) -> str:
 
 def read_yaml(path: str | Path, what: str = "YAML file") -> dict:
     """A YAML file's top-level mapping; any failure is a `ConfigError` naming the file (and the
-    line, for a syntax error)."""
+    line, for a syntax error).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "grid.yaml").write_text("name: demo\\nseeds: [0, 1]\\n")
+    ...     read_yaml(Path(d) / "grid.yaml")
+    {'name': 'demo', 'seeds': [0, 1]}
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -503,7 +560,13 @@ _KS = (1, 5, 10, 20)  # the cut-offs `metrics.evaluate` reports (metrics.DEFAULT
 
 # ---------------------------------------------------------------------- profiles
 def detect_profile() -> str:
-    """`NEGREC_PROFILE` if set, else ``gpu`` when CUDA is available, else ``cpu``."""
+    """`NEGREC_PROFILE` if set, else ``gpu`` when CUDA is available, else ``cpu``.
+
+    Examples
+    --------
+    >>> detect_profile() in PROFILES
+    True
+    """
     name = os.environ.get("NEGREC_PROFILE", "").strip().lower()
     if name:
         if name not in PROFILES:
@@ -522,6 +585,12 @@ def profile_config(name: str | None = None) -> ExperimentConfig:
 
     ``ci`` finishes a chapter in well under a minute on two CPU cores; ``cpu`` is what a reader
     without a GPU runs (minutes); ``gpu`` is Colab/H100 scale with the paper's model.
+
+    Examples
+    --------
+    >>> cfg = profile_config("ci")
+    >>> cfg.name, cfg.sim.sessions, cfg.model.d_model
+    ('ci', 6000, 32)
     """
     name = detect_profile() if name is None else name
     if name == "ci":

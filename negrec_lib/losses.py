@@ -35,7 +35,16 @@ def _zero(like: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------------- full softmax
 def full_softmax_loss(hidden: Tensor, targets: Tensor, item_emb: Tensor) -> Tensor:
-    """Cross-entropy over every track (reserved columns excluded), mean over rows with a target."""
+    """Cross-entropy over every track (reserved columns excluded), mean over rows with a target.
+
+    Examples
+    --------
+    >>> import math
+    >>> hidden, emb = torch.zeros(2, 4), torch.randn(8, 4)  # 8 ids: 5 tracks after 3 reserved
+    >>> loss = full_softmax_loss(hidden, torch.tensor([3, 5]), emb)  # zero scores: uniform
+    >>> round(loss.item(), 4), round(math.log(5), 4)
+    (1.6094, 1.6094)
+    """
     valid = targets >= N_RESERVED  # [N]; PAD/MASK/OOV ignored
     if not bool(valid.any()):
         return _zero(hidden) + _zero(item_emb)
@@ -47,7 +56,15 @@ def full_softmax_loss(hidden: Tensor, targets: Tensor, item_emb: Tensor) -> Tens
 
 # ---------------------------------------------------------------------- samplers
 class CandidateSampler(Protocol):
-    """Draws negative candidates (with replacement) and reports their per-draw log-probability."""
+    """Draws negative candidates (with replacement) and reports their per-draw log-probability.
+
+    Examples
+    --------
+    >>> sampler: CandidateSampler = UniformSampler(vocab_size=10)
+    >>> ids = sampler.sample(4, generator=torch.Generator().manual_seed(0))
+    >>> ids.shape, bool((ids >= N_RESERVED).all())
+    (torch.Size([4]), True)
+    """
 
     vocab_size: int
 
@@ -70,7 +87,14 @@ def _gen_device(generator: torch.Generator | None, fallback: torch.device) -> to
 
 
 class UniformSampler:
-    """Uniform over the non-reserved ids (the paper's sampler)."""
+    """Uniform over the non-reserved ids (the paper's sampler).
+
+    Examples
+    --------
+    >>> s = UniformSampler(vocab_size=10)  # 7 tracks
+    >>> round(s.log_q(torch.tensor([3, 9])).exp()[0].item(), 4)
+    0.1429
+    """
 
     def __init__(self, vocab_size: int) -> None:
         if vocab_size <= N_RESERVED:
@@ -105,6 +129,12 @@ class PopularitySampler:
 
     The floor keeps tracks unseen in training (count 0) drawable; ``alpha=0`` is uniform.
     Sampling is inverse-CDF (``searchsorted``), O(n log V) per call.
+
+    Examples
+    --------
+    >>> s = PopularitySampler(torch.tensor([0, 0, 0, 3, 1]))  # ids 3 and 4, seen 3 and 1 times
+    >>> s.log_q(torch.tensor([3, 4])).exp().tolist()
+    [0.75, 0.25]
     """
 
     def __init__(self, counts: Tensor, alpha: float = 1.0, floor: float = 1.0) -> None:
@@ -152,7 +182,16 @@ class PopularitySampler:
 def make_sampler(
     loss_cfg: LossConfig, vocab_size: int, counts: Tensor | None = None
 ) -> CandidateSampler | None:
-    """The sampler ``loss_cfg`` asks for (None: full softmax); popularity needs ``counts`` [V]."""
+    """The sampler ``loss_cfg`` asks for (None: full softmax); popularity needs ``counts`` [V].
+
+    Examples
+    --------
+    >>> from negrec_lib.config import LossConfig
+    >>> type(make_sampler(LossConfig(), vocab_size=10)).__name__
+    'UniformSampler'
+    >>> make_sampler(LossConfig(next_loss="full"), vocab_size=10) is None
+    True
+    """
     if loss_cfg.next_loss == "full":
         return None
     if loss_cfg.sampler == "uniform":
@@ -206,6 +245,18 @@ def sampled_softmax_loss(
     with replacement). Mean over valid rows. A column masked for every row (logit -inf) adds
     nothing to any softmax and gets no gradient, so the hit columns are simply left out of the
     candidates: the same loss and gradients without a masked copy of the [N, C] logits.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> hidden, emb, targets = torch.randn(4, 8), torch.randn(20, 8), torch.tensor([3, 7, 7, 12])
+    >>> sampled = sampled_softmax_loss(hidden, targets, emb, UniformSampler(20), n_negatives=None)
+    >>> torch.allclose(sampled, full_softmax_loss(hidden, targets, emb))  # every track a candidate
+    True
+    >>> loss = sampled_softmax_loss(hidden, targets, emb, UniformSampler(20), n_negatives=5,
+    ...                             generator=torch.Generator().manual_seed(0))
+    >>> loss.shape, bool(loss > 0)
+    (torch.Size([]), True)
     """
     valid = targets >= N_RESERVED  # [N]
     if not bool(valid.any()):
@@ -272,6 +323,15 @@ def skip_infonce_loss(
     reduction="mean": (loss scalar, number of valid anchors as an int64 scalar); loss is a
     graph-connected 0 when no anchor is valid.
     reduction="none": (per-anchor losses [B, L], 0 where invalid; validity mask [B, L]).
+
+    Examples
+    --------
+    >>> keys = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]]])  # [B=1, L=3, D=2]
+    >>> skipped = torch.tensor([[False, True, False]])  # the middle track was skipped
+    >>> valid = torch.ones(1, 3, dtype=torch.bool)
+    >>> loss, n_anchors = skip_infonce_loss(keys, keys, skipped, valid)
+    >>> int(n_anchors), loss.item() < 1e-3  # anchor 0, positive 2, negative 1: well apart
+    (1, True)
     """
     B, L, _ = anchors.shape
     q = F.normalize(_upcast(anchors), dim=-1)  # [B, L, D]
@@ -320,6 +380,17 @@ def control_labels(
     moved to random real positions of the same session (same count). ``kept_negatives``: the
     true labels for anchors and positives, and as negatives a random set of the session's kept
     positions, as many as it has skips (or all of them when it has fewer).
+
+    Examples
+    --------
+    >>> skipped = torch.tensor([[False, True, False, False]])
+    >>> valid = torch.ones(1, 4, dtype=torch.bool)
+    >>> labels, negatives = control_labels(skipped, valid, "none")
+    >>> labels.tolist(), negatives
+    ([[False, True, False, False]], None)
+    >>> labels, _ = control_labels(skipped, valid, "permuted", torch.Generator().manual_seed(0))
+    >>> int(labels.sum())  # as many skips, at random places
+    1
     """
     if control == "none":
         return skipped, None
@@ -347,7 +418,16 @@ def next_track_loss(
     sampler: CandidateSampler | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Full or sampled softmax as ``loss_cfg.next_loss`` says; "full" needs ``item_emb`` a table."""
+    """Full or sampled softmax as ``loss_cfg.next_loss`` says; "full" needs ``item_emb`` a table.
+
+    Examples
+    --------
+    >>> from negrec_lib.config import LossConfig
+    >>> hidden, emb, targets = torch.randn(3, 4), torch.randn(10, 4), torch.tensor([3, 4, 9])
+    >>> loss = next_track_loss(hidden, targets, emb, LossConfig(next_loss="full"))
+    >>> torch.equal(loss, full_softmax_loss(hidden, targets, emb))
+    True
+    """
     if loss_cfg.next_loss == "full":
         table = item_emb if isinstance(item_emb, Tensor) else None
         if table is None:
@@ -386,6 +466,22 @@ def compute_losses(
     anchor, are the UNMASKED track embeddings E[x_t]; the "hidden" anchor is the prediction-head
     output of the same forward pass (on the cloze inputs for the bidirectional model).
     ``model_cfg`` defaults to ``model.cfg``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from negrec_lib.config import ModelConfig
+    >>> from negrec_lib.model import SessionEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> model = SessionEncoder(ModelConfig(d_model=8, n_heads=2, d_ff=8, max_length=5), 10)
+    >>> tracks = torch.tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 3]])  # [B=2, L=5], 0 = PAD
+    >>> lengths = torch.tensor([3, 5])
+    >>> from negrec_lib.config import LossConfig
+    >>> skipped = torch.tensor([[0, 1, 0, 0, 0], [0, 1, 1, 0, 0]], dtype=torch.bool)
+    >>> cfg = LossConfig(skip_weight=1.0, n_negatives=5)
+    >>> out = compute_losses(model, tracks, lengths, skipped, model.cfg, cfg, UniformSampler(10))
+    >>> sorted(out), out["total"].shape
+    (['n_anchors', 'next', 'skip', 'total'], torch.Size([]))
     """
     model_cfg = model.cfg if model_cfg is None else model_cfg
     L = tracks.shape[1]

@@ -29,11 +29,26 @@ GROUP_KEYS: tuple[str, ...] = ("context", "position", "target_skipped")
 
 
 class EvaluationError(NegrecError, ValueError):
-    """The model and the evaluation data do not fit together (vocabulary, protocol, labels)."""
+    """The model and the evaluation data do not fit together (vocabulary, protocol, labels).
+
+    Examples
+    --------
+    >>> issubclass(EvaluationError, NegrecError), issubclass(EvaluationError, ValueError)
+    (True, True)
+    """
 
 
 class Scorer(Protocol):
-    """What `evaluate` needs from a model (see `negrec_lib.model`)."""
+    """What `evaluate` needs from a model (see `negrec_lib.model`).
+
+    Examples
+    --------
+    >>> from negrec_lib.config import ModelConfig
+    >>> from negrec_lib.model import SessionEncoder
+    >>> scorer: Scorer = SessionEncoder(ModelConfig(d_model=8, n_heads=2, d_ff=8), 10)
+    >>> scorer.score(torch.zeros(1, 8)).shape  # [B, V]
+    torch.Size([1, 10])
+    """
 
     training: bool
 
@@ -102,6 +117,12 @@ def target_ranks(scores: Tensor, targets: Tensor, exclude: Tensor | None = None)
     PAD) or has a NaN score gets rank V + 1, a miss at every K: the model cannot recommend a
     track outside its vocabulary. Other NaN scores count as above the target. Costs O(N V),
     one comparison per item, with no sort.
+
+    Examples
+    --------
+    >>> scores = torch.tensor([[0.0, 0.0, 0.0, 0.5, 0.9, 0.1]])  # ids 0-2 reserved
+    >>> target_ranks(scores, torch.tensor([3])).tolist()  # track 4 scores higher
+    [2]
     """
     if scores.dim() != 2:
         raise ValueError(f"scores must have shape [N, V], got {tuple(scores.shape)}")
@@ -135,6 +156,13 @@ def sample_candidates(
     The draws are `torch.randint(N_RESERVED, vocab_size, (n_random,), generator=generator)` on
     the CPU (so a seed gives the same candidates on every device), with replacement; the result
     is sorted, unique, on the device of `targets`, and never holds a reserved id.
+
+    Examples
+    --------
+    >>> c = sample_candidates(torch.tensor([3, 5, 5]), vocab_size=50, n_random=4,
+    ...                       generator=torch.Generator().manual_seed(0))
+    >>> c[:2].tolist(), len(c)  # the unique targets first, then the random tracks
+    ([3, 5], 6)
     """
     if vocab_size <= N_RESERVED:
         raise ValueError(f"vocab_size must exceed {N_RESERVED}, got {vocab_size}")
@@ -173,6 +201,13 @@ def sampled_target_ranks(
     exclude : optional [N, V] bool, items removed from the ranking; never the target.
     candidates : optional [C] sorted unique ids to use instead of drawing them; must hold every
         valid target.
+
+    Examples
+    --------
+    >>> scores = torch.arange(10.0).repeat(2, 1)  # [B=2, V=10]: a higher id scores higher
+    >>> candidates = torch.tensor([4, 8, 5])  # the batch's targets 4 and 8, one random track 5
+    >>> sampled_target_ranks(scores, torch.tensor([4, 8]), candidates=candidates).tolist()
+    [3, 1]
     """
     if isinstance(scores, Tensor):
         vocab_size = scores.shape[1] if vocab_size is None else vocab_size
@@ -204,7 +239,15 @@ def sampled_target_ranks(
 
 # --------------------------------------------------------------------------- metrics
 def example_values(ranks: Tensor | np.ndarray, metric: str) -> np.ndarray:
-    """Per-example value of `metric` ("hr@k", "ndcg@k", "mrr@k" or "mrr") from 1-based ranks."""
+    """Per-example value of `metric` ("hr@k", "ndcg@k", "mrr@k" or "mrr") from 1-based ranks.
+
+    Examples
+    --------
+    >>> example_values(np.array([1, 3, 20]), "hr@10").tolist()
+    [1.0, 1.0, 0.0]
+    >>> example_values(np.array([1, 4]), "mrr").tolist()
+    [1.0, 0.25]
+    """
     r = np.asarray(ranks.cpu() if isinstance(ranks, Tensor) else ranks, dtype=np.float64)
     name, _, k_text = metric.partition("@")
     k = math.inf if not k_text else int(k_text)
@@ -221,7 +264,14 @@ def example_values(ranks: Tensor | np.ndarray, metric: str) -> np.ndarray:
 def metrics_from_ranks(
     ranks: Tensor | np.ndarray, ks: Sequence[int] = DEFAULT_KS
 ) -> dict[str, float]:
-    """HR@k, NDCG@k, MRR@k for each k, full MRR and n, from 1-based ranks (NaN when n = 0)."""
+    """HR@k, NDCG@k, MRR@k for each k, full MRR and n, from 1-based ranks (NaN when n = 0).
+
+    Examples
+    --------
+    >>> m = metrics_from_ranks(np.array([1, 2, 20]), ks=(1, 10))
+    >>> round(m["hr@1"], 4), round(m["hr@10"], 4), m["n"]
+    (0.3333, 0.6667, 3)
+    """
     if any(int(k) < 1 for k in ks):
         raise ValueError(f"every k must be >= 1, got {tuple(ks)}")
     r = np.asarray(ranks.cpu() if isinstance(ranks, Tensor) else ranks, dtype=np.float64)
@@ -235,7 +285,16 @@ def metrics_from_ranks(
 def bootstrap_ci(
     values: Tensor | np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap (1 - alpha) interval for the mean of per-example `values`."""
+    """Percentile bootstrap (1 - alpha) interval for the mean of per-example `values`.
+
+    Examples
+    --------
+    >>> bootstrap_ci(np.ones(50))  # no spread, no width
+    (1.0, 1.0)
+    >>> lo, hi = bootstrap_ci(np.r_[np.zeros(50), np.ones(50)])
+    >>> lo < 0.5 < hi
+    True
+    """
     v = np.asarray(values.cpu() if isinstance(values, Tensor) else values, dtype=np.float64)
     if v.size == 0:
         return float("nan"), float("nan")
@@ -265,6 +324,14 @@ class RankAccumulator:
     Labels per example: `context` (index into schema.CONTEXT_TYPES), `position` (1-based session
     position of the target), `target_skipped` (the listener skipped the held-out track) and
     `rows` (an id to pair examples across models). A label not given is stored as -1.
+
+    Examples
+    --------
+    >>> acc = RankAccumulator(ks=(1, 10))
+    >>> acc.add(torch.tensor([1, 5]), context=torch.tensor([0, 1]))
+    >>> acc.add(torch.tensor([30]), context=torch.tensor([1]))
+    >>> round(acc.metrics()["hr@10"], 4), len(acc.examples())
+    (0.6667, 3)
     """
 
     def __init__(self, ks: Sequence[int] = DEFAULT_KS) -> None:
@@ -381,7 +448,19 @@ class RankAccumulator:
 # --------------------------------------------------------------------------- evaluate
 @dataclass
 class EvalResult:
-    """The outcome of `evaluate`: overall metrics, breakdown tables and per-example ranks."""
+    """The outcome of `evaluate`: overall metrics, breakdown tables and per-example ranks.
+
+    Examples
+    --------
+    >>> acc = RankAccumulator(ks=(10,))
+    >>> acc.add(torch.tensor([1, 2, 50, 3]))
+    >>> res = acc.result("full", "test")
+    >>> res.metrics["hr@10"], res.to_dict()["protocol"]
+    (0.75, 'full')
+    >>> lo, hi = res.ci("hr@10")
+    >>> lo <= 0.75 <= hi
+    True
+    """
 
     metrics: dict[str, float]
     by_context: pd.DataFrame
@@ -469,6 +548,22 @@ def evaluate(
     the tracks of the input prefix from the ranking (never the target). Full-protocol metrics
     do not depend on batch_size; sampled ones do (one generator seeded with `seed`, fresh
     draws per batch). The full protocol holds about batch_size * V * 5 bytes at once.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from negrec_lib.config import DataConfig, ModelConfig, SimConfig
+    >>> from negrec_lib.data.cache import ensure_dataset
+    >>> from negrec_lib.data.sessions import SessionData
+    >>> from negrec_lib.model import SessionEncoder
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> sim = SimConfig(sessions=100, tracks=50, days=2)
+    >>> data = SessionData.load(ensure_dataset(sim, DataConfig(), tmp.name, progress=False))
+    >>> model = SessionEncoder(ModelConfig(d_model=8, n_heads=2, d_ff=8), data.vocab_size)
+    >>> res = evaluate(model, data, "test")  # an untrained model: about chance
+    >>> res.metrics["n"] == data.n_examples("test"), 0.0 <= res.metrics["hr@10"] <= 1.0
+    (True, True)
+    >>> tmp.cleanup()
     """
     if protocol not in ("full", "sampled"):
         raise EvaluationError(f"protocol must be 'full' or 'sampled', got {protocol!r}")

@@ -32,14 +32,39 @@ from .tokens import MASK_ID, N_RESERVED, PAD_ID
 
 
 class EncoderOutput(NamedTuple):
-    """What `SessionEncoder.forward` returns."""
+    """What `SessionEncoder.forward` returns.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from negrec_lib.config import ModelConfig
+    >>> from negrec_lib.model import SessionEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> model = SessionEncoder(ModelConfig(d_model=8, n_heads=2, d_ff=8, max_length=5), 10)
+    >>> tracks = torch.tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 3]])  # [B=2, L=5], 0 = PAD
+    >>> lengths = torch.tensor([3, 5])
+    >>> out = model(tracks, return_attention=True)
+    >>> out.hidden.shape, len(out.attention), out.attention[0].shape  # per layer [B, H, L, L]
+    (torch.Size([2, 5, 8]), 2, torch.Size([2, 2, 5, 5]))
+    """
 
     hidden: Tensor  # [B, L, D] prediction-head output; zeros at padded positions
     attention: list[Tensor] | None  # per layer [B, H, L, L], or None when not requested
 
 
 class TransformerLayer(nn.Module):
-    """One self-attention + feed-forward block, post-LN (PyTorch default) or pre-LN."""
+    """One self-attention + feed-forward block, post-LN (PyTorch default) or pre-LN.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = TransformerLayer(d_model=8, n_heads=2, d_ff=16, dropout=0.0, pre_ln=False)
+    >>> x = torch.randn(1, 4, 8)  # [B, L, D]
+    >>> allowed = torch.ones(4, 4, dtype=torch.bool).tril()[None, None]  # causal [1, 1, L, L]
+    >>> y, weights = layer(x, allowed, need_weights=True)
+    >>> y.shape, weights.shape, bool(weights[0, 0, 0, 1] == 0)  # position 0 cannot see 1
+    (torch.Size([1, 4, 8]), torch.Size([1, 2, 4, 4]), True)
+    """
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, pre_ln: bool) -> None:
         super().__init__()
@@ -131,6 +156,20 @@ class TrackTable:
     is a plain lookup. Under ``torch.compile`` too: the compiler cannot trace sparse gradients,
     so each lookup then has its own dense gradient, as plain ``nn.Embedding`` lookups do (and
     the sparse option, ``sparse_grad=True``, cannot be compiled).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from negrec_lib.config import ModelConfig
+    >>> from negrec_lib.model import SessionEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> model = SessionEncoder(ModelConfig(d_model=8, n_heads=2, d_ff=8, max_length=5), 10)
+    >>> tracks = torch.tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 3]])  # [B=2, L=5], 0 = PAD
+    >>> lengths = torch.tensor([3, 5])
+    >>> table = model.track_table()  # one per training step
+    >>> ids = torch.tensor([3, 4])
+    >>> torch.equal(table(ids), model.embed(ids)), table.full().shape  # same values as embed
+    (True, torch.Size([10, 8]))
     """
 
     def __init__(self, model: SessionEncoder) -> None:
@@ -173,6 +212,22 @@ class SessionEncoder(nn.Module):
         Give the track table sparse gradients (for `negrec_lib.optim.LazyAdam`;
         `negrec_lib.optim.make_optimizer` sets it). Default False: dense gradients, for dense Adam
         (the paper's optimiser).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from negrec_lib.config import ModelConfig
+    >>> from negrec_lib.model import SessionEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> model = SessionEncoder(ModelConfig(d_model=8, n_heads=2, d_ff=8, max_length=5), 10)
+    >>> tracks = torch.tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 3]])  # [B=2, L=5], 0 = PAD
+    >>> lengths = torch.tensor([3, 5])
+    >>> hidden = model.next_track_hidden(tracks, lengths)  # [B, D], the state after each session
+    >>> model.score(hidden).shape  # one score per id of the catalogue [B, V]
+    torch.Size([2, 10])
+    >>> scores, ids = model.recommend(tracks, lengths, k=3)
+    >>> ids.shape, bool((ids >= N_RESERVED).all())  # never PAD, MASK or OOV
+    (torch.Size([2, 3]), True)
     """
 
     features: Tensor  # [V, F] buffer, registered only when cfg.use_features
@@ -383,6 +438,14 @@ def cloze_inputs(
     evaluation); every other real position is masked independently with probability
     ``mask_prob``. Targets hold the original track at masked positions and ``PAD_ID`` (ignored)
     elsewhere, so a target is never visible at its own input position.
+
+    Examples
+    --------
+    >>> import torch
+    >>> tracks, lengths = torch.tensor([[3, 4, 5, 6]]), torch.tensor([4])
+    >>> inputs, targets = cloze_inputs(tracks, lengths, mask_prob=0.0)  # only the last is masked
+    >>> inputs.tolist(), targets.tolist()  # MASK_ID = 1, PAD_ID = 0 (no target)
+    ([[3, 4, 5, 1]], [[0, 0, 0, 6]])
     """
     B, L = tracks.shape
     pos = torch.arange(L, device=tracks.device)
@@ -397,7 +460,14 @@ def cloze_inputs(
 
 
 def causal_targets(tracks: Tensor, lengths: Tensor) -> Tensor:
-    """Next track at every position [B, L] (``PAD_ID`` where the session has no next track)."""
+    """Next track at every position [B, L] (``PAD_ID`` where the session has no next track).
+
+    Examples
+    --------
+    >>> import torch
+    >>> causal_targets(torch.tensor([[3, 4, 5, 0]]), torch.tensor([3])).tolist()
+    [[4, 5, 0, 0]]
+    """
     B, L = tracks.shape
     nxt = F.pad(tracks[:, 1:], (0, 1), value=PAD_ID)  # [B, L] shifted left
     has_next = torch.arange(L, device=tracks.device) < (lengths - 1)[:, None]

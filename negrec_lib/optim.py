@@ -38,6 +38,16 @@ class LazyAdam(torch.optim.Optimizer):
     **lazy Adam is a different optimiser** (it coincides with Adam only when every row receives a
     gradient at every step). The step count ``t`` of the bias correction counts the steps of the
     parameter, as in Adam, not per row.
+
+    Examples
+    --------
+    >>> emb = torch.nn.Embedding(5, 2, sparse=True)
+    >>> before = emb.weight.detach().clone()
+    >>> opt = LazyAdam(emb.parameters(), lr=0.1)
+    >>> emb(torch.tensor([1, 3])).sum().backward()
+    >>> opt.step()
+    >>> (emb.weight != before).any(1).tolist()  # only the rows the batch touched moved
+    [False, True, False, True, False]
     """
 
     def __init__(
@@ -121,6 +131,17 @@ def make_optimizer(model: SessionEncoder, cfg: TrainConfig) -> torch.optim.Optim
 
     Clip with `clip_grad_norm_` of this module (``torch.nn.utils.clip_grad_norm_`` rejects
     sparse gradients).
+
+    Examples
+    --------
+    >>> from negrec_lib.config import ModelConfig, TrainConfig
+    >>> from negrec_lib.model import SessionEncoder
+    >>> model = SessionEncoder(ModelConfig(d_model=8, n_heads=2, d_ff=8), vocab_size=10)
+    >>> type(make_optimizer(model, TrainConfig())).__name__, model.sparse_grad
+    ('Adam', False)
+    >>> opt = make_optimizer(model, TrainConfig(sparse_embeddings=True))
+    >>> type(opt).__name__, model.sparse_grad
+    ('LazyAdam', True)
     """
     params = [p for p in model.parameters() if p.requires_grad]
     sparse = bool(getattr(cfg, "sparse_embeddings", False))
@@ -148,6 +169,13 @@ def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> Tensor:
     1e-6))``), plus: sparse gradients are coalesced in place first (their norm is then that of
     the dense gradient), and on the CPU the rescaling is skipped when the factor is exactly 1
     (multiplying by 1 changes nothing, and it saves a pass over a [V, D] gradient).
+
+    Examples
+    --------
+    >>> p = torch.nn.Parameter(torch.zeros(2))
+    >>> p.grad = torch.tensor([3.0, 4.0])
+    >>> clip_grad_norm_([p], max_norm=1.0).item(), [round(g, 4) for g in p.grad.tolist()]
+    (5.0, [0.6, 0.8])
     """
     grads: list[Tensor] = []
     for p in parameters:

@@ -73,6 +73,15 @@ def run_lock(run_dir: str | Path, wait: bool = True) -> Iterator[bool]:
     bool
         True while this process holds the lock; False when ``wait`` is False and another
         process holds it (nothing is held then).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with run_lock(Path(d) / "run") as held:
+    ...         with run_lock(Path(d) / "run", wait=False) as again:
+    ...             held, again  # a second holder is turned away, not made to wait
+    (True, False)
     """
     from filelock import FileLock, Timeout
 
@@ -113,6 +122,21 @@ def train_run(
     -------
     dict
         The run's result (what ``metrics.json`` holds).
+
+    Examples
+    --------
+    >>> from negrec_lib.config import profile_config
+    >>> cfg = profile_config("ci").override(["sim.sessions=100", "sim.tracks=50", "sim.days=2",
+    ...     "model.d_model=8", "model.d_ff=8", "model.n_heads=2", "loss.n_negatives=10",
+    ...     "train.epochs=1", "train.batch_size=32", "train.progress=false"])
+    >>> import tempfile
+    >>> from negrec_lib.data.cache import ensure_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> prepared = ensure_dataset(cfg.sim, cfg.data, tmp.name, progress=False)
+    >>> metrics = train_run(cfg, Path(tmp.name) / "run", prepared)
+    >>> metrics["epochs_run"], sorted(p.name for p in (Path(tmp.name) / "run").glob("*.pt"))
+    (1, ['best.pt', 'last.pt'])
+    >>> tmp.cleanup()
     """
     from .data.sessions import SessionData
     from .train import Trainer
@@ -151,6 +175,20 @@ def run_cached(
     -------
     (dict, Path)
         The run's ``metrics.json`` content and the run folder.
+
+    Examples
+    --------
+    >>> from negrec_lib.config import profile_config
+    >>> cfg = profile_config("ci").override(["sim.sessions=100", "sim.tracks=50", "sim.days=2",
+    ...     "model.d_model=8", "model.d_ff=8", "model.n_heads=2", "loss.n_negatives=10",
+    ...     "train.epochs=1", "train.batch_size=32", "train.progress=false"])
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> metrics, run_dir = run_cached(cfg, Path(tmp.name) / "runs", Path(tmp.name) / "data")
+    >>> again, same_dir = run_cached(cfg, Path(tmp.name) / "runs", Path(tmp.name) / "data")
+    >>> same_dir == run_dir, again["test"] == metrics["test"]  # the second call trains nothing
+    (True, True)
+    >>> tmp.cleanup()
     """
     from .data.cache import ensure_dataset
 

@@ -52,7 +52,20 @@ from .runtime import (
 
 
 class LossModule(nn.Module):
-    """Encoder + losses in one forward pass, so DistributedDataParallel can wrap the whole step."""
+    """Encoder + losses in one forward pass, so DistributedDataParallel can wrap the whole step.
+
+    Examples
+    --------
+    >>> from negrec_lib.config import ExperimentConfig
+    >>> from negrec_lib.losses import UniformSampler
+    >>> cfg = ExperimentConfig().override(["model.d_model=8", "model.n_heads=2", "model.d_ff=8",
+    ...                                    "loss.n_negatives=5", "model.max_length=4"])
+    >>> step = LossModule(SessionEncoder(cfg.model, 10), cfg, UniformSampler(10))
+    >>> tracks, lengths = torch.tensor([[3, 4, 5, 6]]), torch.tensor([4])
+    >>> out = step(tracks, lengths, torch.zeros(1, 4, dtype=torch.bool), None)
+    >>> sorted(out)
+    ['n_anchors', 'next', 'skip', 'total']
+    """
 
     def __init__(self, encoder: SessionEncoder, cfg: ExperimentConfig, sampler: Any) -> None:
         super().__init__()
@@ -80,7 +93,22 @@ class LossModule(nn.Module):
 
 
 def build_model(cfg: ExperimentConfig, data: SessionData) -> SessionEncoder:
-    """The encoder for ``data``'s vocabulary (with its track features when configured)."""
+    """The encoder for ``data``'s vocabulary (with its track features when configured).
+
+    Examples
+    --------
+    >>> from negrec_lib.config import profile_config
+    >>> cfg = profile_config("ci").override(["sim.sessions=100", "sim.tracks=50", "sim.days=2",
+    ...     "model.d_model=8", "model.d_ff=8", "model.n_heads=2", "loss.n_negatives=10",
+    ...     "train.epochs=1", "train.batch_size=32", "train.progress=false"])
+    >>> import tempfile
+    >>> from negrec_lib.data.cache import ensure_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> data = SessionData.load(ensure_dataset(cfg.sim, cfg.data, tmp.name, progress=False))
+    >>> build_model(cfg, data).item_emb.weight.shape == (data.vocab_size, 8)
+    True
+    >>> tmp.cleanup()
+    """
     if cfg.model.max_length < data.max_length:
         raise ConfigError(
             f"model.max_length={cfg.model.max_length} is shorter than the "
@@ -113,7 +141,23 @@ class _State:
 
 
 class Trainer:
-    """Train one configuration on one prepared dataset (see the module docstring)."""
+    """Train one configuration on one prepared dataset (see the module docstring).
+
+    Examples
+    --------
+    >>> from negrec_lib.config import profile_config
+    >>> cfg = profile_config("ci").override(["sim.sessions=100", "sim.tracks=50", "sim.days=2",
+    ...     "model.d_model=8", "model.d_ff=8", "model.n_heads=2", "loss.n_negatives=10",
+    ...     "train.epochs=1", "train.batch_size=32", "train.progress=false"])
+    >>> import tempfile
+    >>> from negrec_lib.data.cache import ensure_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> data = SessionData.load(ensure_dataset(cfg.sim, cfg.data, tmp.name, progress=False))
+    >>> result = Trainer(cfg, data, Path(tmp.name) / "run").fit()
+    >>> result["epochs_run"], 0.0 <= result["test"]["hr@10"] <= 1.0
+    (1, True)
+    >>> tmp.cleanup()
+    """
 
     def __init__(
         self,

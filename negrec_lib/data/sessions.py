@@ -189,7 +189,21 @@ def _check_arrays(
 
 @dataclass
 class TrainBatch:
-    """Whole sessions cut at their training end (positions >= lengths are padding)."""
+    """Whole sessions cut at their training end (positions >= lengths are padding).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from negrec_lib.config import DataConfig, SimConfig
+    >>> from negrec_lib.data.cache import ensure_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> sim = SimConfig(sessions=100, tracks=50, days=2)
+    >>> data = SessionData.load(ensure_dataset(sim, DataConfig(), tmp.name, progress=False))
+    >>> batch = next(iter(data.train_batches(8, torch.Generator().manual_seed(0))))
+    >>> batch.tracks.shape[0], batch.skipped.dtype, batch.lengths.shape
+    (8, torch.bool, torch.Size([8]))
+    >>> tmp.cleanup()
+    """
 
     tracks: torch.Tensor  # [B, L] long, left-aligned, PAD after the end
     skipped: torch.Tensor  # [B, L] bool, False on padding
@@ -199,7 +213,21 @@ class TrainBatch:
 
 @dataclass
 class EvalBatch:
-    """Prefixes and the track that followed each (one evaluation example per row)."""
+    """Prefixes and the track that followed each (one evaluation example per row).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from negrec_lib.config import DataConfig, SimConfig
+    >>> from negrec_lib.data.cache import ensure_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> sim = SimConfig(sessions=100, tracks=50, days=2)
+    >>> data = SessionData.load(ensure_dataset(sim, DataConfig(), tmp.name, progress=False))
+    >>> batch = next(iter(data.eval_batches("test", 16)))
+    >>> batch.tracks.shape[0], batch.targets.shape, bool((batch.lengths >= 1).all())
+    (16, torch.Size([16]), True)
+    >>> tmp.cleanup()
+    """
 
     tracks: torch.Tensor  # [B, L] long, the prefix, PAD after it
     lengths: torch.Tensor  # [B] long, prefix length (>= 1)
@@ -222,6 +250,20 @@ class SessionData:
     splits : dict of the index arrays ``train_rows``, ``train_end``, ``valid_rows``, ...
     popularity : [V] int64 training counts per token id
     features : [V, F] float32 standardised track features, or None
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from negrec_lib.config import DataConfig, SimConfig
+    >>> from negrec_lib.data.cache import ensure_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> sim = SimConfig(sessions=100, tracks=50, days=2)
+    >>> data = SessionData.load(ensure_dataset(sim, DataConfig(), tmp.name, progress=False))
+    >>> data.vocab_size > N_RESERVED, data.n_examples("test") > 0
+    (True, True)
+    >>> sum(b.tracks.shape[0] for b in data.eval_batches("test", 32)) == data.n_examples("test")
+    True
+    >>> tmp.cleanup()
     """
 
     def __init__(
