@@ -9,6 +9,7 @@ resumes from (optimiser, scheduler, scaler, random generators, position in the e
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from .model import SessionEncoder
 
 if TYPE_CHECKING:
     from .data.sessions import SessionData
+    from .train import Trainer
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -29,6 +31,9 @@ __all__ = [
     "load_checkpoint",
     "model_from_checkpoint",
     "reconcile_config",
+    "resume_checkpoint",
+    "training_checkpoint",
+    "restore_training",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -327,3 +332,115 @@ def reconcile_config(
         for k in diff
     ]
     return cfg, changes
+
+
+# ------------------------------------------------------------------ a run's last.pt
+def resume_checkpoint(
+    last: Path, cfg: ExperimentConfig, data: SessionData, resume: bool, allow: bool
+) -> tuple[dict | None, ExperimentConfig, list[dict[str, Any]]]:
+    """What `negrec_lib.train.Trainer` starts from: the run's ``last.pt`` when resuming.
+
+    Resuming trains on with the checkpoint's configuration; a different one is refused unless
+    asked for (``allow``, and only for keys that are safe to change), and recorded.
+
+    Parameters
+    ----------
+    last : Path
+        The run folder's ``last.pt``.
+    cfg : ExperimentConfig
+        The configuration asked for.
+    data : SessionData
+        The data to train on (checked against the checkpoint's).
+    resume, allow : bool
+        ``resume`` and ``allow_config_change`` of the Trainer.
+
+    Returns
+    -------
+    (dict or None, ExperimentConfig, list of dict)
+        The checkpoint (None for a fresh run), the configuration to train with, and the
+        changes (see `reconcile_config`).
+
+    Raises
+    ------
+    ConfigError
+        ``last.pt`` exists and ``resume`` is False, or the configuration may not change.
+    CheckpointError
+        The run was trained on other data.
+
+    Examples
+    --------
+    >>> cfg = ExperimentConfig()
+    >>> ckpt, same, changes = resume_checkpoint(Path("no-run") / "last.pt", cfg, None, False, False)
+    >>> ckpt, same is cfg, changes  # no last.pt: a fresh run with the configuration asked for
+    (None, True, [])
+    """
+    out = last.parent
+    if last.exists() and not resume:
+        raise ConfigError(
+            f"{display_path(out)} already holds a run (last.pt); pass "
+            "resume=True to continue it, or choose another out_dir"
+        ).with_cli(
+            f"{display_path(out)} already holds a run "
+            "(last.pt); pass --resume to continue it, or choose "
+            "another --out"
+        )
+    ckpt = load_checkpoint(last, "cpu") if resume and last.exists() else None
+    changes: list[dict[str, Any]] = []
+    if ckpt is not None:
+        cfg, changes = reconcile_config(ckpt, cfg, allow, last)
+        if int(ckpt["vocab_size"]) != data.vocab_size or int(
+            ckpt.get("n_sessions", len(data))
+        ) != len(data):
+            raise CheckpointError(
+                f"the run was trained on other data ({ckpt['vocab_size']} "
+                f"vocabulary ids, {ckpt.get('n_sessions', '?')} sessions;"
+                f" this data has {data.vocab_size} and {len(data)}); "
+                "resume it on the data it was trained on",
+                last,
+            )
+    return ckpt, cfg, changes
+
+
+def training_checkpoint(trainer: Trainer) -> dict:
+    """A run's ``last.pt``: the model checkpoint plus everything an exact resume needs.
+
+    The optimiser, scheduler and scaler states, the trainer's progress (epoch, batch, best
+    so far), its history, every random generator and the recorded configuration changes.
+    `restore_training` reads it back (see `negrec_lib.train.Trainer`'s example for a run).
+    """
+    t, s = trainer, trainer.state
+    return {
+        "version": CHECKPOINT_VERSION,
+        "config": t.cfg.to_dict(),
+        "vocab_size": t.data.vocab_size,
+        "n_sessions": len(t.data),
+        "n_features": (
+            0 if t.model.feature_proj is None else int(t.model.feature_proj.in_features)
+        ),
+        "model": t.model.state_dict(),
+        "optimizer": t.optimizer.state_dict(),
+        "scheduler": t.scheduler.state_dict(),
+        "scaler": t.scaler.state_dict(),
+        "state": {k: getattr(s, k) for k in s.__dataclass_fields__},
+        "history": json.dumps(t.history),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "rng_sample": t.sample_gen.get_state(),
+        "config_changes": json.dumps(t.config_changes),
+    }
+
+
+def restore_training(trainer: Trainer, ckpt: dict) -> None:
+    """Put a trainer back where `training_checkpoint` left it (weights, states, generators)."""
+    t = trainer
+    t.model.load_state_dict(ckpt["model"])
+    t.optimizer.load_state_dict(ckpt["optimizer"])
+    t.scheduler.load_state_dict(ckpt["scheduler"])
+    t.scaler.load_state_dict(ckpt["scaler"])
+    t.state = type(t.state)(**ckpt["state"])
+    t.history = json.loads(ckpt["history"])
+    torch.set_rng_state(ckpt["rng_cpu"])
+    if ckpt["rng_cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
+    t.sample_gen.set_state(ckpt["rng_sample"])
+    t._prior_changes = json.loads(ckpt.get("config_changes", "[]"))

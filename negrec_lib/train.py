@@ -31,13 +31,18 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write_text
-from .checkpoint import CHECKPOINT_VERSION, load_checkpoint, reconcile_config, save_checkpoint
+from .checkpoint import (
+    load_checkpoint,
+    restore_training,
+    resume_checkpoint,
+    save_checkpoint,
+    training_checkpoint,
+)
 from .config import ExperimentConfig
 from .data.sessions import SessionData
-from .errors import CheckpointError, ConfigError, NegrecError, display_path
-from .losses import compute_losses, make_sampler
+from .errors import CheckpointError, ConfigError, NegrecError
+from .losses import make_sampler
 from .metrics import evaluate
-from .model import SessionEncoder
 from .optim import clip_grad_norm_, make_optimizer
 from .progress import ProgressSlot, epoch_summary
 from .provenance import provenance
@@ -49,81 +54,7 @@ from .runtime import (
     resolve_precision,
     seed_everything,
 )
-
-
-class LossModule(nn.Module):
-    """Encoder + losses in one forward pass, so DistributedDataParallel can wrap the whole step.
-
-    Examples
-    --------
-    >>> from negrec_lib.config import ExperimentConfig
-    >>> from negrec_lib.losses import UniformSampler
-    >>> cfg = ExperimentConfig().override(["model.d_model=8", "model.n_heads=2", "model.d_ff=8",
-    ...                                    "loss.n_negatives=5", "model.max_length=4"])
-    >>> step = LossModule(SessionEncoder(cfg.model, 10), cfg, UniformSampler(10))
-    >>> tracks, lengths = torch.tensor([[3, 4, 5, 6]]), torch.tensor([4])
-    >>> out = step(tracks, lengths, torch.zeros(1, 4, dtype=torch.bool), None)
-    >>> sorted(out)
-    ['n_anchors', 'next', 'skip', 'total']
-    """
-
-    def __init__(self, encoder: SessionEncoder, cfg: ExperimentConfig, sampler: Any) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.cfg = cfg
-        self.sampler = sampler
-
-    def forward(
-        self,
-        tracks: torch.Tensor,
-        lengths: torch.Tensor,
-        skipped: torch.Tensor,
-        generator: torch.Generator | None,
-    ) -> dict[str, torch.Tensor]:
-        return compute_losses(
-            self.encoder,
-            tracks,
-            lengths,
-            skipped,
-            self.cfg.model,
-            self.cfg.loss,
-            self.sampler,
-            generator,
-        )
-
-
-def build_model(cfg: ExperimentConfig, data: SessionData) -> SessionEncoder:
-    """The encoder for ``data``'s vocabulary (with its track features when configured).
-
-    Examples
-    --------
-    >>> from negrec_lib.config import profile_config
-    >>> cfg = profile_config("ci").override(["sim.sessions=100", "sim.tracks=50", "sim.days=2",
-    ...     "model.d_model=8", "model.d_ff=8", "model.n_heads=2", "loss.n_negatives=10",
-    ...     "train.epochs=1", "train.batch_size=32", "train.progress=false"])
-    >>> import tempfile
-    >>> from negrec_lib.data.cache import ensure_dataset
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> data = SessionData.load(ensure_dataset(cfg.sim, cfg.data, tmp.name, progress=False))
-    >>> build_model(cfg, data).item_emb.weight.shape == (data.vocab_size, 8)
-    True
-    >>> tmp.cleanup()
-    """
-    if cfg.model.max_length < data.max_length:
-        raise ConfigError(
-            f"model.max_length={cfg.model.max_length} is shorter than the "
-            f"prepared sessions ({data.max_length}); raise it"
-        )
-    n_features = 0
-    feats = None
-    if cfg.model.use_features:
-        if data.features is None:
-            raise ConfigError(
-                "model.use_features=true, but the prepared folder has no track "
-                "features (no tf_*.csv files were found next to the logs)"
-            )
-        feats, n_features = data.features, int(data.features.shape[1])
-    return SessionEncoder(cfg.model, data.vocab_size, n_features=n_features, features=feats)
+from .step import LossModule, build_model
 
 
 @dataclass
@@ -180,31 +111,10 @@ class Trainer:
             ).with_cli(f"--checkpoint-every {checkpoint_every}: expected an integer >= 1")
         self.out = Path(out_dir)
         last = self.out / "last.pt"
-        if last.exists() and not resume:
-            raise ConfigError(
-                f"{display_path(self.out)} already holds a run (last.pt); pass "
-                "resume=True to continue it, or choose another out_dir"
-            ).with_cli(
-                f"{display_path(self.out)} already holds a run "
-                "(last.pt); pass --resume to continue it, or choose "
-                "another --out"
-            )
-        ckpt = load_checkpoint(last, "cpu") if resume and last.exists() else None
-        # Resuming trains on with the checkpoint's configuration; a different one is refused
-        # unless asked for (and only for keys that are safe to change), and recorded.
-        self.config_changes: list[dict[str, Any]] = []
-        if ckpt is not None:
-            cfg, self.config_changes = reconcile_config(ckpt, cfg, allow_config_change, last)
-            if int(ckpt["vocab_size"]) != data.vocab_size or int(
-                ckpt.get("n_sessions", len(data))
-            ) != len(data):
-                raise CheckpointError(
-                    f"the run was trained on other data ({ckpt['vocab_size']} "
-                    f"vocabulary ids, {ckpt.get('n_sessions', '?')} sessions;"
-                    f" this data has {data.vocab_size} and {len(data)}); "
-                    "resume it on the data it was trained on",
-                    last,
-                )
+        self._prior_changes: list[dict[str, Any]] = []  # recorded in last.pt, when resuming
+        ckpt, cfg, self.config_changes = resume_checkpoint(
+            last, cfg, data, resume, allow_config_change
+        )
         self.cfg = cfg
         self.device = resolve_device(cfg.train.device)
         self.dist: Distributed = init_distributed(self.device)
@@ -273,39 +183,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self) -> dict:
-        s = self.state
-        return {
-            "version": CHECKPOINT_VERSION,
-            "config": self.cfg.to_dict(),
-            "vocab_size": self.data.vocab_size,
-            "n_sessions": len(self.data),
-            "n_features": (
-                0 if self.model.feature_proj is None else int(self.model.feature_proj.in_features)
-            ),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "state": {k: getattr(s, k) for k in s.__dataclass_fields__},
-            "history": json.dumps(self.history),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "rng_sample": self.sample_gen.get_state(),
-            "config_changes": json.dumps(self.config_changes),
-        }
+        return training_checkpoint(self)
 
     def _restore(self, ckpt: dict) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.state = _State(**ckpt["state"])
-        self.history = json.loads(ckpt["history"])
-        torch.set_rng_state(ckpt["rng_cpu"])
-        if ckpt["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
-        self.sample_gen.set_state(ckpt["rng_sample"])
-        self._prior_changes = json.loads(ckpt.get("config_changes", "[]"))
+        restore_training(self, ckpt)
 
     def _save(self, name: str) -> None:
         if self.dist.main:
