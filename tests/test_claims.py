@@ -34,7 +34,13 @@ def test_each_claim_is_a_family_per_protocol_with_its_own_holm():
     runs = _runs(replicate=True)
     out = verdicts(runs, "paper")
     # controls and the reference pairing are absent from this table: skipped, not an error
-    assert set(out["claim"]) == {"1", "2", "3", "mechanism: uni-skip-track", "mechanism: uni-skip-hidden"}
+    assert set(out["claim"]) == {
+        "1",
+        "2",
+        "3",
+        "mechanism: uni-skip-track",
+        "mechanism: uni-skip-hidden",
+    }
     one = out[(out["claim"] == "1") & (out["protocol"] == "full catalogue")]
     assert list(one["metric"]) == ["hr@1", "hr@5", "hr@10", "hr@20"]
     assert list(one["paper"]) == list(CLAIMS[0].paper)
@@ -47,7 +53,10 @@ def test_each_claim_is_a_family_per_protocol_with_its_own_holm():
     assert (two["verdict"] == "higher").all()  # uni above bi
     assert set(out["protocol"]) == {"full catalogue", "sampled (paper)"}
     assert set(out["varies"]) == {"data, test sessions and training"}
-    assert set(out[out["claim"] == "mechanism: uni-skip-track"]["metric"]) == {"skip_mrr", "unskipped_mrr"}
+    assert set(out[out["claim"] == "mechanism: uni-skip-track"]["metric"]) == {
+        "skip_mrr",
+        "unskipped_mrr",
+    }
 
 
 def test_one_dataset_says_training_only():
