@@ -68,7 +68,7 @@ RUFF_PENDING ?= negrec_lib/experiments.py negrec_lib/viz/training.py negrec_lib/
 MYPY_PATHS ?= negrec_lib/tokens.py negrec_lib/config.py negrec_lib/model.py negrec_lib/losses.py \
 	negrec_lib/metrics.py negrec_lib/optim.py negrec_lib/checkpoint.py negrec_lib/provenance.py \
 	negrec_lib/runs.py negrec_lib/train.py negrec_lib/data/sessions.py negrec_lib/cli.py \
-	negrec_lib/__init__.py negrec_lib/step.py negrec_lib/track_table.py
+	negrec_lib/__init__.py negrec_lib/step.py negrec_lib/track_table.py negrec_lib/study/stats.py
 comma := ,
 empty :=
 space := $(empty) $(empty)
