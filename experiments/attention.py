@@ -1,6 +1,6 @@
 """What each trained model of a grid attends to at skipped positions (issue 10, mechanism).
 
-    python experiments/attention.py study_claims --runs runs      # -> results/study_claims_attention.csv
+    python experiments/attention.py study_claims --runs runs  # -> results/<grid>_attention.csv
 
 For every unidirectional run of ``results/<grid>.csv`` whose checkpoint is in
 ``<runs>/<grid>/<variant>/seed-<seed>/best.pt`` (the model early stopping kept), this runs the
@@ -12,6 +12,7 @@ not count more). Per run and layer it writes the two means over sessions and hea
 ratio (1: no preference; below 1: skipped tracks are attended less), and the sessions used.
 Runs already in the table are skipped; the table is rewritten atomically after each run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,11 @@ def find_checkpoint(run: pd.Series, grid: str, roots: list[str]) -> Path | None:
             test = json.loads((folder / "metrics.json").read_text())["test"]
         except (OSError, ValueError, KeyError):
             continue
-        if (test["hr@10"] == run["test_hr@10"] and test["mrr"] == run["test_mrr"]
-                and (folder / "best.pt").is_file()):
+        if (
+            test["hr@10"] == run["test_hr@10"]
+            and test["mrr"] == run["test_mrr"]
+            and (folder / "best.pt").is_file()
+        ):
             return folder / "best.pt"
     return None
 
@@ -53,10 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("grid", help="a grid name with a results table, e.g. study_claims")
     p.add_argument("--results", default=str(ROOT / "results"))
-    p.add_argument("--runs", action="append",
-                   help="a folder the grid trained into (repeatable; default: runs/)")
-    p.add_argument("--data-root", default=None,
-                   help="resolve the rows' relative data folders against this folder")
+    p.add_argument(
+        "--runs",
+        action="append",
+        help="a folder the grid trained into (repeatable; default: runs/)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="resolve the rows' relative data folders against this folder",
+    )
     p.add_argument("--sessions", type=int, default=4000, help="test prefixes per run")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
@@ -72,26 +82,40 @@ def main(argv: list[str] | None = None) -> int:
             continue
         ckpt = find_checkpoint(run, args.grid, args.runs or [str(ROOT / "runs")])
         if ckpt is None:
-            print(f"{run['variant']} seed {int(run['seed'])}: no finished run folder with this "
-                  "row's test metrics under --runs; skipped")
+            print(
+                f"{run['variant']} seed {int(run['seed'])}: no finished run folder with this "
+                "row's test metrics under --runs; skipped"
+            )
             continue
         data_dir = Path(args.data_root) / run["data"] if args.data_root else Path(run["data"])
         data = SessionData.load(data_dir)
         model, _ = model_from_checkpoint(ckpt, data)
         stats = skip_attention(model, prefixes(data, "test", args.sessions), queries="last")
         for layer, g in stats.groupby("layer"):
-            rows.append({"variant": run["variant"], "seed": int(run["seed"]),
-                         "data_seed": int(run["data_seed"]), "layer": int(layer),
-                         "skipped": float(g["skipped"].mean()), "kept": float(g["kept"].mean()),
-                         "ratio": float(g["skipped"].mean() / g["kept"].mean()),
-                         "sessions": int(g["session"].nunique()),
-                         "command": shlex.join(["python", "experiments/attention.py", args.grid]),
-                         **prov})
-        print(f"{run['variant']} seed {int(run['seed'])}: skipped/kept attention per layer "
-              + ", ".join(f"{r['ratio']:.3f}" for r in rows[-stats['layer'].nunique():]),
-              flush=True)
-        table = (pd.concat([done, pd.DataFrame(rows)], ignore_index=True) if len(done)
-                 else pd.DataFrame(rows))
+            rows.append(
+                {
+                    "variant": run["variant"],
+                    "seed": int(run["seed"]),
+                    "data_seed": int(run["data_seed"]),
+                    "layer": int(layer),
+                    "skipped": float(g["skipped"].mean()),
+                    "kept": float(g["kept"].mean()),
+                    "ratio": float(g["skipped"].mean() / g["kept"].mean()),
+                    "sessions": int(g["session"].nunique()),
+                    "command": shlex.join(["python", "experiments/attention.py", args.grid]),
+                    **prov,
+                }
+            )
+        print(
+            f"{run['variant']} seed {int(run['seed'])}: skipped/kept attention per layer "
+            + ", ".join(f"{r['ratio']:.3f}" for r in rows[-stats["layer"].nunique() :]),
+            flush=True,
+        )
+        table = (
+            pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
+            if len(done)
+            else pd.DataFrame(rows)
+        )
         atomic_write_text(out_path, table.to_csv(index=False))
     print(f"{len(rows)} new rows; {out_path}")
     return 0

@@ -7,6 +7,7 @@ loss), one epoch of training, then validation HR@10 next to what popularity scor
 validation examples. Runs on whatever device the Trainer picks (the CPU here). The `gpu` profile
 on two CPU cores takes a few minutes (200,000 sessions, d 128).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ from negrec_lib.train import Trainer  # noqa: E402
 
 def first_epoch(profile: str, data_root: Path) -> dict:
     """One epoch of the profile's default model; validation HR@10 against popularity's."""
-    cfg = profile_config(profile).override(["train.epochs=1", "train.progress=false",
-                                            "loss.skip_weight=0"])
+    cfg = profile_config(profile).override(
+        ["train.epochs=1", "train.progress=false", "loss.skip_weight=0"]
+    )
     data = SessionData.load(ensure_dataset(cfg.sim, cfg.data, data_root))
     popularity = popularity_evaluate(data, "valid").metrics["hr@10"]
     t0 = time.perf_counter()
@@ -39,13 +41,20 @@ def first_epoch(profile: str, data_root: Path) -> dict:
         trainer.fit()
         hr10 = trainer.history[0]["valid_hr@10"]
         device = str(trainer.device)
-    return {"profile": profile, "sessions": cfg.sim.sessions, "tracks": cfg.sim.tracks,
-            "d_model": cfg.model.d_model, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
-            "steps_in_epoch": -(-data.n_examples("train") // cfg.train.batch_size),
-            "valid_hr@10_after_epoch_1": round(hr10, 4),
-            "popularity_valid_hr@10": round(popularity, 4),
-            "ratio_to_popularity": round(hr10 / popularity, 2), "device": device,
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "profile": profile,
+        "sessions": cfg.sim.sessions,
+        "tracks": cfg.sim.tracks,
+        "d_model": cfg.model.d_model,
+        "batch_size": cfg.train.batch_size,
+        "lr": cfg.train.lr,
+        "steps_in_epoch": -(-data.n_examples("train") // cfg.train.batch_size),
+        "valid_hr@10_after_epoch_1": round(hr10, 4),
+        "popularity_valid_hr@10": round(popularity, 4),
+        "ratio_to_popularity": round(hr10 / popularity, 2),
+        "device": device,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,12 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.profiles:
         rows.append(first_epoch(name, Path(args.data)))
         r = rows[-1]
-        print(f"{name:>4}: valid HR@10 after one epoch {r['valid_hr@10_after_epoch_1']:.4f}, "
-              f"popularity {r['popularity_valid_hr@10']:.4f} (x{r['ratio_to_popularity']}), "
-              f"{r['steps_in_epoch']} steps, {r['seconds']} s", flush=True)
+        print(
+            f"{name:>4}: valid HR@10 after one epoch {r['valid_hr@10_after_epoch_1']:.4f}, "
+            f"popularity {r['popularity_valid_hr@10']:.4f} (x{r['ratio_to_popularity']}), "
+            f"{r['steps_in_epoch']} steps, {r['seconds']} s",
+            flush=True,
+        )
     if args.out:
-        record = {"command": "python experiments/first_epoch.py " + " ".join(argv or sys.argv[1:]),
-                  "rows": rows, "provenance": provenance()}
+        record = {
+            "command": "python experiments/first_epoch.py " + " ".join(argv or sys.argv[1:]),
+            "rows": rows,
+            "provenance": provenance(),
+        }
         Path(args.out).write_text(json.dumps(record, indent=1))
     return 0
 

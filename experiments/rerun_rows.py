@@ -11,6 +11,7 @@ the script sets the same, because a different thread count changes the order of 
 sums and with it the last digits of the metrics. Exit status 0 when every compared value agrees
 within ``--tol`` (default 0: to the last digit).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,12 +53,22 @@ def rerun(row: pd.Series, scratch: Path) -> pd.Series:
         raise SystemExit(
             f"{row['experiment']} {row['variant']}:{row['seed']} predates model.init (it trained "
             f"with every weight N(0, 0.02), what model.init=gpt does now), and its experiment file "
-            f"now trains the new default; rerun it at its own commit: git checkout {row['commit']}")
+            f"now trains the new default; rerun it at its own commit: git checkout {row['commit']}"
+        )
     argv = shlex.split(row["command"])
     if argv[:2] != ["negrec", "experiment"]:
         raise SystemExit(f"unexpected command {row['command']!r}")
-    argv = [sys.executable, "-m", "negrec_lib.cli", *argv[1:], "--results", str(scratch),
-            "--runs", str(scratch / "runs"), "--quiet"]
+    argv = [
+        sys.executable,
+        "-m",
+        "negrec_lib.cli",
+        *argv[1:],
+        "--results",
+        str(scratch),
+        "--runs",
+        str(scratch / "runs"),
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -96,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         cmp = compare_rows(row, new, args.tol)
         bad = cmp[~cmp["agrees"]]
         dirty = ", dirty" if row.get("dirty") in (True, "True") else ""
-        print(f"{args.grid} {row['variant']} seed {row['seed']} (committed at "
-              f"{str(row['commit'])[:7]}{dirty}; rerun at {str(new['commit'])[:7]}): "
-              f"{int(cmp['agrees'].sum())} of {len(cmp)} metrics agree, largest difference "
-              f"{np.nanmax(cmp['abs diff'].to_numpy(float)):.2g}")
+        print(
+            f"{args.grid} {row['variant']} seed {row['seed']} (committed at "
+            f"{str(row['commit'])[:7]}{dirty}; rerun at {str(new['commit'])[:7]}): "
+            f"{int(cmp['agrees'].sum())} of {len(cmp)} metrics agree, largest difference "
+            f"{np.nanmax(cmp['abs diff'].to_numpy(float)):.2g}"
+        )
         if not bad.empty:
             failures += 1
             print(bad.to_string())

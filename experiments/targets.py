@@ -9,6 +9,7 @@ bidirectional cloze model (expected: the last position plus each other with prob
 (`negrec_lib.study.curves.targets_per_session`). Chapter 6 divides the two to compare the
 models at equal numbers of training targets. Datasets already in the table are skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,14 +42,23 @@ def main(argv: list[str] | None = None) -> int:
         if (spec.name, prepared) in have or any(r["data"] == prepared for r in rows):
             continue
         ends = SessionData.load(prepared).splits["train_end"].numpy()
-        rows.append({"experiment": spec.name, "data": prepared, "data_seed": cfg.sim.seed,
-                     "train_sessions": len(ends),
-                     "uni_targets": targets_per_session(ends, causal=True),
-                     "bi_targets": targets_per_session(ends, causal=False,
-                                                       mask_prob=cfg.model.mask_prob),
-                     "mask_prob": cfg.model.mask_prob})
-        print(f"{Path(prepared).name}: {len(ends):,} training sessions, "
-              f"uni/bi targets {rows[-1]['uni_targets'] / rows[-1]['bi_targets']:.2f}")
+        rows.append(
+            {
+                "experiment": spec.name,
+                "data": prepared,
+                "data_seed": cfg.sim.seed,
+                "train_sessions": len(ends),
+                "uni_targets": targets_per_session(ends, causal=True),
+                "bi_targets": targets_per_session(
+                    ends, causal=False, mask_prob=cfg.model.mask_prob
+                ),
+                "mask_prob": cfg.model.mask_prob,
+            }
+        )
+        print(
+            f"{Path(prepared).name}: {len(ends):,} training sessions, "
+            f"uni/bi targets {rows[-1]['uni_targets'] / rows[-1]['bi_targets']:.2f}"
+        )
     if rows:
         out = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
         atomic_write_text(Path(args.out), out.to_csv(index=False))

@@ -1,6 +1,6 @@
 """Write results/verdicts.csv: every claim, control and mechanism comparison of the study's grids.
 
-    python experiments/verdicts.py                       # study_claims (paper split) -> results/verdicts.csv
+    python experiments/verdicts.py                       # every study grid -> results/verdicts.csv
     python experiments/verdicts.py --grid study_claims:paper --grid study_claims_by_day:by_day
 
 The claims grids are read with the paper's claims and the study's controls
@@ -13,6 +13,7 @@ intervals, p and the Holm-adjusted p within the claim's family, the verdict, the
 for reference, and which sources of variation the interval covers. Grids that do not exist yet
 are skipped with a note. The book prints its verdicts from this file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,22 @@ from negrec_lib.study.claims import CLAIMS, claims_from_baselines, verdicts  # n
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--grid", action="append", metavar="NAME:SPLIT",
-                   help="a results table and the split it used (default: study_claims:paper "
-                        "and study_claims_by_day:by_day)")
+    p.add_argument(
+        "--grid",
+        action="append",
+        metavar="NAME:SPLIT",
+        help="a results table and the split it used (default: study_claims:paper "
+        "and study_claims_by_day:by_day)",
+    )
     p.add_argument("--results", default=str(ROOT / "results"))
     p.add_argument("--out", default=None, help="default: <results>/verdicts.csv")
     args = p.parse_args(argv)
     parts = []
-    for item in args.grid or ["study_claims:paper", "study_claims_by_day:by_day",
-                              "study_skip_signal:paper"]:
+    for item in args.grid or [
+        "study_claims:paper",
+        "study_claims_by_day:by_day",
+        "study_skip_signal:paper",
+    ]:
         name, _, split = item.partition(":")
         path = Path(args.results) / f"{name}.csv"
         if not path.is_file():
@@ -57,8 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     tmp = dest.with_suffix(".csv.tmp")
     out.to_csv(tmp, index=False)
     tmp.replace(dest)
-    cols = ["claim", "protocol", "metric", "n", "diff", "rel", "rel_low", "rel_high", "p_holm",
-            "verdict"]
+    cols = [
+        "claim",
+        "protocol",
+        "metric",
+        "n",
+        "diff",
+        "rel",
+        "rel_low",
+        "rel_high",
+        "p_holm",
+        "verdict",
+    ]
     with pd.option_context("display.width", 160):
         print(out[cols].round(4).to_string(index=False))
     print(f"wrote {dest}")

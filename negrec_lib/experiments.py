@@ -18,6 +18,7 @@ wall time. The statistics that turn the table into comparisons live in `negrec_l
 (`negrec_lib.study.compare.comparisons`, `negrec_lib.study.claims.verdicts`); after a grid, the
 command line prints `summary_table`, built on them.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -25,16 +26,15 @@ import json
 import re
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
-import yaml
 
-from .config import ExperimentConfig, profile_config
-from .config import read_yaml
 from .atomic import atomic_write_text, file_lock
+from .config import ExperimentConfig, profile_config, read_yaml
 from .errors import ConfigError, NegrecError, ResultsError, display_path, file_error
 
 
@@ -56,7 +56,7 @@ class ExperimentSpec:
     base: ExperimentConfig
     seeds: list[int]
     variants: list[Variant] = field(default_factory=list)
-    replicate_data: bool = False      # each seed also draws its own simulated data (sim.seed)
+    replicate_data: bool = False  # each seed also draws its own simulated data (sim.seed)
 
     def config(self, variant: Variant, seed: int) -> ExperimentConfig:
         """The full configuration of one run.
@@ -76,10 +76,11 @@ class ExperimentSpec:
         seen: set[str] = set()
         out = []
         for variant in self.variants:
-            for seed in (self.seeds if self.replicate_data else self.seeds[:1]):
+            for seed in self.seeds if self.replicate_data else self.seeds[:1]:
                 cfg = self.config(variant, seed)
-                key = cfg.data_dir or json.dumps([cfg.to_dict()["sim"], cfg.to_dict()["data"]],
-                                                 sort_keys=True)
+                key = cfg.data_dir or json.dumps(
+                    [cfg.to_dict()["sim"], cfg.to_dict()["data"]], sort_keys=True
+                )
                 if key not in seen:
                     seen.add(key)
                     out.append((variant, seed, cfg))
@@ -100,17 +101,24 @@ def spec_from_dict(raw: dict, path: Path | None = None) -> ExperimentSpec:
     except NegrecError:
         raise
     except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
-        raise ConfigError(f"malformed experiment file: {type(exc).__name__} ({exc}); expected "
-                          "name, seeds (a list of integers), base and variants or grid",
-                          path) from None
+        raise ConfigError(
+            f"malformed experiment file: {type(exc).__name__} ({exc}); expected "
+            "name, seeds (a list of integers), base and variants or grid",
+            path,
+        ) from None
 
 
 def _spec_from_dict(raw: dict, path: Path | None = None) -> ExperimentSpec:
     where = display_path(path) if path is not None else "experiment"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the top level must be a mapping")
-    if not isinstance(raw.get("seeds", []), list) or not raw.get("seeds", [0]) or not all(
-            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw.get("seeds", [])):
+    if (
+        not isinstance(raw.get("seeds", []), list)
+        or not raw.get("seeds", [0])
+        or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw.get("seeds", [])
+        )
+    ):
         raise ConfigError(f"{where}: seeds: expected a non-empty list of integers >= 0")
     for key in ("name", "seeds"):
         if key not in raw:
@@ -125,8 +133,10 @@ def _spec_from_dict(raw: dict, path: Path | None = None) -> ExperimentSpec:
         prof = base.get("profile", "auto")
         cfg = profile_config(None if prof == "auto" else prof)
     cfg = cfg.override([f"{k}={json.dumps(v)}" for k, v in (base.get("set") or {}).items()])
-    variants = [Variant(v["name"], dict(v.get("set") or {}), v.get("baseline"))
-                for v in raw.get("variants", [])]
+    variants = [
+        Variant(v["name"], dict(v.get("set") or {}), v.get("baseline"))
+        for v in raw.get("variants", [])
+    ]
     grid = raw.get("grid") or {}
     if grid:
         keys = list(grid)
@@ -140,14 +150,16 @@ def _spec_from_dict(raw: dict, path: Path | None = None) -> ExperimentSpec:
         raise ConfigError(f"{where}: variant names must be unique: {names}")
     for v in variants:
         if v.baseline is not None and v.baseline not in names:
-            raise ConfigError(f"{where}: variant {v.name!r} has baseline {v.baseline!r}, "
-                              f"which is not a variant")
+            raise ConfigError(
+                f"{where}: variant {v.name!r} has baseline {v.baseline!r}, which is not a variant"
+            )
     replicate = raw.get("replicate_data", False)
     if not isinstance(replicate, bool):
         raise ConfigError(f"{where}: replicate_data: expected true or false, got {replicate!r}")
-    spec = ExperimentSpec(str(raw["name"]), path, cfg, [int(s) for s in raw["seeds"]], variants,
-                          replicate)
-    for v in variants:                       # fail early on a bad override, not hours later
+    spec = ExperimentSpec(
+        str(raw["name"]), path, cfg, [int(s) for s in raw["seeds"]], variants, replicate
+    )
+    for v in variants:  # fail early on a bad override, not hours later
         spec.config(v, spec.seeds[0])
     return spec
 
@@ -166,9 +178,14 @@ def _by_context(result: dict, keys: tuple[str, ...] = ("n", "hr@10", "ndcg@10", 
     return out
 
 
-def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: str | Path = "runs",
-                   only: list[str] | None = None, seeds: list[int] | None = None,
-                   progress: bool = True) -> pd.DataFrame:
+def run_experiment(
+    spec: ExperimentSpec,
+    out: str | Path = "results",
+    runs_dir: str | Path = "runs",
+    only: list[str] | None = None,
+    seeds: list[int] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Train every missing (variant, seed); return the experiment's whole results table."""
     from .data.cache import ensure_dataset
     from .runs import run_lock, train_run
@@ -183,8 +200,12 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
     with file_lock(table):
         done = read_results_table(table)
     have = set(zip(done["variant"].astype(str), done["seed"].astype(int)))
-    todo = [(v, s) for v in spec.variants for s in (seeds or spec.seeds)
-            if (only is None or v.name in only) and (v.name, s) not in have]
+    todo = [
+        (v, s)
+        for v in spec.variants
+        for s in (seeds or spec.seeds)
+        if (only is None or v.name in only) and (v.name, s) not in have
+    ]
 
     def train_one(i: int, variant: Variant, seed: int, wait: bool) -> bool:
         run_dir = Path(runs_dir) / spec.name / variant.name / f"seed-{seed}"
@@ -193,36 +214,60 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
                 return False
             with file_lock(table):
                 current = read_results_table(table)
-            if ((current["variant"].astype(str) == variant.name)
-                    & (current["seed"].astype(int) == seed)).any():
-                return True                    # another process finished it meanwhile
+            if (
+                (current["variant"].astype(str) == variant.name)
+                & (current["seed"].astype(int) == seed)
+            ).any():
+                return True  # another process finished it meanwhile
             cfg = spec.config(variant, seed)
-            cfg.train.progress = progress          # epoch bars and summaries unless --quiet
+            cfg.train.progress = progress  # epoch bars and summaries unless --quiet
             t0 = time.perf_counter()
             data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=progress)
             if progress:
-                print(f"[{i}/{len(todo)}] {spec.name}: {variant.name}, seed {seed}"
-                      + (" (resuming)" if (run_dir / "last.pt").exists() else ""), flush=True)
+                print(
+                    f"[{i}/{len(todo)}] {spec.name}: {variant.name}, seed {seed}"
+                    + (" (resuming)" if (run_dir / "last.pt").exists() else ""),
+                    flush=True,
+                )
             result = train_run(cfg, run_dir, data_dir)
-            cmd = ["negrec", "experiment", str(spec.path or spec.name), "--only", variant.name,
-                   "--seed", str(seed)]
-            row = {"experiment": spec.name, "variant": variant.name, "seed": seed,
-                   "baseline": variant.baseline or "",
-                   **_flatten("test_", result["test"]), **_flatten("sampled_", result["test_sampled"]),
-                   **_by_context(result),
-                   "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
-                   "max_epochs": cfg.train.epochs, "data_seed": cfg.sim.seed,
-                   "valid_hr@10_by_epoch": json.dumps(_curve(run_dir, "valid_hr@10")),
-                   "wall_seconds": round(time.perf_counter() - t0, 1),
-                   "command": shlex.join(cmd), **{k: result["provenance"][k]
-                                                 for k in ("commit", "dirty", "hardware", "device",
-                                                           "precision", "torch")},
-                   "data": str(data_dir), "overrides": json.dumps(variant.overrides),
-                   "config": json.dumps(cfg.to_dict())}
+            cmd = [
+                "negrec",
+                "experiment",
+                str(spec.path or spec.name),
+                "--only",
+                variant.name,
+                "--seed",
+                str(seed),
+            ]
+            row = {
+                "experiment": spec.name,
+                "variant": variant.name,
+                "seed": seed,
+                "baseline": variant.baseline or "",
+                **_flatten("test_", result["test"]),
+                **_flatten("sampled_", result["test_sampled"]),
+                **_by_context(result),
+                "best_epoch": result["best_epoch"],
+                "epochs_run": result["epochs_run"],
+                "max_epochs": cfg.train.epochs,
+                "data_seed": cfg.sim.seed,
+                "valid_hr@10_by_epoch": json.dumps(_curve(run_dir, "valid_hr@10")),
+                "wall_seconds": round(time.perf_counter() - t0, 1),
+                "command": shlex.join(cmd),
+                **{
+                    k: result["provenance"][k]
+                    for k in ("commit", "dirty", "hardware", "device", "precision", "torch")
+                },
+                "data": str(data_dir),
+                "overrides": json.dumps(variant.overrides),
+                "config": json.dumps(cfg.to_dict()),
+            }
             with file_lock(table):
                 current = read_results_table(table)
-                if not ((current["variant"].astype(str) == variant.name)
-                        & (current["seed"].astype(int) == seed)).any():
+                if not (
+                    (current["variant"].astype(str) == variant.name)
+                    & (current["seed"].astype(int) == seed)
+                ).any():
                     current = pd.concat([current, pd.DataFrame([row])], ignore_index=True)
                     atomic_write_text(table, current.to_csv(index=False))
         return True
@@ -234,8 +279,9 @@ def run_experiment(spec: ExperimentSpec, out: str | Path = "results", runs_dir: 
         return read_results_table(table)
 
 
-def read_results_table(path: str | Path, key_columns: tuple[str, ...] = ("variant", "seed")
-                       ) -> pd.DataFrame:
+def read_results_table(
+    path: str | Path, key_columns: tuple[str, ...] = ("variant", "seed")
+) -> pd.DataFrame:
     """A grid's results table (an empty one with the key columns when the file does not exist);
     a damaged table raises `ResultsError` naming the file (and the line, when known)."""
     path = Path(path)
@@ -243,23 +289,33 @@ def read_results_table(path: str | Path, key_columns: tuple[str, ...] = ("varian
         return pd.DataFrame(columns=list(key_columns))
     try:
         df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
-            ValueError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        OSError,
+        ValueError,
+    ) as exc:
         text = " ".join(str(exc).split())
         m = re.search(r"line (\d+)", text)
-        raise ResultsError(f"not a readable results table ({text[:200]}); restore it from git "
-                           "or delete it to run the grid again", path,
-                           int(m.group(1)) if m else None) from None
+        raise ResultsError(
+            f"not a readable results table ({text[:200]}); restore it from git "
+            "or delete it to run the grid again",
+            path,
+            int(m.group(1)) if m else None,
+        ) from None
     missing = [c for c in key_columns if c not in df.columns]
     if missing:
-        raise ResultsError(f"no column {', '.join(missing)}; not a results table written by "
-                           "negrec", path)
+        raise ResultsError(
+            f"no column {', '.join(missing)}; not a results table written by negrec", path
+        )
     if "seed" in key_columns:
         try:
             df["seed"].astype(int)
         except (TypeError, ValueError):
-            raise ResultsError("the seed column holds a value that is not an integer", path,
-                               column="seed") from None
+            raise ResultsError(
+                "the seed column holds a value that is not an integer", path, column="seed"
+            ) from None
     return df
 
 
@@ -281,11 +337,13 @@ def experiment_arguments(p: Any) -> None:
     p.add_argument("--results", default="results", help="folder of the results tables")
     p.add_argument("--runs", default="runs", help="folder of the run folders (checkpoints)")
     from .progress import add_quiet_argument
+
     add_quiet_argument(p)
 
 
-def summary_table(df: pd.DataFrame, metrics: Sequence[str] = ("hr@1", "hr@10", "ndcg@10", "mrr"),
-                  digits: int = 4) -> pd.DataFrame:
+def summary_table(
+    df: pd.DataFrame, metrics: Sequence[str] = ("hr@1", "hr@10", "ndcg@10", "mrr"), digits: int = 4
+) -> pd.DataFrame:
     """The grid's results at a glance: per variant and metric, the runs, the mean with its 95%
     t-interval, and, for a variant with a baseline, the relative change against it with
     Fieller's interval and the paired t-test's p (unadjusted), runs paired by dataset and seed
@@ -305,37 +363,60 @@ def summary_table(df: pd.DataFrame, metrics: Sequence[str] = ("hr@1", "hr@10", "
 
     metrics = [m for m in metrics if column(m) in df.columns]
     names = df["variant"].astype(str)
-    base = (df["baseline"].fillna("").astype(str) if "baseline" in df.columns
-            else pd.Series("", index=df.index))
+    base = (
+        df["baseline"].fillna("").astype(str)
+        if "baseline" in df.columns
+        else pd.Series("", index=df.index)
+    )
     pairs = list(dict.fromkeys((v, b) for v, b in zip(names, base) if b and (names == b).any()))
-    comp = (comparisons(df, pairs, metrics).set_index(["variant", "metric"]) if pairs
-            else pd.DataFrame())
+    comp = (
+        comparisons(df, pairs, metrics).set_index(["variant", "metric"])
+        if pairs
+        else pd.DataFrame()
+    )
     rows = []
     for variant, g in df.groupby(names, sort=False):
         for m in metrics:
             mean, lo, hi = t_interval(g[column(m)].to_numpy(float))
-            row = {"variant": variant, "metric": metric_label(m),
-                   "runs": int(g[column(m)].notna().sum()),
-                   "mean [95% CI]": f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
-                   "baseline": "", "pairs": "", "change [95% CI]": "", "p": ""}
+            row = {
+                "variant": variant,
+                "metric": metric_label(m),
+                "runs": int(g[column(m)].notna().sum()),
+                "mean [95% CI]": f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
+                "baseline": "",
+                "pairs": "",
+                "change [95% CI]": "",
+                "p": "",
+            }
             if (variant, m) in comp.index:
                 c = comp.loc[(variant, m)]
-                row.update({"baseline": c["baseline"], "pairs": int(c["n"]),
-                            "change [95% CI]": c["change [95% CI]"],
-                            "p": "" if pd.isna(c["p"]) else
-                            "<0.001" if c["p"] < 0.001 else f"{c['p']:.3f}"})
+                row.update(
+                    {
+                        "baseline": c["baseline"],
+                        "pairs": int(c["n"]),
+                        "change [95% CI]": c["change [95% CI]"],
+                        "p": ""
+                        if pd.isna(c["p"])
+                        else "<0.001"
+                        if c["p"] < 0.001
+                        else f"{c['p']:.3f}",
+                    }
+                )
             rows.append(row)
     return pd.DataFrame(rows).set_index(["variant", "metric"])
 
 
 def run_cli(args: Any) -> int:
     spec = load_spec(args.spec)
-    df = run_experiment(spec, args.results, args.runs, args.only, args.seeds,
-                        progress=not args.quiet)
+    df = run_experiment(
+        spec, args.results, args.runs, args.only, args.seeds, progress=not args.quiet
+    )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(summary_table(df).to_string())
-    print("change: mean(variant) / mean(baseline) - 1, Fieller's 95% interval; p: paired t-test, "
-          "not adjusted for multiple comparisons")
+    print(
+        "change: mean(variant) / mean(baseline) - 1, Fieller's 95% interval; p: paired t-test, "
+        "not adjusted for multiple comparisons"
+    )
     return 0
 
 
@@ -343,14 +424,20 @@ def run_cli(args: Any) -> int:
 def _slug(label: str) -> str:
     """A folder-friendly run name from a label: "skip, track anchor" -> "skip-track-anchor"."""
     import re
+
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
     return slug or "variant"
 
 
-def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], seeds: list[int],
-                    baselines: dict[str, str] | None = None, runs_root: str | Path = "runs",
-                    data_root: str | Path | None = None,
-                    callbacks: Sequence[Any] = ()) -> pd.DataFrame:
+def run_grid_cached(
+    base_cfg: ExperimentConfig,
+    variants: dict[str, list[str]],
+    seeds: list[int],
+    baselines: dict[str, str] | None = None,
+    runs_root: str | Path = "runs",
+    data_root: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
+) -> pd.DataFrame:
     """Train (or reuse) every (variant, seed) with `run_cached`; one row per run, for
     `negrec_lib.study.compare.comparisons`.
 
@@ -377,11 +464,14 @@ def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], 
     from .runs import run_cached
 
     baselines = dict(baselines or {})
-    unknown = ({b for b in baselines.values() if b not in variants}
-               | (set(baselines) - set(variants)))
+    unknown = {b for b in baselines.values() if b not in variants} | (
+        set(baselines) - set(variants)
+    )
     if unknown:
-        raise ConfigError(f"run_grid_cached: baselines name labels that are not variants: "
-                          f"{sorted(unknown)}; variants are {list(variants)}")
+        raise ConfigError(
+            f"run_grid_cached: baselines name labels that are not variants: "
+            f"{sorted(unknown)}; variants are {list(variants)}"
+        )
     if not seeds:
         raise ConfigError("run_grid_cached: give at least one seed")
     rows = []
@@ -396,10 +486,17 @@ def run_grid_cached(base_cfg: ExperimentConfig, variants: dict[str, list[str]], 
                     cb.label = f"{label}, seed {int(seed)}"
             result, run_dir = run_cached(cfg, runs_root, data_root, callbacks=callbacks)
             history = json.loads((Path(run_dir) / "history.json").read_text())
-            rows.append({"variant": label, "seed": int(seed), "baseline": baselines.get(label, ""),
-                         **_flatten("test_", result["test"]),
-                         **_flatten("sampled_", result["test_sampled"]),
-                         "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
-                         "train_seconds": float(sum(h.get("train_seconds", 0.0) for h in history)),
-                         "run_dir": str(run_dir)})
+            rows.append(
+                {
+                    "variant": label,
+                    "seed": int(seed),
+                    "baseline": baselines.get(label, ""),
+                    **_flatten("test_", result["test"]),
+                    **_flatten("sampled_", result["test_sampled"]),
+                    "best_epoch": result["best_epoch"],
+                    "epochs_run": result["epochs_run"],
+                    "train_seconds": float(sum(h.get("train_seconds", 0.0) for h in history)),
+                    "run_dir": str(run_dir),
+                }
+            )
     return pd.DataFrame(rows)

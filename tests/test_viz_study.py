@@ -6,6 +6,7 @@ on it. The last test ties ``book/summary.md`` to the committed results: every nu
 quotes is recomputed from ``results/`` and must appear, verbatim, on the page and in the outputs
 of chapters 6 and 7.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,25 +18,30 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from figure_checks import assert_labelled
 
-from negrec_lib.data.schema import CONTEXT_TYPES  # noqa: E402
-from negrec_lib.errors import ConfigError  # noqa: E402
-from negrec_lib.study import ceilings, claims, compare, curves, results  # noqa: E402
-from negrec_lib.study.summary import summary_numbers  # noqa: E402
-from negrec_lib.viz import study as vs  # noqa: E402
-from figure_checks import assert_labelled  # noqa: E402  (tests/figure_checks.py)
+from negrec_lib.data.schema import CONTEXT_TYPES
+from negrec_lib.errors import ConfigError
+from negrec_lib.study import ceilings, claims, compare, curves, results
+from negrec_lib.study.summary import summary_numbers
+from negrec_lib.viz import study as vs
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = (1, 5, 10, 20)
-EFFECTS = {"uni-base": ("", 1.0), "uni-skip-track": ("uni-base", 0.97),
-           "uni-skip-hidden": ("uni-base", 0.96), "uni-skip-reference": ("uni-base", 0.99),
-           "uni-control-permuted": ("uni-base", 0.95),
-           "uni-control-kept-negatives": ("uni-base", 0.98),
-           "bi-base": ("", 0.85), "bi-skip-track": ("bi-base", 0.86)}
+EFFECTS = {
+    "uni-base": ("", 1.0),
+    "uni-skip-track": ("uni-base", 0.97),
+    "uni-skip-hidden": ("uni-base", 0.96),
+    "uni-skip-reference": ("uni-base", 0.99),
+    "uni-control-permuted": ("uni-base", 0.95),
+    "uni-control-kept-negatives": ("uni-base", 0.98),
+    "bi-base": ("", 0.85),
+    "bi-skip-track": ("bi-base", 0.86),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -50,16 +56,28 @@ def make_runs(effects, name="study_claims", seed=0, data_prefix="d", extra=None)
     for variant, (baseline, effect) in effects.items():
         for r in range(5):
             level = effect * (1 + rng.normal(0, 0.01))
-            row = {"variant": variant, "seed": r, "data_seed": 7 + r, "experiment": name,
-                   "data": f"{data_prefix}{r}", "baseline": baseline,
-                   "overrides": json.dumps(extra(variant) if extra else {}),
-                   "test_n": 2000, "test_n_skipped": 1000, "wall_seconds": 100.0,
-                   "hardware": "x86_64", "commit": "abcdef1", "best_epoch": 5, "epochs_run": 8,
-                   "max_epochs": 40, "command": f"negrec experiment {name} --only {variant}",
-                   "valid_hr@10_by_epoch": json.dumps([0.1 * level, 0.2 * level, 0.25 * level])}
+            row = {
+                "variant": variant,
+                "seed": r,
+                "data_seed": 7 + r,
+                "experiment": name,
+                "data": f"{data_prefix}{r}",
+                "baseline": baseline,
+                "overrides": json.dumps(extra(variant) if extra else {}),
+                "test_n": 2000,
+                "test_n_skipped": 1000,
+                "wall_seconds": 100.0,
+                "hardware": "x86_64",
+                "commit": "abcdef1",
+                "best_epoch": 5,
+                "epochs_run": 8,
+                "max_epochs": 40,
+                "command": f"negrec experiment {name} --only {variant}",
+                "valid_hr@10_by_epoch": json.dumps([0.1 * level, 0.2 * level, 0.25 * level]),
+            }
             for k in KS:
-                row[f"test_hr@{k}"] = 0.05 * k ** 0.5 * level
-                row[f"sampled_hr@{k}"] = 0.07 * k ** 0.5 * level
+                row[f"test_hr@{k}"] = 0.05 * k**0.5 * level
+                row[f"sampled_hr@{k}"] = 0.07 * k**0.5 * level
             for m, x in (("mrr", 0.1), ("skip_mrr", 0.08), ("unskipped_mrr", 0.12)):
                 row[f"test_{m}"] = x * level * (1 + rng.normal(0, 0.01))
             for i, ctx in enumerate(CONTEXT_TYPES):
@@ -72,11 +90,16 @@ def make_runs(effects, name="study_claims", seed=0, data_prefix="d", extra=None)
 def make_baselines(datasets):
     rows = []
     for d in datasets:
-        for m, x in (("popularity", 0.1), ("markov", 0.8), ("sknn", 0.7), ("vsknn", 0.75),
-                     ("oracle", 1.3)):
+        for m, x in (
+            ("popularity", 0.1),
+            ("markov", 0.8),
+            ("sknn", 0.7),
+            ("vsknn", 0.75),
+            ("oracle", 1.3),
+        ):
             row = {"experiment": "x", "method": m, "data": d, "data_seed": 7}
             for k in KS:
-                row[f"test_hr@{k}"] = 0.05 * k ** 0.5 * x
+                row[f"test_hr@{k}"] = 0.05 * k**0.5 * x
             for ctx in CONTEXT_TYPES:
                 row[f"ctx_{ctx}_hr@10"] = 0.15 * x
             rows.append(row)
@@ -92,23 +115,47 @@ def study_folder(folder: Path) -> Path:
     for s in (0.0, 0.5, 1.0):
         sig[f"s{s:g}-base"] = ("", 1.0)
         sig[f"s{s:g}-skip"] = (f"s{s:g}-base", 1 + 0.05 * s)
-    signal = make_runs(sig, "study_skip_signal", seed=2, data_prefix="s",
-                       extra=lambda v: {"sim.skip_signal": float(v.split("-")[0][1:])})
-    for name, df in (("study_claims", paper), ("study_claims_by_day", by_day),
-                     ("study_skip_signal", signal)):
+    signal = make_runs(
+        sig,
+        "study_skip_signal",
+        seed=2,
+        data_prefix="s",
+        extra=lambda v: {"sim.skip_signal": float(v.split("-")[0][1:])},
+    )
+    for name, df in (
+        ("study_claims", paper),
+        ("study_claims_by_day", by_day),
+        ("study_skip_signal", signal),
+    ):
         df.to_csv(folder / f"{name}.csv", index=False)
     make_baselines({*paper["data"], *by_day["data"], *signal["data"]}).to_csv(
-        folder / "baselines.csv", index=False)
+        folder / "baselines.csv", index=False
+    )
     pd.concat([claims.verdicts(paper, "paper"), claims.verdicts(by_day, "by_day")]).to_csv(
-        folder / "verdicts.csv", index=False)
-    pd.DataFrame({"experiment": "study_claims", "data": [f"d{r}" for r in range(5)],
-                  "uni_targets": 270000.0, "bi_targets": 60000.0}).to_csv(
-        folder / "study_targets.csv", index=False)
-    pd.DataFrame([{"variant": v, "seed": r, "data_seed": 7 + r, "layer": layer,
-                   "ratio": 1.0 + 0.01 * layer}
-                  for v in ("uni-base", "uni-skip-track", "uni-control-permuted")
-                  for r in range(5) for layer in (1, 2)]).to_csv(
-        folder / "study_claims_attention.csv", index=False)
+        folder / "verdicts.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "experiment": "study_claims",
+            "data": [f"d{r}" for r in range(5)],
+            "uni_targets": 270000.0,
+            "bi_targets": 60000.0,
+        }
+    ).to_csv(folder / "study_targets.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "variant": v,
+                "seed": r,
+                "data_seed": 7 + r,
+                "layer": layer,
+                "ratio": 1.0 + 0.01 * layer,
+            }
+            for v in ("uni-base", "uni-skip-track", "uni-control-permuted")
+            for r in range(5)
+            for layer in (1, 2)
+        ]
+    ).to_csv(folder / "study_claims_attention.csv", index=False)
     return folder
 
 
@@ -135,20 +182,31 @@ def test_figures_are_labelled(tmp_path):
     assert_labelled(vs.plot_claims_by_split(results.load_verdicts(r), labels=claims.CLAIM_NAMES))
     models = ["uni-base", "bi-base"]
     assert_labelled(vs.plot_reference(ceilings.reference_table(paper, base, models), models))
-    assert_labelled(vs.plot_contexts(ceilings.context_table(paper, base, "uni-skip-track",
-                                                            "uni-base"),
-                                     "uni-skip-track", "uni-base"))
+    assert_labelled(
+        vs.plot_contexts(
+            ceilings.context_table(paper, base, "uni-skip-track", "uni-base"),
+            "uni-skip-track",
+            "uni-base",
+        )
+    )
     summary = curves.curve_summary(curves.curves(paper[paper["variant"].isin(models)]))
     assert_labelled(vs.plot_curves(summary, targets={"uni-base": 2e5, "bi-base": 5e4}))
     sig = results.load_results("study_skip_signal", r)
-    sweep = compare.sweep_table(sig, "sim.skip_signal", ["hr@1", "hr@10"],
-                                ceilings=base[base["method"] == "oracle"])
+    sweep = compare.sweep_table(
+        sig, "sim.skip_signal", ["hr@1", "hr@10"], ceilings=base[base["method"] == "oracle"]
+    )
     assert_labelled(vs.sweep_plot(sweep, "skip_signal"))
 
 
 def test_unbounded_fieller_intervals_are_drawn_to_the_edge():
-    table = pd.DataFrame({"label": ["a", "b"], "rel": [0.1, 0.05],
-                          "rel_low": [-np.inf, 0.01], "rel_high": [np.inf, 0.09]})
+    table = pd.DataFrame(
+        {
+            "label": ["a", "b"],
+            "rel": [0.1, 0.05],
+            "rel_low": [-np.inf, 0.01],
+            "rel_high": [np.inf, 0.09],
+        }
+    )
     fig = vs.forest_plot(table)
     assert np.isfinite(fig.axes[0].get_xlim()).all()
 

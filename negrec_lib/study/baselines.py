@@ -14,6 +14,7 @@ trains on: ``tracks[r, :train_end]`` of the training rows), never a validation o
   sessions most similar (cosine over their sets of tracks) to the prefix vote for their tracks,
   each with its similarity; V-SKNN weighs the prefix's tracks by recency (linear decay).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +31,7 @@ def _training_parts(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dataset rows of the training sessions, their training tracks [S, L] and lengths [S]."""
     rows = data.splits["train_rows"].cpu().numpy().astype(np.int64)
     ends = data.splits["train_end"].cpu().numpy().astype(np.int64)
-    tracks = data.tracks[torch.as_tensor(rows)].cpu().numpy().astype(np.int64)   # [S, L]
+    tracks = data.tracks[torch.as_tensor(rows)].cpu().numpy().astype(np.int64)  # [S, L]
     inside = np.arange(tracks.shape[1])[None, :] < ends[:, None]
     return rows, np.where(inside, tracks, PAD_ID), ends
 
@@ -48,11 +49,11 @@ class _BaselineScorer:
     training = False
     needs_rows = False
 
-    def eval(self) -> "_BaselineScorer":
+    def eval(self) -> _BaselineScorer:
         """No-op (a baseline has no training mode); returns self."""
         return self
 
-    def train(self, mode: bool = True) -> "_BaselineScorer":
+    def train(self, mode: bool = True) -> _BaselineScorer:
         """No-op; returns self."""
         return self
 
@@ -74,15 +75,15 @@ class PopularityScorer(_BaselineScorer):
     """
 
     def __init__(self, popularity: Tensor) -> None:
-        counts = torch.as_tensor(popularity, dtype=torch.float64).reshape(-1)     # [V]
+        counts = torch.as_tensor(popularity, dtype=torch.float64).reshape(-1)  # [V]
         v = counts.numel()
         if v <= N_RESERVED:
             raise ValueError(f"popularity must have more than {N_RESERVED} entries, got {v}")
-        order = np.lexsort((np.arange(v), -counts.numpy()))     # most played first, then lower id
+        order = np.lexsort((np.arange(v), -counts.numpy()))  # most played first, then lower id
         order = order[order >= N_RESERVED]
         rank = torch.full((v,), float(v), dtype=torch.float32)
         rank[torch.from_numpy(order)] = torch.arange(len(order), dtype=torch.float32)
-        self.scores = -rank                                      # [V]; higher is better
+        self.scores = -rank  # [V]; higher is better
         self.vocab_size = v
 
     def next_track_hidden(self, tracks: Tensor, lengths: Tensor) -> Tensor:
@@ -123,17 +124,18 @@ class TransitionScorer(_BaselineScorer):
 
     def __init__(self, data: Any) -> None:
         _, tracks, _ = _training_parts(data)
-        a, b = tracks[:, :-1].ravel(), tracks[:, 1:].ravel()             # consecutive pairs
+        a, b = tracks[:, :-1].ravel(), tracks[:, 1:].ravel()  # consecutive pairs
         keep = (a != PAD_ID) & (b != PAD_ID)
         v = int(data.vocab_size)
-        self.counts = sp.csr_matrix((np.ones(int(keep.sum()), np.float64), (a[keep], b[keep])),
-                                    shape=(v, v))                         # [V, V], sums repeats
-        self.tiebreak = _popularity_tiebreak(data)                        # [V]
+        self.counts = sp.csr_matrix(
+            (np.ones(int(keep.sum()), np.float64), (a[keep], b[keep])), shape=(v, v)
+        )  # [V, V], sums repeats
+        self.tiebreak = _popularity_tiebreak(data)  # [V]
 
     def next_track_hidden(self, tracks: Tensor, lengths: Tensor) -> Tensor:
         """Scores [B, V] for the track after each prefix (only its last track matters)."""
         last = tracks[torch.arange(len(tracks)), lengths - 1].cpu().numpy()
-        scores = self.counts[last].toarray() + self.tiebreak[None, :]     # [B, V]
+        scores = self.counts[last].toarray() + self.tiebreak[None, :]  # [B, V]
         return self._finish(scores)
 
 
@@ -163,8 +165,9 @@ class SessionKNNScorer(_BaselineScorer):
 
     needs_rows = True
 
-    def __init__(self, data: Any, k: int = 100, recency: bool = False,
-                 pool: int | None = None) -> None:
+    def __init__(
+        self, data: Any, k: int = 100, recency: bool = False, pool: int | None = None
+    ) -> None:
         if k < 1:
             raise ValueError(f"k={k}: need at least one neighbour")
         rows, tracks, _ = _training_parts(data)
@@ -177,12 +180,12 @@ class SessionKNNScorer(_BaselineScorer):
         c = tracks.ravel()
         keep = c != PAD_ID
         m = sp.csr_matrix((np.ones(int(keep.sum())), (r[keep], c[keep])), shape=(s, v))
-        m.data[:] = 1.0                                                  # a set: repeats count once
-        self.sessions = m                                                # [S, V] binary
-        self.norms = np.sqrt(np.asarray(m.sum(1)).ravel())               # [S]
-        self.index = {int(row): i for i, row in enumerate(rows)}        # dataset row -> S index
+        m.data[:] = 1.0  # a set: repeats count once
+        self.sessions = m  # [S, V] binary
+        self.norms = np.sqrt(np.asarray(m.sum(1)).ravel())  # [S]
+        self.index = {int(row): i for i, row in enumerate(rows)}  # dataset row -> S index
         self.k, self.recency = min(int(k), s), recency
-        self.tiebreak = 1e-3 * _popularity_tiebreak(data)                # below any real vote
+        self.tiebreak = 1e-3 * _popularity_tiebreak(data)  # below any real vote
         self.vocab_size = v
 
     def _query(self, tracks: np.ndarray, lengths: np.ndarray) -> sp.csr_matrix:
@@ -192,55 +195,67 @@ class SessionKNNScorer(_BaselineScorer):
         w = ((pos + 1) / lengths[:, None]) if self.recency else np.ones((b, L))
         r = np.repeat(np.arange(b), L)[inside.ravel()]
         q = sp.csr_matrix((w[inside], (r, tracks[inside])), shape=(b, self.vocab_size))
-        q.sum_duplicates()                                     # a repeated track: summed weight
+        q.sum_duplicates()  # a repeated track: summed weight
         return q
 
-    def neighbours(self, tracks: Tensor, lengths: Tensor,
-                   rows: Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def neighbours(
+        self, tracks: Tensor, lengths: Tensor, rows: Tensor | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest training sessions of each prefix: indices [B, k] and similarities [B, k].
 
         ``rows`` (the dataset rows of the examples) excludes each one's own session. Ties at the
         k-th similarity are broken arbitrarily.
         """
         t, n = tracks.cpu().numpy().astype(np.int64), lengths.cpu().numpy().astype(np.int64)
-        q = self._query(t, n)                                              # [B, V]
-        qn = np.sqrt(np.asarray(q.multiply(q).sum(1)).ravel())             # [B]
-        sims = (q @ self.sessions.T).toarray()                             # [B, S]
+        q = self._query(t, n)  # [B, V]
+        qn = np.sqrt(np.asarray(q.multiply(q).sum(1)).ravel())  # [B]
+        sims = (q @ self.sessions.T).toarray()  # [B, S]
         sims /= np.maximum(qn[:, None] * self.norms[None, :], 1e-12)
         if rows is not None:
             for i, row in enumerate(rows.cpu().numpy()):
                 j = self.index.get(int(row))
                 if j is not None:
                     sims[i, j] = 0.0
-        top = np.argpartition(-sims, self.k - 1, axis=1)[:, :self.k]       # [B, k]
+        top = np.argpartition(-sims, self.k - 1, axis=1)[:, : self.k]  # [B, k]
         return top, np.take_along_axis(sims, top, axis=1)
 
-    def next_track_hidden(self, tracks: Tensor, lengths: Tensor,
-                          rows: Tensor | None = None) -> Tensor:
-        """Scores [B, V]; ``rows`` (dataset rows of the examples) excludes each one's own session."""
-        top, w = self.neighbours(tracks, lengths, rows)                    # [B, k] each
+    def next_track_hidden(
+        self, tracks: Tensor, lengths: Tensor, rows: Tensor | None = None
+    ) -> Tensor:
+        """Scores [B, V]; ``rows`` (the examples' dataset rows) excludes each one's own session."""
+        top, w = self.neighbours(tracks, lengths, rows)  # [B, k] each
         b, k = top.shape
-        votes = sp.csr_matrix((w.ravel(), (np.repeat(np.arange(b), k), top.ravel())),
-                              shape=(b, self.sessions.shape[0]))            # [B, S], k per row
+        votes = sp.csr_matrix(
+            (w.ravel(), (np.repeat(np.arange(b), k), top.ravel())),
+            shape=(b, self.sessions.shape[0]),
+        )  # [B, S], k per row
         scores = (votes @ self.sessions).toarray() + self.tiebreak[None, :]  # [B, V]
         return self._finish(scores)
+
 
 METHODS = ("popularity", "markov", "sknn", "vsknn", "oracle")
 
 
 def make_baseline(method: str, data: Any) -> Any:
     """The scorer of ``method`` (one of `METHODS` except ``oracle``, which is not a scorer)."""
-    makers = {"popularity": lambda: PopularityScorer(data.popularity),
-              "markov": lambda: TransitionScorer(data),
-              "sknn": lambda: SessionKNNScorer(data),
-              "vsknn": lambda: SessionKNNScorer(data, recency=True)}
+    makers = {
+        "popularity": lambda: PopularityScorer(data.popularity),
+        "markov": lambda: TransitionScorer(data),
+        "sknn": lambda: SessionKNNScorer(data),
+        "vsknn": lambda: SessionKNNScorer(data, recency=True),
+    }
     if method not in makers:
         raise ValueError(f"unknown baseline {method!r}; expected one of {list(makers)}")
     return makers[method]()
 
 
-def baselines_table(spec_path: str, out: str = "results", split: str = "test",
-                    methods: tuple[str, ...] = METHODS, progress: bool = True) -> Any:
+def baselines_table(
+    spec_path: str,
+    out: str = "results",
+    split: str = "test",
+    methods: tuple[str, ...] = METHODS,
+    progress: bool = True,
+) -> Any:
     """Every baseline on every distinct dataset of an experiment file -> ``<out>/baselines.csv``.
 
     One row per (experiment, dataset, method), with ``data_seed`` (the simulator's seed), the
@@ -282,18 +297,30 @@ def baselines_table(spec_path: str, out: str = "results", split: str = "test",
                 res = oracle_evaluate(data, split)
             else:
                 res = evaluate(make_baseline(method, data), data, split, batch_size=256)
-            rows.append({"experiment": spec.name, "method": method, "data_seed": cfg.sim.seed,
-                         "data": prepared, "variant": variant.name,
-                         **{f"test_{k}": v for k, v in res.metrics.items()},
-                         **{f"ctx_{r['context']}_hr@10": r["hr@10"]
-                            for r in res.to_dict()["by_context"]},
-                         "sim": json.dumps(cfg.to_dict()["sim"]),
-                         "data_config": json.dumps(cfg.to_dict()["data"]),
-                         "wall_seconds": round(time.perf_counter() - t0, 1),
-                         "command": shlex.join(["negrec", "baselines", str(spec_path)]), **prov})
+            rows.append(
+                {
+                    "experiment": spec.name,
+                    "method": method,
+                    "data_seed": cfg.sim.seed,
+                    "data": prepared,
+                    "variant": variant.name,
+                    **{f"test_{k}": v for k, v in res.metrics.items()},
+                    **{
+                        f"ctx_{r['context']}_hr@10": r["hr@10"] for r in res.to_dict()["by_context"]
+                    },
+                    "sim": json.dumps(cfg.to_dict()["sim"]),
+                    "data_config": json.dumps(cfg.to_dict()["data"]),
+                    "wall_seconds": round(time.perf_counter() - t0, 1),
+                    "command": shlex.join(["negrec", "baselines", str(spec_path)]),
+                    **prov,
+                }
+            )
             if progress:
-                print(f"{spec.name}: {method} on {Path(prepared).name}: HR@10 "
-                      f"{res.metrics['hr@10']:.4f}", flush=True)
+                print(
+                    f"{spec.name}: {method} on {Path(prepared).name}: HR@10 "
+                    f"{res.metrics['hr@10']:.4f}",
+                    flush=True,
+                )
     if rows:
         done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
         table.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 ``negrec bounds experiments/<grid>.yaml`` writes ``results/<grid>_bounds.csv``, which the study
 sets beside the grid's models (the oracle is the ceiling, popularity the floor).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ from ..provenance import provenance
 __all__ = ["bounds_table"]
 
 
-def bounds_table(spec_path: str | Path, out: str | Path = "results",
-                 split: str = "test") -> pd.DataFrame:
+def bounds_table(
+    spec_path: str | Path, out: str | Path = "results", split: str = "test"
+) -> pd.DataFrame:
     """Oracle and popularity on every distinct dataset of an experiment file.
 
     Writes ``<out>/<experiment>_bounds.csv``: one row per (variant whose data differ, kind in
@@ -54,17 +56,28 @@ def bounds_table(spec_path: str | Path, out: str | Path = "results",
         for kind, fn in (("oracle", oracle_evaluate), ("popularity", popularity_evaluate)):
             t0 = time.perf_counter()
             res = fn(data, split)
-            rows.append({"experiment": spec.name, "variant": variant.name, "kind": kind,
-                         "data_seed": cfg.sim.seed,
-                         **{f"test_{k}": v for k, v in res.metrics.items()},
-                         **{f"ctx_{r['context']}_hr@10": r["hr@10"]
-                            for r in res.to_dict()["by_context"]},
-                         "data": prepared, "sim": json.dumps(cfg.to_dict()["sim"]),
-                         "data_config": json.dumps(cfg.to_dict()["data"]),
-                         "wall_seconds": round(time.perf_counter() - t0, 1),
-                         "command": shlex.join(["negrec", "bounds", str(spec_path)]),
-                         **{k: v for k, v in provenance().items()
-                            if k in ("commit", "dirty", "hardware")}})
+            rows.append(
+                {
+                    "experiment": spec.name,
+                    "variant": variant.name,
+                    "kind": kind,
+                    "data_seed": cfg.sim.seed,
+                    **{f"test_{k}": v for k, v in res.metrics.items()},
+                    **{
+                        f"ctx_{r['context']}_hr@10": r["hr@10"] for r in res.to_dict()["by_context"]
+                    },
+                    "data": prepared,
+                    "sim": json.dumps(cfg.to_dict()["sim"]),
+                    "data_config": json.dumps(cfg.to_dict()["data"]),
+                    "wall_seconds": round(time.perf_counter() - t0, 1),
+                    "command": shlex.join(["negrec", "bounds", str(spec_path)]),
+                    **{
+                        k: v
+                        for k, v in provenance().items()
+                        if k in ("commit", "dirty", "hardware")
+                    },
+                }
+            )
     df = pd.DataFrame(rows)
     Path(out).mkdir(parents=True, exist_ok=True)
     table = Path(out) / f"{spec.name}_bounds.csv"

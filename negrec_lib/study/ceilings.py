@@ -15,6 +15,7 @@ row are joined on ``data`` (the prepared folder), and means and intervals run ov
 >>> round(float(t.loc[1, "m / oracle"]), 3), round(float(t.loc[1, "markov"]), 2)
 (0.556, 0.15)
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,13 +36,20 @@ METHODS = ("popularity", "markov", "sknn", "vsknn", "oracle")
 def _on_datasets(baselines: pd.DataFrame, runs: pd.DataFrame, method: str) -> pd.DataFrame:
     rows = baselines[(baselines["method"] == method) & baselines["data"].isin(set(runs["data"]))]
     if rows.empty:
-        raise KeyError(f"baselines.csv has no {method!r} row for the datasets of these runs: run "
-                       "`negrec baselines experiments/<grid>.yaml`")
+        raise KeyError(
+            f"baselines.csv has no {method!r} row for the datasets of these runs: run "
+            "`negrec baselines experiments/<grid>.yaml`"
+        )
     return rows.drop_duplicates("data")
 
 
-def reference_table(runs: pd.DataFrame, baselines: pd.DataFrame, variants: Sequence[str],
-                    ks: Sequence[int] = KS, methods: Sequence[str] = METHODS) -> pd.DataFrame:
+def reference_table(
+    runs: pd.DataFrame,
+    baselines: pd.DataFrame,
+    variants: Sequence[str],
+    ks: Sequence[int] = KS,
+    methods: Sequence[str] = METHODS,
+) -> pd.DataFrame:
     """Per K: every baseline method and model variant's mean HR@K, and each as a share of the
     oracle's. Models carry a t-interval over their runs (``<v> low``/``high``); baselines are
     deterministic given the data, so their mean runs over the same datasets."""
@@ -61,8 +69,9 @@ def reference_table(runs: pd.DataFrame, baselines: pd.DataFrame, variants: Seque
     return pd.DataFrame(rows).set_index("K")
 
 
-def oracle_gap(runs: pd.DataFrame, baselines: pd.DataFrame, variant: str, baseline: str,
-               metric: str = "hr@1") -> float:
+def oracle_gap(
+    runs: pd.DataFrame, baselines: pd.DataFrame, variant: str, baseline: str, metric: str = "hr@1"
+) -> float:
     """The share of the gap between ``baseline`` and the oracle that ``variant`` closes, on the
     datasets both ran on (means over them)."""
     col = f"test_{metric}"
@@ -72,8 +81,9 @@ def oracle_gap(runs: pd.DataFrame, baselines: pd.DataFrame, variant: str, baseli
     return float((v - b) / (oracle - b))
 
 
-def context_table(runs: pd.DataFrame, baselines: pd.DataFrame, variant: str, baseline: str,
-                  metric: str = "hr@10") -> pd.DataFrame:
+def context_table(
+    runs: pd.DataFrame, baselines: pd.DataFrame, variant: str, baseline: str, metric: str = "hr@10"
+) -> pd.DataFrame:
     """Per listening context: test examples, popularity, Markov, the two models and the oracle.
 
     Model columns are means over runs with t-intervals; ``change [95% CI]`` pairs the variant
@@ -85,10 +95,13 @@ def context_table(runs: pd.DataFrame, baselines: pd.DataFrame, variant: str, bas
         col = f"ctx_{ctx}_{metric}"
         if col not in runs.columns:
             continue
-        comp = comparisons(runs.rename(columns={col: f"test_{col}"}), [(variant, baseline)],
-                           [col]).iloc[0]
-        row = {"context": ctx,
-               "examples": int(runs.loc[runs["variant"] == baseline, f"ctx_{ctx}_n"].mean())}
+        comp = comparisons(
+            runs.rename(columns={col: f"test_{col}"}), [(variant, baseline)], [col]
+        ).iloc[0]
+        row = {
+            "context": ctx,
+            "examples": int(runs.loc[runs["variant"] == baseline, f"ctx_{ctx}_n"].mean()),
+        }
         for method in ("popularity", "markov"):
             part = _on_datasets(baselines, runs, method)
             row[method] = float(part[col].mean()) if col in part else np.nan

@@ -14,6 +14,7 @@ form (`format_change`).
 >>> comparisons(runs, [("a", "b")], ["hr@1"])[["n", "change [95% CI]"]].to_dict("records")
 [{'n': 3, 'change [95% CI]': '+15.2% [+2.1, +29.8]'}]
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,20 @@ from scipy import stats as sps
 
 from .stats import paired_comparison
 
-__all__ = ["KS", "PROTOCOLS", "column", "metric_label", "format_change", "comparisons",
-           "labelled_comparisons", "protocol_table", "rank_agreement", "seed_pairings",
-           "override_values", "sweep_table"]
+__all__ = [
+    "KS",
+    "PROTOCOLS",
+    "column",
+    "metric_label",
+    "format_change",
+    "comparisons",
+    "labelled_comparisons",
+    "protocol_table",
+    "rank_agreement",
+    "seed_pairings",
+    "override_values",
+    "sweep_table",
+]
 
 KS = (1, 5, 10, 20)
 PROTOCOLS = {"full": "test_", "sampled": "sampled_"}
@@ -53,8 +65,12 @@ def metric_label(metric: str) -> str:
     ('NDCG@10', 'skip MRR')
     """
     m = metric.removeprefix("test_").removeprefix("sampled_").removeprefix("valid_")
-    names = {"mrr": "MRR", "skip_mrr": "skip MRR", "unskipped_mrr": "unskipped MRR",
-             "loss": "training loss"}
+    names = {
+        "mrr": "MRR",
+        "skip_mrr": "skip MRR",
+        "unskipped_mrr": "unskipped MRR",
+        "loss": "training loss",
+    }
     if m in names:
         return names[m]
     name, _, k = m.partition("@")
@@ -70,8 +86,11 @@ def format_change(rel: float, lo: float, hi: float) -> str:
     '+30.0% [unbounded]'
     """
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{100 * rel:+.1f}% [unbounded]" if not (np.isnan(lo) or np.isnan(hi)) else \
-            f"{100 * rel:+.1f}%"
+        return (
+            f"{100 * rel:+.1f}% [unbounded]"
+            if not (np.isnan(lo) or np.isnan(hi))
+            else f"{100 * rel:+.1f}%"
+        )
     return f"{100 * rel:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
@@ -82,9 +101,12 @@ def _pairs(df: pd.DataFrame, variant: str, baseline: str, col: str) -> pd.DataFr
     return a.merge(b, on=keys, suffixes=("", "_base"))
 
 
-def comparisons(df: pd.DataFrame, pairs: Sequence[tuple[str, str]],
-                metrics: Sequence[str] = tuple(f"hr@{k}" for k in KS),
-                protocol: str = "full") -> pd.DataFrame:
+def comparisons(
+    df: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    metrics: Sequence[str] = tuple(f"hr@{k}" for k in KS),
+    protocol: str = "full",
+) -> pd.DataFrame:
     """Each (variant, baseline) pair on each metric, runs paired by dataset and seed.
 
     Long format: variant, baseline, metric, protocol, n, variant_mean, baseline_mean, then the
@@ -98,16 +120,27 @@ def comparisons(df: pd.DataFrame, pairs: Sequence[tuple[str, str]],
             col = column(m, protocol)
             pair = _pairs(df, variant, baseline, col)
             res = paired_comparison(pair[col], pair[f"{col}_base"])
-            rows.append({"variant": variant, "baseline": baseline, "metric": m,
-                         "protocol": protocol, "variant_mean": float(pair[col].mean()),
-                         "baseline_mean": float(pair[f"{col}_base"].mean()), **res,
-                         "change [95% CI]": format_change(res["rel"], res["rel_low"],
-                                                          res["rel_high"])})
+            rows.append(
+                {
+                    "variant": variant,
+                    "baseline": baseline,
+                    "metric": m,
+                    "protocol": protocol,
+                    "variant_mean": float(pair[col].mean()),
+                    "baseline_mean": float(pair[f"{col}_base"].mean()),
+                    **res,
+                    "change [95% CI]": format_change(res["rel"], res["rel_low"], res["rel_high"]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def labelled_comparisons(df: pd.DataFrame, pairs: Mapping[str, tuple[str, str]],
-                         metrics: Sequence[str], protocol: str = "full") -> pd.DataFrame:
+def labelled_comparisons(
+    df: pd.DataFrame,
+    pairs: Mapping[str, tuple[str, str]],
+    metrics: Sequence[str],
+    protocol: str = "full",
+) -> pd.DataFrame:
     """`comparisons` of named pairs, with ``label`` (the name) and ``series`` (the metric)."""
     comp = comparisons(df, list(pairs.values()), metrics, protocol)
     names = {pair: name for name, pair in pairs.items()}
@@ -116,36 +149,52 @@ def labelled_comparisons(df: pd.DataFrame, pairs: Mapping[str, tuple[str, str]],
     return comp
 
 
-def protocol_table(df: pd.DataFrame, metrics: Sequence[str] = tuple(f"hr@{k}" for k in KS)
-                   ) -> pd.DataFrame:
+def protocol_table(
+    df: pd.DataFrame, metrics: Sequence[str] = tuple(f"hr@{k}" for k in KS)
+) -> pd.DataFrame:
     """Per variant: the mean of each metric under both protocols, and sampled / full."""
     rows = []
     for variant, g in df.groupby("variant", sort=False):
         for m in metrics:
             full, sampled = g[column(m, "full")].mean(), g[column(m, "sampled")].mean()
-            rows.append({"variant": variant, "metric": metric_label(m), "full": full,
-                         "sampled": sampled, "sampled / full": sampled / full})
+            rows.append(
+                {
+                    "variant": variant,
+                    "metric": metric_label(m),
+                    "full": full,
+                    "sampled": sampled,
+                    "sampled / full": sampled / full,
+                }
+            )
     return pd.DataFrame(rows).set_index(["metric", "variant"])
 
 
-def rank_agreement(df: pd.DataFrame, metrics: Sequence[str] = tuple(f"hr@{k}" for k in KS)
-                   ) -> pd.DataFrame:
+def rank_agreement(
+    df: pd.DataFrame, metrics: Sequence[str] = tuple(f"hr@{k}" for k in KS)
+) -> pd.DataFrame:
     """Do the two protocols order the variants alike? Kendall's tau and Spearman's rho per metric,
     on the variants' means; ``same best`` says whether both put the same variant first."""
     rows = []
     for m in metrics:
         means = df.groupby("variant")[[column(m, "full"), column(m, "sampled")]].mean()
         f, s = means.iloc[:, 0], means.iloc[:, 1]
-        rows.append({"metric": metric_label(m), "variants": len(means),
-                     "Kendall tau": sps.kendalltau(f, s).statistic,
-                     "Spearman rho": sps.spearmanr(f, s).statistic,
-                     "best (full)": f.idxmax(), "best (sampled)": s.idxmax(),
-                     "same best": f.idxmax() == s.idxmax()})
+        rows.append(
+            {
+                "metric": metric_label(m),
+                "variants": len(means),
+                "Kendall tau": sps.kendalltau(f, s).statistic,
+                "Spearman rho": sps.spearmanr(f, s).statistic,
+                "best (full)": f.idxmax(),
+                "best (sampled)": s.idxmax(),
+                "same best": f.idxmax() == s.idxmax(),
+            }
+        )
     return pd.DataFrame(rows).set_index("metric")
 
 
-def seed_pairings(df: pd.DataFrame, variant: str, baseline: str, metric: str,
-                  protocol: str = "full") -> pd.DataFrame:
+def seed_pairings(
+    df: pd.DataFrame, variant: str, baseline: str, metric: str, protocol: str = "full"
+) -> pd.DataFrame:
     """Every single-run comparison: replicate i of the variant against replicate j of the baseline.
 
     ``paired`` marks i == j (same dataset and training seed). ``rel_change`` is
@@ -155,10 +204,19 @@ def seed_pairings(df: pd.DataFrame, variant: str, baseline: str, metric: str,
     key = "data_seed" if "data_seed" in df.columns else "seed"
     v = df.loc[df["variant"] == variant].set_index(key)[col]
     b = df.loc[df["variant"] == baseline].set_index(key)[col]
-    rows = [{"variant_replicate": i, "baseline_replicate": j, "paired": i == j,
-             "rel_change": (v[i] - b[j]) / b[j]} for i in v.index for j in b.index]
-    return pd.DataFrame(rows, columns=["variant_replicate", "baseline_replicate", "paired",
-                                       "rel_change"])
+    rows = [
+        {
+            "variant_replicate": i,
+            "baseline_replicate": j,
+            "paired": i == j,
+            "rel_change": (v[i] - b[j]) / b[j],
+        }
+        for i in v.index
+        for j in b.index
+    ]
+    return pd.DataFrame(
+        rows, columns=["variant_replicate", "baseline_replicate", "paired", "rel_change"]
+    )
 
 
 def override_values(df: pd.DataFrame, key: str) -> pd.Series:
@@ -166,8 +224,13 @@ def override_values(df: pd.DataFrame, key: str) -> pd.Series:
     return df["overrides"].map(lambda s: json.loads(s).get(key))
 
 
-def sweep_table(df: pd.DataFrame, key: str, metrics: Sequence[str] = ("hr@1", "hr@10"),
-                protocol: str = "full", ceilings: pd.DataFrame | None = None) -> pd.DataFrame:
+def sweep_table(
+    df: pd.DataFrame,
+    key: str,
+    metrics: Sequence[str] = ("hr@1", "hr@10"),
+    protocol: str = "full",
+    ceilings: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Each variant that has a baseline against it, indexed by the value of the swept ``key``.
 
     With ``ceilings`` (`negrec_lib.study.baselines_table` rows of method ``oracle``, one per
@@ -184,7 +247,6 @@ def sweep_table(df: pd.DataFrame, key: str, metrics: Sequence[str] = ("hr@1", "h
             col = column(r["metric"], protocol)
             data = df.loc[df["variant"] == r["baseline"], "data"].unique()
             oracle = ceilings.drop_duplicates("data").set_index("data").reindex(data)[col].mean()
-            shares.append((r["variant_mean"] - r["baseline_mean"])
-                          / (oracle - r["baseline_mean"]))
+            shares.append((r["variant_mean"] - r["baseline_mean"]) / (oracle - r["baseline_mean"]))
         comp["oracle gap closed"] = shares
     return comp.sort_values(["metric", "value"], kind="stable").reset_index(drop=True)

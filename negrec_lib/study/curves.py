@@ -17,6 +17,7 @@ at the epoch where each has seen the same number of training targets.
 >>> targets_per_session([6, 20], causal=True), round(targets_per_session([6, 20], False, 0.15), 2)
 (24.0, 5.6)
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,14 @@ def curves(runs: pd.DataFrame, column: str = CURVE) -> pd.DataFrame:
     for _, r in runs.iterrows():
         values = json.loads(r[column]) if isinstance(r[column], str) else []
         for epoch, v in enumerate(values, start=1):
-            rows.append({"variant": r["variant"], **{k: r[k] for k in keys}, "epoch": epoch,
-                         "valid_hr@10": np.nan if v is None else float(v)})
+            rows.append(
+                {
+                    "variant": r["variant"],
+                    **{k: r[k] for k in keys},
+                    "epoch": epoch,
+                    "valid_hr@10": np.nan if v is None else float(v),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -58,8 +65,16 @@ def curve_summary(long: pd.DataFrame) -> pd.DataFrame:
         wide = wide.ffill(axis=1)
         for epoch in wide.columns:
             mean, lo, hi = t_interval(wide[epoch].to_numpy(float))
-            out.append({"variant": variant, "epoch": int(epoch), "running": int(running[epoch]),
-                        "mean": mean, "low": lo, "high": hi})
+            out.append(
+                {
+                    "variant": variant,
+                    "epoch": int(epoch),
+                    "running": int(running[epoch]),
+                    "mean": mean,
+                    "low": lo,
+                    "high": hi,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -71,8 +86,13 @@ def targets_per_session(lengths: Sequence[int], causal: bool, mask_prob: float =
     return float(np.sum(1 + mask_prob * (n - 1)))
 
 
-def equal_budget(long: pd.DataFrame, variant: str, baseline: str, ratio: float,
-                 epochs: Sequence[int] | None = None) -> pd.DataFrame:
+def equal_budget(
+    long: pd.DataFrame,
+    variant: str,
+    baseline: str,
+    ratio: float,
+    epochs: Sequence[int] | None = None,
+) -> pd.DataFrame:
     """``variant`` after e epochs against ``baseline`` after the epoch with the same targets.
 
     ``ratio`` is the baseline's training targets per epoch divided by the variant's (e.g. about
@@ -82,9 +102,12 @@ def equal_budget(long: pd.DataFrame, variant: str, baseline: str, ratio: float,
     and the paired difference with its t-interval.
     """
     keys = [k for k in ("data_seed", "seed") if k in long.columns]
-    wide = {v: long[long["variant"] == v].pivot_table(index=keys, columns="epoch",
-                                                      values="valid_hr@10").ffill(axis=1)
-            for v in (variant, baseline)}
+    wide = {
+        v: long[long["variant"] == v]
+        .pivot_table(index=keys, columns="epoch", values="valid_hr@10")
+        .ffill(axis=1)
+        for v in (variant, baseline)
+    }
     a, b = wide[variant], wide[baseline]
     common = a.index.intersection(b.index)
     a, b = a.loc[common], b.loc[common]
@@ -97,7 +120,16 @@ def equal_budget(long: pd.DataFrame, variant: str, baseline: str, ratio: float,
         xa = a[e].to_numpy(float)
         xb = b[eb].to_numpy(float) if eb in b.columns else b[max_b].to_numpy(float)
         diff, lo, hi = t_interval(xa - xb)
-        rows.append({f"{variant} epoch": int(e), f"{baseline} epoch": eb,
-                     variant: float(np.nanmean(xa)), baseline: float(np.nanmean(xb)),
-                     "diff": diff, "diff low": lo, "diff high": hi, "pairs": len(common)})
+        rows.append(
+            {
+                f"{variant} epoch": int(e),
+                f"{baseline} epoch": eb,
+                variant: float(np.nanmean(xa)),
+                baseline: float(np.nanmean(xb)),
+                "diff": diff,
+                "diff low": lo,
+                "diff high": hi,
+                "pairs": len(common),
+            }
+        )
     return pd.DataFrame(rows)

@@ -7,6 +7,7 @@ figures of `negrec_lib.viz.data` draw these tables.
 `marginals` compares a log with the statistics measured on two small real MSSD samples
 (book/paper.md section 6, kept here as `REAL_MARGINALS`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,20 +15,35 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Reference", "REAL_MARGINALS", "POINT_TOLERANCE", "LATE_POSITIONS", "CONTEXT",
-           "R_START", "R_END", "START", "END", "session_rows", "skip_strength", "marginals",
-           "skip_rate_by_fit", "play_counts", "top_share", "manifest_summary"]
+__all__ = [
+    "Reference",
+    "REAL_MARGINALS",
+    "POINT_TOLERANCE",
+    "LATE_POSITIONS",
+    "CONTEXT",
+    "R_START",
+    "R_END",
+    "START",
+    "END",
+    "session_rows",
+    "skip_strength",
+    "marginals",
+    "skip_rate_by_fit",
+    "play_counts",
+    "top_share",
+    "manifest_summary",
+]
 
-MSSD_MAX_LENGTH = 20            # MSSD sessions have 10-20 tracks
-POINT_TOLERANCE = 0.03          # a value stated as "about v" is read as [v - 0.03, v + 0.03]
-LATE_POSITIONS = (16, 20)       # "late in the session" for the skip_2-by-position statistic
+MSSD_MAX_LENGTH = 20  # MSSD sessions have 10-20 tracks
+POINT_TOLERANCE = 0.03  # a value stated as "about v" is read as [v - 0.03, v + 0.03]
+LATE_POSITIONS = (16, 20)  # "late in the session" for the skip_2-by-position statistic
 START, END = "hist_user_behavior_reason_start", "hist_user_behavior_reason_end"
 
 
 # ---------------------------------------------------------------------------------- references
 @dataclass(frozen=True)
 class Reference:
-    """One statistic of the real MSSD samples: its range and how the specification page (book/paper.md) states it."""
+    """One statistic of the real MSSD samples: its range and how book/paper.md states it."""
 
     group: str
     statistic: str
@@ -46,8 +62,13 @@ def _span(group: str, statistic: str, low: float, high: float) -> Reference:
 
 
 def _about(group: str, statistic: str, value: float) -> Reference:
-    return Reference(group, statistic, max(value - POINT_TOLERANCE, 0.0), value + POINT_TOLERANCE,
-                     f"~{_fmt(value)}")
+    return Reference(
+        group,
+        statistic,
+        max(value - POINT_TOLERANCE, 0.0),
+        value + POINT_TOLERANCE,
+        f"~{_fmt(value)}",
+    )
 
 
 CONTEXT, R_START, R_END = "context share of sessions", "reason_start share", "reason_end share"
@@ -78,7 +99,7 @@ REAL_MARGINALS: tuple[Reference, ...] = (
     _span(R_END, "endplay", 0.08, 0.09),
     _span(R_END, "backbtn", 0.07, 0.08),
 )
-"""book/paper.md section 6, one entry per statistic; rates are shares of rows, except where named."""
+"""book/paper.md section 6, one entry per statistic; rates are shares of rows unless named."""
 
 
 # ---------------------------------------------------------------------------------- statistics
@@ -103,8 +124,11 @@ def _simulated_value(df: pd.DataFrame, ref: Reference) -> float:
         lo, hi = (1, 1) if ref.statistic.endswith("position 1") else LATE_POSITIONS
         return float(df.loc[pos.between(lo, hi), "skip_2"].mean())
     if ref.group == "sessions":
-        column = {"shuffle rate": "hist_user_behavior_is_shuffle", "premium rate": "premium",
-                  "context_switch rate": "context_switch"}.get(ref.statistic)
+        column = {
+            "shuffle rate": "hist_user_behavior_is_shuffle",
+            "premium rate": "premium",
+            "context_switch rate": "context_switch",
+        }.get(ref.statistic)
         if column is not None:
             return float(df[column].mean())
         return float((session_rows(df)["session_length"] == MSSD_MAX_LENGTH).mean())
@@ -114,23 +138,31 @@ def _simulated_value(df: pd.DataFrame, ref: Reference) -> float:
     return float((df[column].astype(str) == ref.statistic).mean())
 
 
-def marginals(df: pd.DataFrame, references: tuple[Reference, ...] = REAL_MARGINALS
-              ) -> pd.DataFrame:
+def marginals(df: pd.DataFrame, references: tuple[Reference, ...] = REAL_MARGINALS) -> pd.DataFrame:
     """The statistics of book/paper.md section 6 computed on ``df``, beside the real ranges.
 
     Returns
     -------
     DataFrame with one row per statistic: group, statistic, simulated (the value in ``df``),
-    real (the range as text; "~v" where book/paper.md says "about v"), low, high (the range it is compared with; a value stated as
-    "about v" becomes v +- POINT_TOLERANCE) and inside (low <= simulated <= high, with
+    real (the range as text; "~v" where book/paper.md says "about v"), low, high (the range it
+    is compared with; a value stated as "about v" becomes v +- POINT_TOLERANCE) and inside
+    (low <= simulated <= high, with
     simulated rounded to three decimals, the precision the book prints).
     """
     rows = []
     for ref in references:
         value = _simulated_value(df, ref)
-        rows.append({"group": ref.group, "statistic": ref.statistic, "simulated": value,
-                     "real": ref.text, "low": ref.low, "high": ref.high,
-                     "inside": bool(ref.low <= round(value, 3) <= ref.high)})
+        rows.append(
+            {
+                "group": ref.group,
+                "statistic": ref.statistic,
+                "simulated": value,
+                "real": ref.text,
+                "low": ref.low,
+                "high": ref.high,
+                "inside": bool(ref.low <= round(value, 3) <= ref.high),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -141,12 +173,22 @@ def skip_rate_by_fit(fit: np.ndarray, skipped: np.ndarray, bins: int = 20) -> pd
     percentile (mean percentile rank of the fit in the bin, 0-100), skip_rate, rows.
     """
     fit = np.asarray(fit, np.float64)
-    frame = pd.DataFrame({"fit": fit, "skipped": np.asarray(skipped, np.float64),
-                          "percentile": 100.0 * (pd.Series(fit).rank(method="average")
-                                                 .to_numpy() - 0.5) / max(len(fit), 1)})
+    frame = pd.DataFrame(
+        {
+            "fit": fit,
+            "skipped": np.asarray(skipped, np.float64),
+            "percentile": 100.0
+            * (pd.Series(fit).rank(method="average").to_numpy() - 0.5)
+            / max(len(fit), 1),
+        }
+    )
     frame["bin"] = pd.qcut(frame["fit"], bins, labels=False, duplicates="drop")
-    out = frame.groupby("bin").agg(fit=("fit", "mean"), percentile=("percentile", "mean"),
-                                   skip_rate=("skipped", "mean"), rows=("skipped", "size"))
+    out = frame.groupby("bin").agg(
+        fit=("fit", "mean"),
+        percentile=("percentile", "mean"),
+        skip_rate=("skipped", "mean"),
+        rows=("skipped", "size"),
+    )
     return out.reset_index(drop=True)
 
 
@@ -157,7 +199,7 @@ def play_counts(df: pd.DataFrame) -> pd.Series:
 
 
 def top_share(df: pd.DataFrame, share: float = 0.01) -> float:
-    """Share of all plays that go to the most played ``share`` of the tracks played at least once."""
+    """Share of all plays that go to the most played ``share`` of the tracks played at all."""
     counts = play_counts(df).to_numpy()
     k = max(1, int(round(share * len(counts))))
     return float(counts[:k].sum() / counts.sum())
@@ -170,14 +212,17 @@ def manifest_summary(manifest: dict) -> pd.DataFrame:
         rows.append((f"  dropped: {reason}", f"{count:,}"))
     kept, read = manifest["sessions_kept"], max(manifest["sessions_read"], 1)
     sizes = manifest["split_sizes"]
-    rows += [("sessions kept", f"{kept:,} ({kept / read:.1%})"),
-             ("tracks in the vocabulary", f"{manifest['n_tracks']:,}"),
-             ("vocab_size (with reserved ids)", f"{manifest['vocab_size']:,}"),
-             (f"split ({manifest['split']['kind']}): training sessions",
-              f"{sizes['train_sessions']:,}"),
-             ("  training targets (next tracks)", f"{sizes['train_targets']:,}"),
-             ("  validation examples", f"{sizes['valid']:,}"),
-             ("  test examples", f"{sizes['test']:,}"),
-             (f"skip rate of kept tracks (strength >= {manifest['config']['skip_strength']})",
-              f"{manifest['skip_rate']:.3f}")]
+    rows += [
+        ("sessions kept", f"{kept:,} ({kept / read:.1%})"),
+        ("tracks in the vocabulary", f"{manifest['n_tracks']:,}"),
+        ("vocab_size (with reserved ids)", f"{manifest['vocab_size']:,}"),
+        (f"split ({manifest['split']['kind']}): training sessions", f"{sizes['train_sessions']:,}"),
+        ("  training targets (next tracks)", f"{sizes['train_targets']:,}"),
+        ("  validation examples", f"{sizes['valid']:,}"),
+        ("  test examples", f"{sizes['test']:,}"),
+        (
+            f"skip rate of kept tracks (strength >= {manifest['config']['skip_strength']})",
+            f"{manifest['skip_rate']:.3f}",
+        ),
+    ]
     return pd.DataFrame(rows, columns=["quantity", "value"])

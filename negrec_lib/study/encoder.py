@@ -4,6 +4,7 @@ Pure functions over tensors and models, returning arrays and DataFrames; the fig
 `negrec_lib.viz.model` draw them. Token ids follow `negrec_lib.tokens`: 0 = PAD,
 1 = MASK, 2 = OOV, tracks from 3.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -14,11 +15,18 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 from ..model import SessionEncoder
+from ..tokens import MASK_ID, N_RESERVED, OOV_ID, PAD_ID
 
-__all__ = ["RESERVED_NAMES", "token_label", "mask_matrix", "output_change", "parameter_table",
-           "count_parameters", "parameter_scaling"]
+__all__ = [
+    "RESERVED_NAMES",
+    "token_label",
+    "mask_matrix",
+    "output_change",
+    "parameter_table",
+    "count_parameters",
+    "parameter_scaling",
+]
 
 RESERVED_NAMES = {PAD_ID: "PAD", MASK_ID: "MASK", OOV_ID: "OOV"}
 
@@ -37,8 +45,9 @@ def mask_matrix(mask: Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def output_change(model: SessionEncoder, tracks: Tensor, position: int, new_track: int
-                  ) -> pd.DataFrame:
+def output_change(
+    model: SessionEncoder, tracks: Tensor, position: int, new_track: int
+) -> pd.DataFrame:
     """How much each position's output moves when the track at ``position`` is replaced.
 
     ``tracks`` [1, L] is encoded twice in eval mode (no dropout): as given, and with
@@ -50,12 +59,12 @@ def output_change(model: SessionEncoder, tracks: Tensor, position: int, new_trac
     try:
         edited = tracks.clone()
         edited[0, position] = new_track
-        h = model(tracks).hidden[0]                                        # [L, D]
-        h2 = model(edited).hidden[0]                                       # [L, D]
+        h = model(tracks).hidden[0]  # [L, D]
+        h2 = model(edited).hidden[0]  # [L, D]
     finally:
         model.train(was_training)
     real = (tracks[0] != PAD_ID).nonzero().flatten().tolist()
-    diff = (h2 - h).norm(dim=-1)                                           # [L]
+    diff = (h2 - h).norm(dim=-1)  # [L]
     rel = diff / h.norm(dim=-1).clamp(min=1e-12)
     return pd.DataFrame({"position": real, "abs": diff[real].tolist(), "rel": rel[real].tolist()})
 
@@ -63,10 +72,14 @@ def output_change(model: SessionEncoder, tracks: Tensor, position: int, new_trac
 # ---------------------------------------------------------------------------- parameter counts
 def _component(name: str) -> str:
     top = name.split(".")[0]
-    return {"item_emb": "track table (item_emb)", "pos_emb": "positions (pos_emb)",
-            "layers": "transformer layers", "head": "prediction head (Linear + GELU)",
-            "final_norm": "final LayerNorm (pre-LN only)",
-            "feature_proj": "feature projection"}.get(top, top)
+    return {
+        "item_emb": "track table (item_emb)",
+        "pos_emb": "positions (pos_emb)",
+        "layers": "transformer layers",
+        "head": "prediction head (Linear + GELU)",
+        "final_norm": "final LayerNorm (pre-LN only)",
+        "feature_proj": "feature projection",
+    }.get(top, top)
 
 
 def parameter_table(model: nn.Module) -> pd.DataFrame:
@@ -77,8 +90,9 @@ def parameter_table(model: nn.Module) -> pd.DataFrame:
         counts[key] = counts.get(key, 0) + p.numel()
     frame = pd.DataFrame({"component": list(counts), "parameters": list(counts.values())})
     total = int(frame["parameters"].sum())
-    frame = pd.concat([frame, pd.DataFrame({"component": ["total"], "parameters": [total]})],
-                      ignore_index=True)
+    frame = pd.concat(
+        [frame, pd.DataFrame({"component": ["total"], "parameters": [total]})], ignore_index=True
+    )
     frame["share"] = frame["parameters"] / max(total, 1)
     return frame
 
@@ -94,8 +108,12 @@ def count_parameters(cfg: ModelConfig, n_tracks: int) -> pd.DataFrame:
     return parameter_table(model)
 
 
-def parameter_scaling(cfg: ModelConfig, n_tracks: Sequence[int],
-                      marks: Mapping[str, int] | None = None, points: int = 40) -> pd.DataFrame:
+def parameter_scaling(
+    cfg: ModelConfig,
+    n_tracks: Sequence[int],
+    marks: Mapping[str, int] | None = None,
+    points: int = 40,
+) -> pd.DataFrame:
     """Parameters of the track table and in total, against the catalogue size.
 
     One row per catalogue size on a log grid of ``points`` sizes from ``min(n_tracks)`` to
@@ -106,6 +124,12 @@ def parameter_scaling(cfg: ModelConfig, n_tracks: Sequence[int],
     rows = []
     for mark, v in [("", int(v)) for v in sizes] + [(k, int(v)) for k, v in (marks or {}).items()]:
         counts = count_parameters(cfg, v).set_index("component")["parameters"]
-        rows.append({"tracks": v, "track_table": int(counts["track table (item_emb)"]),
-                     "total": int(counts["total"]), "mark": mark})
+        rows.append(
+            {
+                "tracks": v,
+                "track_table": int(counts["track table (item_emb)"]),
+                "total": int(counts["total"]),
+                "mark": mark,
+            }
+        )
     return pd.DataFrame(rows)

@@ -10,9 +10,11 @@ is downloaded once with `pooch` when it is missing.
 >>> import pandas as pd
 >>> runs = pd.DataFrame({"variant": ["a", "a", "b"], "seed": [0, 1, 0], "best_epoch": [3, 9, 4],
 ...                      "epochs_run": [6, 10, 7], "max_epochs": [10, 10, 10]})
->>> convergence_table(runs)[["runs", "at cap", "best epoch (median)"]].to_dict("records")
-[{'runs': 2, 'at cap': 1, 'best epoch (median)': 6.0}, {'runs': 1, 'at cap': 0, 'best epoch (median)': 4.0}]
+>>> t = convergence_table(runs)
+>>> t["runs"].tolist(), t["at cap"].tolist(), t["best epoch (median)"].tolist()
+([2, 1], [1, 0], [6.0, 4.0])
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +26,16 @@ import pandas as pd
 from ..errors import ConfigError
 from ..experiments import read_results_table
 
-__all__ = ["results_dir", "load_results", "load_baselines", "load_bounds", "load_verdicts",
-           "grid_facts", "convergence_table", "config_facts"]
+__all__ = [
+    "results_dir",
+    "load_results",
+    "load_baselines",
+    "load_bounds",
+    "load_verdicts",
+    "grid_facts",
+    "convergence_table",
+    "config_facts",
+]
 
 
 def results_dir() -> Path:
@@ -43,14 +53,18 @@ def _path(name: str, root: str | Path | None) -> Path:
     if path.is_file() or root is not None or (folder.parent / "pyproject.toml").is_file():
         return path
     from .. import REPOSITORY_URL
+
     slug = REPOSITORY_URL.removeprefix("https://github.com/").rstrip("/")
     url = f"https://raw.githubusercontent.com/{slug}/main/results/{name}"
     try:
         import pooch
+
         pooch.retrieve(url, known_hash=None, fname=name, path=folder, progressbar=False)
-    except Exception as exc:       # noqa: BLE001 - any network or HTTP failure: say what to do
-        raise ConfigError(f"{path}: not here, and {url} could not be fetched ({exc}); clone "
-                          "the repository or run the grid") from None
+    except Exception as exc:
+        raise ConfigError(
+            f"{path}: not here, and {url} could not be fetched ({exc}); clone "
+            "the repository or run the grid"
+        ) from None
     return path
 
 
@@ -61,8 +75,10 @@ def load_results(name: str, root: str | Path | None = None) -> pd.DataFrame:
     """
     path = _path(f"{name}.csv", root)
     if not path.is_file():
-        raise ConfigError(f"{path}: no results table; run `negrec experiment experiments/"
-                          f"{name}.yaml` to create it")
+        raise ConfigError(
+            f"{path}: no results table; run `negrec experiment experiments/"
+            f"{name}.yaml` to create it"
+        )
     df = read_results_table(path)
     if "baseline" in df.columns:
         df["baseline"] = df["baseline"].fillna("").astype(str)
@@ -73,8 +89,10 @@ def load_baselines(experiment: str | None = None, root: str | Path | None = None
     """``baselines.csv``: one row per (experiment, dataset, method); ``experiment`` filters."""
     path = _path("baselines.csv", root)
     if not path.is_file():
-        raise ConfigError(f"{path}: no baselines table; run `negrec baselines "
-                          "experiments/<grid>.yaml` to create it")
+        raise ConfigError(
+            f"{path}: no baselines table; run `negrec baselines "
+            "experiments/<grid>.yaml` to create it"
+        )
     df = read_results_table(path, key_columns=("experiment", "method"))
     return df if experiment is None else df[df["experiment"] == experiment].reset_index(drop=True)
 
@@ -83,8 +101,9 @@ def load_bounds(name: str, root: str | Path | None = None) -> pd.DataFrame:
     """The oracle and popularity rows of one (older) grid, ``<name>_bounds.csv``."""
     path = _path(f"{name}_bounds.csv", root)
     if not path.is_file():
-        raise ConfigError(f"{path}: no bounds table; run `negrec bounds experiments/"
-                          f"{name}.yaml` to create it")
+        raise ConfigError(
+            f"{path}: no bounds table; run `negrec bounds experiments/{name}.yaml` to create it"
+        )
     return read_results_table(path, ("variant", "kind"))
 
 
@@ -100,13 +119,18 @@ def grid_facts(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Per grid: variants, seeds, datasets, runs, CPU time, hardware and commits."""
     rows = []
     for name, df in tables.items():
-        rows.append({"grid": name, "variants": df["variant"].nunique(),
-                     "seeds": df["seed"].nunique(),
-                     "datasets": df["data_seed"].nunique() if "data_seed" in df else 1,
-                     "runs": len(df),
-                     "CPU hours": round(float(df["wall_seconds"].sum()) / 3600, 1),
-                     "hardware": ", ".join(sorted(set(map(str, df["hardware"])))),
-                     "commit": ", ".join(sorted({str(c)[:7] for c in df["commit"]}))})
+        rows.append(
+            {
+                "grid": name,
+                "variants": df["variant"].nunique(),
+                "seeds": df["seed"].nunique(),
+                "datasets": df["data_seed"].nunique() if "data_seed" in df else 1,
+                "runs": len(df),
+                "CPU hours": round(float(df["wall_seconds"].sum()) / 3600, 1),
+                "hardware": ", ".join(sorted(set(map(str, df["hardware"])))),
+                "commit": ", ".join(sorted({str(c)[:7] for c in df["commit"]})),
+            }
+        )
     return pd.DataFrame(rows).set_index("grid")
 
 
@@ -118,31 +142,45 @@ def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
     """
     need = {"best_epoch", "epochs_run", "max_epochs"}
     if not need <= set(df.columns):
-        raise ValueError(f"the table has no {sorted(need - set(df.columns))} columns: it "
-                         "predates convergence bookkeeping")
+        raise ValueError(
+            f"the table has no {sorted(need - set(df.columns))} columns: it "
+            "predates convergence bookkeeping"
+        )
     rows = []
     for variant, g in df.groupby("variant", sort=False):
-        rows.append({"variant": variant, "runs": len(g),
-                     "at cap": int((g["epochs_run"] >= g["max_epochs"]).sum()),
-                     "best epoch (median)": float(g["best_epoch"].median()),
-                     "best epoch (range)": f"{int(g['best_epoch'].min())}-"
-                                           f"{int(g['best_epoch'].max())}",
-                     "epochs run (max)": int(g["epochs_run"].max()),
-                     "cap": int(g["max_epochs"].max())})
+        rows.append(
+            {
+                "variant": variant,
+                "runs": len(g),
+                "at cap": int((g["epochs_run"] >= g["max_epochs"]).sum()),
+                "best epoch (median)": float(g["best_epoch"].median()),
+                "best epoch (range)": f"{int(g['best_epoch'].min())}-{int(g['best_epoch'].max())}",
+                "epochs run (max)": int(g["epochs_run"].max()),
+                "cap": int(g["max_epochs"].max()),
+            }
+        )
     return pd.DataFrame(rows).set_index("variant")
 
 
 def config_facts(df: pd.DataFrame) -> dict[str, object]:
     """The sizes every run of a grid shares, read from the ``config`` column of its first row."""
     from ..metrics import SAMPLED_RANDOM
+
     cfg = json.loads(df["config"].iloc[0])
-    return {"simulated sessions": cfg["sim"]["sessions"], "tracks": cfg["sim"]["tracks"],
-            "days": cfg["sim"]["days"], "skip_signal": cfg["sim"]["skip_signal"],
-            "split": cfg["data"]["split"], "d_model": cfg["model"]["d_model"],
-            "layers": cfg["model"]["n_layers"], "heads": cfg["model"]["n_heads"],
-            "epoch cap": cfg["train"]["epochs"], "patience": cfg["train"]["patience"],
-            "batch": cfg["train"]["batch_size"],
-            "training: sampled candidates": cfg["loss"]["n_negatives"],
-            "sampled evaluation: batch": cfg["train"]["sampled_eval_batch_size"],
-            "sampled evaluation: random tracks": SAMPLED_RANDOM,
-            "test examples (mean over datasets)": int(df["test_n"].mean())}
+    return {
+        "simulated sessions": cfg["sim"]["sessions"],
+        "tracks": cfg["sim"]["tracks"],
+        "days": cfg["sim"]["days"],
+        "skip_signal": cfg["sim"]["skip_signal"],
+        "split": cfg["data"]["split"],
+        "d_model": cfg["model"]["d_model"],
+        "layers": cfg["model"]["n_layers"],
+        "heads": cfg["model"]["n_heads"],
+        "epoch cap": cfg["train"]["epochs"],
+        "patience": cfg["train"]["patience"],
+        "batch": cfg["train"]["batch_size"],
+        "training: sampled candidates": cfg["loss"]["n_negatives"],
+        "sampled evaluation: batch": cfg["train"]["sampled_eval_batch_size"],
+        "sampled evaluation: random tracks": SAMPLED_RANDOM,
+        "test examples (mean over datasets)": int(df["test_n"].mean()),
+    }

@@ -3,6 +3,7 @@
 The keys say what each number is; the values are formatted exactly as chapters 6 and 7 print
 them, so a test can check that the page and the chapters' outputs contain each one.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,11 @@ def summary_numbers(root: str | Path | None = None) -> dict[str, str]:
     controls = compare.labelled_comparisons(paper, claims.CONTROL_PAIRS, ["hr@1"])
     for label, text in zip(controls["label"], controls["change [95% CI]"]):
         out[f"{label}, HR@1"] = text
-    mech = compare.labelled_comparisons(paper, {"skip loss": claims.CONTROL_PAIRS[
-        "skip loss (true labels)"]}, ["skip_mrr", "unskipped_mrr"])
+    mech = compare.labelled_comparisons(
+        paper,
+        {"skip loss": claims.CONTROL_PAIRS["skip loss (true labels)"]},
+        ["skip_mrr", "unskipped_mrr"],
+    )
     for series, text in zip(mech["series"], mech["change [95% CI]"]):
         out[f"skip loss, {series}"] = text
     base = results.load_baselines(root=root)
@@ -35,8 +39,9 @@ def summary_numbers(root: str | Path | None = None) -> dict[str, str]:
         out[f"uni-base / oracle, HR@{k}"] = f"{ref.loc[k, 'uni-base / oracle']:.0%}"
         out[f"markov / oracle, HR@{k}"] = f"{ref.loc[k, 'markov / oracle']:.0%}"
     signal = results.load_results("study_skip_signal", root)
-    sweep = compare.sweep_table(signal, "sim.skip_signal", ["hr@1"],
-                                ceilings=base[base["method"] == "oracle"])
+    sweep = compare.sweep_table(
+        signal, "sim.skip_signal", ["hr@1"], ceilings=base[base["method"] == "oracle"]
+    )
     for value, text in zip(sweep["value"], sweep["change [95% CI]"]):
         out[f"skip_signal {value:g}, HR@1"] = text
     return out

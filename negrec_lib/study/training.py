@@ -5,6 +5,7 @@ Chapter 3 compares trained models beside the popularity baseline (`metrics_table
 `pair_win_rate`). Pure functions over tensors and DataFrames; `negrec_lib.viz.training` draws
 their tables.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -19,18 +20,27 @@ from ..losses import skip_infonce_loss
 from ..metrics import example_values
 from .compare import metric_label
 
-__all__ = ["MODEL_METRICS", "metric_label", "metrics_table", "group_metric", "skip_roles",
-           "skip_pair_cosines", "pair_win_rate"]
+__all__ = [
+    "MODEL_METRICS",
+    "metric_label",
+    "metrics_table",
+    "group_metric",
+    "skip_roles",
+    "skip_pair_cosines",
+    "pair_win_rate",
+]
 
 MODEL_METRICS = ("hr@1", "hr@5", "hr@10", "hr@20", "ndcg@10", "mrr")
 
 
 # ------------------------------------------------------------------------ chapter 3
-def metrics_table(results: Mapping[str, Mapping[str, float]],
-                  metrics: Sequence[str] = MODEL_METRICS) -> pd.DataFrame:
+def metrics_table(
+    results: Mapping[str, Mapping[str, float]], metrics: Sequence[str] = MODEL_METRICS
+) -> pd.DataFrame:
     """One row per model, one column per metric (labelled ``HR@10`` ...)."""
-    table = pd.DataFrame({name: {metric_label(m): float(r[m]) for m in metrics}
-                          for name, r in results.items()}).T
+    table = pd.DataFrame(
+        {name: {metric_label(m): float(r[m]) for m in metrics} for name, r in results.items()}
+    ).T
     table.index.name = "model"
     return table
 
@@ -42,21 +52,29 @@ def group_metric(examples: pd.DataFrame, key: str, metric: str = "hr@10") -> pd.
     Returns columns group, n, mean, ci_low, ci_high; contexts are named, not coded.
     """
     ex = examples[examples[key] >= 0]
-    vals = pd.DataFrame({"group": ex[key].to_numpy(),
-                         "value": example_values(ex["rank"].to_numpy(), metric)})
+    vals = pd.DataFrame(
+        {"group": ex[key].to_numpy(), "value": example_values(ex["rank"].to_numpy(), metric)}
+    )
     out = vals.groupby("group")["value"].agg(n="size", mean="mean", sd="std").reset_index()
     half = 1.96 * out["sd"].fillna(0.0) / np.sqrt(out["n"])
     out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
     if key == "context":
-        out["group"] = [CONTEXT_TYPES[int(g)] if int(g) < len(CONTEXT_TYPES) else f"code_{g}"
-                        for g in out["group"]]
+        out["group"] = [
+            CONTEXT_TYPES[int(g)] if int(g) < len(CONTEXT_TYPES) else f"code_{g}"
+            for g in out["group"]
+        ]
     return out.drop(columns="sd")
 
 
 # ------------------------------------------------------------------------ chapter 4: the skip loss
-def skip_roles(keys: Tensor, skipped: Tensor, valid: Tensor, anchors: Tensor | None = None,
-               pairing: str = "session", temperature: float = 0.1
-               ) -> tuple[Tensor, Tensor, Tensor]:
+def skip_roles(
+    keys: Tensor,
+    skipped: Tensor,
+    valid: Tensor,
+    anchors: Tensor | None = None,
+    pairing: str = "session",
+    temperature: float = 0.1,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Which keys each anchor of the library's skip loss uses, read off its gradients.
 
     Runs `negrec_lib.losses.skip_infonce_loss` with ``reduction="none"`` and differentiates each
@@ -71,22 +89,24 @@ def skip_roles(keys: Tensor, skipped: Tensor, valid: Tensor, anchors: Tensor | N
         (b, t), -1 if it is a negative, 0 otherwise.
     losses, ok : the per-anchor losses [B, L] and the validity mask [B, L] of the library.
     """
-    keys = keys.detach().clone().double().requires_grad_(True)                # [B, L, D]
+    keys = keys.detach().clone().double().requires_grad_(True)  # [B, L, D]
     anchors = keys.detach().clone() if anchors is None else anchors.detach().double()
-    losses, ok = skip_infonce_loss(anchors, keys, skipped, valid, temperature, pairing,
-                                   reduction="none")                          # [B, L] each
+    losses, ok = skip_infonce_loss(
+        anchors, keys, skipped, valid, temperature, pairing, reduction="none"
+    )  # [B, L] each
     B, L, _ = keys.shape
     roles = torch.zeros(B, L, B, L, dtype=torch.int8)
     for b, t in ok.nonzero().tolist():
-        (g,) = torch.autograd.grad(losses[b, t], keys, retain_graph=True)     # [B, L, D]
-        pull = (-g * anchors[b, t]).sum(-1)                     # [B, L] descent step . anchor
+        (g,) = torch.autograd.grad(losses[b, t], keys, retain_graph=True)  # [B, L, D]
+        pull = (-g * anchors[b, t]).sum(-1)  # [B, L] descent step . anchor
         used = g.abs().sum(-1) > 0
         roles[b, t] = torch.where(used, torch.sign(pull), torch.zeros_like(pull)).to(torch.int8)
     return roles, losses.detach().float(), ok
 
 
-def skip_pair_cosines(table: Tensor, tracks: Tensor, skipped: Tensor, lengths: Tensor
-                      ) -> pd.DataFrame:
+def skip_pair_cosines(
+    table: Tensor, tracks: Tensor, skipped: Tensor, lengths: Tensor
+) -> pd.DataFrame:
     """Cosine of each anchor with its positive and with each of its negatives (the paper's rule).
 
     ``table``: track embeddings [V, D]; ``tracks``, ``skipped``: [N, L] sessions (left-aligned);
@@ -103,8 +123,8 @@ def skip_pair_cosines(table: Tensor, tracks: Tensor, skipped: Tensor, lengths: T
         negs = skip.nonzero().reshape(-1).tolist()
         if not negs:
             continue
-        e = emb[ids]                                                          # [n, D]
-        cos = (e @ e.T).numpy()                                               # [n, n]
+        e = emb[ids]  # [n, D]
+        cos = (e @ e.T).numpy()  # [n, n]
         for a, p in zip(kept[:-1], kept[1:]):
             rows.append((i, a, p, "positive", float(cos[a, p])))
             rows.extend((i, a, s, "negative", float(cos[a, s])) for s in negs)

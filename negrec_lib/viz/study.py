@@ -6,6 +6,7 @@ Figure. Titles state what the numbers show, computed from them, unless ``title``
 Relative changes are the columns ``rel``, ``rel_low``, ``rel_high`` (fractions, Fieller
 intervals) of `negrec_lib.study.compare.comparisons` and ``results/verdicts.csv``.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -19,8 +20,16 @@ from matplotlib.figure import Figure
 
 from ..study.compare import column, comparisons, metric_label, seed_pairings
 
-__all__ = ["forest_plot", "plot_protocols", "plot_claims_by_split", "plot_seed_spread",
-           "sweep_plot", "plot_reference", "plot_contexts", "plot_curves"]
+__all__ = [
+    "forest_plot",
+    "plot_protocols",
+    "plot_claims_by_split",
+    "plot_seed_spread",
+    "sweep_plot",
+    "plot_reference",
+    "plot_contexts",
+    "plot_curves",
+]
 
 SERIES_COLORS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7")
 
@@ -39,9 +48,15 @@ def _clipped(rel: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.vstack([rel - np.clip(lo, -edge, edge), np.clip(hi, -edge, edge) - rel])
 
 
-def forest_plot(table: pd.DataFrame, label: str = "label", series: str | None = None,
-                paper: str | None = None, xlabel: str = "relative change (%), 95% CI",
-                title: str | None = None, ax: Axes | None = None) -> Figure:
+def forest_plot(
+    table: pd.DataFrame,
+    label: str = "label",
+    series: str | None = None,
+    paper: str | None = None,
+    xlabel: str = "relative change (%), 95% CI",
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Relative changes with their intervals: a row per ``label``, a colour per ``series``.
 
     ``table`` has ``rel``, ``rel_low``, ``rel_high`` (fractions) and the ``label`` and ``series``
@@ -58,38 +73,66 @@ def forest_plot(table: pd.DataFrame, label: str = "label", series: str | None = 
         part = part.drop_duplicates(label).set_index(label).reindex(labels)
         y = y0 + (len(groups) - 1) / 2 * step - i * step
         rel, lo, hi = (100 * part[c].to_numpy(float) for c in ("rel", "rel_low", "rel_high"))
-        ax.errorbar(rel, y, xerr=_clipped(rel, lo, hi), fmt="o", ms=5, capsize=3,
-                    color=SERIES_COLORS[i % len(SERIES_COLORS)],
-                    label=str(g) if g is not None else None)
+        ax.errorbar(
+            rel,
+            y,
+            xerr=_clipped(rel, lo, hi),
+            fmt="o",
+            ms=5,
+            capsize=3,
+            color=SERIES_COLORS[i % len(SERIES_COLORS)],
+            label=str(g) if g is not None else None,
+        )
         ok = ~np.isnan(lo)
         excl += int(np.sum((lo[ok] > 0) | (hi[ok] < 0)))
         total += int(ok.sum())
         if paper and paper in part and i == 0:
-            ax.plot(100 * part[paper].to_numpy(float), y0, "x", color="black", ms=8, mew=2,
-                    label="the paper's number", zorder=3)
+            ax.plot(
+                100 * part[paper].to_numpy(float),
+                y0,
+                "x",
+                color="black",
+                ms=8,
+                mew=2,
+                label="the paper's number",
+                zorder=3,
+            )
     ax.axvline(0, color="0.3", lw=1)
     ax.set_yticks(y0, labels)
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlabel(xlabel)
     handles, names = ax.get_legend_handles_labels()
     if len(handles) > 1:
-        fig.legend(handles, names, loc="outside lower center", ncols=min(4, len(handles)),
-                   frameon=False, fontsize=9)
+        fig.legend(
+            handles,
+            names,
+            loc="outside lower center",
+            ncols=min(4, len(handles)),
+            frameon=False,
+            fontsize=9,
+        )
     if title is None:
-        title = (f"{excl} of {total} intervals exclude zero" if excl
-                 else "Every interval includes zero")
+        title = (
+            f"{excl} of {total} intervals exclude zero" if excl else "Every interval includes zero"
+        )
     ax.set_title(title)
     return fig
 
 
-def plot_protocols(df: pd.DataFrame, pairs: Sequence[tuple[str, str]], metric: str = "hr@10",
-                   title: str | None = None) -> Figure:
+def plot_protocols(
+    df: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    metric: str = "hr@10",
+    title: str | None = None,
+) -> Figure:
     """Left: each variant's ``metric`` under both protocols; right: each pair's gain under both
     (points on the diagonal: the protocol keeps the size of the gain)."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.0, 3.9), layout="constrained",
-                                 gridspec_kw={"width_ratios": [1.15, 1]})
-    means = df.groupby("variant", sort=False)[[column(metric, "full"),
-                                               column(metric, "sampled")]].mean()
+    fig, (a1, a2) = plt.subplots(
+        1, 2, figsize=(7.0, 3.9), layout="constrained", gridspec_kw={"width_ratios": [1.15, 1]}
+    )
+    means = df.groupby("variant", sort=False)[
+        [column(metric, "full"), column(metric, "sampled")]
+    ].mean()
     means = means.sort_values(column(metric, "full"))
     y = np.arange(len(means))
     a1.hlines(y, means.iloc[:, 0], means.iloc[:, 1], color="0.75", lw=2)
@@ -102,8 +145,17 @@ def plot_protocols(df: pd.DataFrame, pairs: Sequence[tuple[str, str]], metric: s
     sampled = comparisons(df, pairs, [metric], "sampled")
     x, xl, xh = (100 * full[c].to_numpy(float) for c in ("rel", "rel_low", "rel_high"))
     s, sl, sh = (100 * sampled[c].to_numpy(float) for c in ("rel", "rel_low", "rel_high"))
-    a2.errorbar(x, s, xerr=_clipped(x, xl, xh), yerr=_clipped(s, sl, sh), fmt="o", ms=4,
-                capsize=2, color="C2", lw=1)
+    a2.errorbar(
+        x,
+        s,
+        xerr=_clipped(x, xl, xh),
+        yerr=_clipped(s, sl, sh),
+        fmt="o",
+        ms=4,
+        capsize=2,
+        color="C2",
+        lw=1,
+    )
     finite = np.concatenate([v[np.isfinite(v)] for v in (xl, sl, xh, sh)])
     lim = [min(finite.min(), 0) - 2, max(finite.max(), 0) + 2]
     a2.plot(lim, lim, color="0.5", lw=1, ls="--")
@@ -124,14 +176,21 @@ def plot_protocols(df: pd.DataFrame, pairs: Sequence[tuple[str, str]], metric: s
 SPLIT_NAMES = {"paper": "leave-last-out", "by_day": "by day"}
 
 
-def plot_claims_by_split(verdicts: pd.DataFrame, claims: Sequence[str] = ("1", "2", "3"),
-                         metrics: Sequence[str] = ("hr@1", "hr@10"),
-                         protocol: str = "full catalogue", labels: Mapping[str, str] | None = None,
-                         title: str | None = None) -> Figure:
+def plot_claims_by_split(
+    verdicts: pd.DataFrame,
+    claims: Sequence[str] = ("1", "2", "3"),
+    metrics: Sequence[str] = ("hr@1", "hr@10"),
+    protocol: str = "full catalogue",
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Figure:
     """Claims at the given metrics under each split of ``verdicts`` (a colour per split), the
     paper's numbers as crosses where it gives one (``verdicts.csv`` rows)."""
-    t = verdicts[(verdicts["protocol"] == protocol) & verdicts["metric"].isin(metrics)
-                 & verdicts["claim"].astype(str).isin(claims)].copy()
+    t = verdicts[
+        (verdicts["protocol"] == protocol)
+        & verdicts["metric"].isin(metrics)
+        & verdicts["claim"].astype(str).isin(claims)
+    ].copy()
     t["split"] = t["split"].map(lambda s: SPLIT_NAMES.get(s, s))
     labels = labels or {}
     t["label"] = [f"{labels.get(c, c)}, {metric_label(m)}" for c, m in zip(t["claim"], t["metric"])]
@@ -139,45 +198,86 @@ def plot_claims_by_split(verdicts: pd.DataFrame, claims: Sequence[str] = ("1", "
     if title is None:
         sign = np.where(t["rel_low"] > 0, 1, np.where(t["rel_high"] < 0, -1, 0))
         differ = pd.Series(sign, index=t.index).groupby(t["label"]).nunique().gt(1)
-        title = (f"The verdict changes with the split for {int(differ.sum())} of {len(differ)} "
-                 "rows" if differ.any() else "Both splits give the same verdicts")
-    return forest_plot(t, series="split", paper="paper_gain", title=title,
-                       xlabel="relative change (%), 95% Fieller interval over replicates")
+        title = (
+            f"The verdict changes with the split for {int(differ.sum())} of {len(differ)} rows"
+            if differ.any()
+            else "Both splits give the same verdicts"
+        )
+    return forest_plot(
+        t,
+        series="split",
+        paper="paper_gain",
+        title=title,
+        xlabel="relative change (%), 95% Fieller interval over replicates",
+    )
 
 
-def plot_seed_spread(df: pd.DataFrame, pairs: Mapping[str, tuple[str, str]], metric: str,
-                     protocol: str = "full", title: str | None = None) -> Figure:
+def plot_seed_spread(
+    df: pd.DataFrame,
+    pairs: Mapping[str, tuple[str, str]],
+    metric: str,
+    protocol: str = "full",
+    title: str | None = None,
+) -> Figure:
     """Single-run relative changes (every pairing of replicates, and the matched ones) against
     the paired estimate and its interval, one row per named comparison."""
     fig, ax = plt.subplots(figsize=(7, 0.75 * len(pairs) + 1.4), layout="constrained")
     flips = total = 0
-    for i, (name, (variant, baseline)) in enumerate(pairs.items()):
+    for i, (variant, baseline) in enumerate(pairs.values()):
         y = len(pairs) - 1 - i
         sp = seed_pairings(df, variant, baseline, metric, protocol)
         c = comparisons(df, [(variant, baseline)], [metric], protocol).iloc[0]
         jitter = np.linspace(-0.18, 0.18, len(sp))
         paired = sp["paired"].astype(bool)
         cross = sp[~paired]
-        ax.plot(100 * cross["rel_change"], y + jitter[:len(cross)], "o", ms=4, color="0.6",
-                alpha=0.8, label="one run each, different replicates" if i == 0 else None)
+        ax.plot(
+            100 * cross["rel_change"],
+            y + jitter[: len(cross)],
+            "o",
+            ms=4,
+            color="0.6",
+            alpha=0.8,
+            label="one run each, different replicates" if i == 0 else None,
+        )
         same = sp[paired]
-        ax.plot(100 * same["rel_change"], np.full(len(same), y - 0.3), "o", ms=5, color="C0",
-                label="one run each, the same replicate" if i == 0 else None)
+        ax.plot(
+            100 * same["rel_change"],
+            np.full(len(same), y - 0.3),
+            "o",
+            ms=5,
+            color="C0",
+            label="one run each, the same replicate" if i == 0 else None,
+        )
         rel = np.array([100 * c["rel"]])
-        ax.errorbar(rel, [y + 0.3], xerr=_clipped(rel, np.array([100 * c["rel_low"]]),
-                                                  np.array([100 * c["rel_high"]])),
-                    fmt="D", ms=6, capsize=4, color="C3", lw=2,
-                    label=f"all {int(c['n'])} pairs: mean, 95% CI" if i == 0 else None)
+        ax.errorbar(
+            rel,
+            [y + 0.3],
+            xerr=_clipped(rel, np.array([100 * c["rel_low"]]), np.array([100 * c["rel_high"]])),
+            fmt="D",
+            ms=6,
+            capsize=4,
+            color="C3",
+            lw=2,
+            label=f"all {int(c['n'])} pairs: mean, 95% CI" if i == 0 else None,
+        )
         flips += int((np.sign(sp["rel_change"]) != np.sign(c["rel"])).sum())
         total += len(sp)
     ax.axvline(0, color="0.3", lw=1)
     ax.set_yticks(range(len(pairs))[::-1], list(pairs))
     ax.set_xlabel(f"relative change in {metric_label(metric)} (%)")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3,
-               frameon=False, fontsize=8.5)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=3,
+        frameon=False,
+        fontsize=8.5,
+    )
     if title is None:
-        title = (f"{flips} of {total} single-run comparisons point the other way"
-                 if flips else "Every single-run comparison has the sign of the mean")
+        title = (
+            f"{flips} of {total} single-run comparisons point the other way"
+            if flips
+            else "Every single-run comparison has the sign of the mean"
+        )
     fig.suptitle(title, fontweight="bold", fontsize=10.5)
     return fig
 
@@ -186,8 +286,9 @@ def sweep_plot(table: pd.DataFrame, xlabel: str, title: str | None = None) -> Fi
     """Relative change (95% CI) against the swept value, a line per metric; with an ``oracle gap
     closed`` column, a second panel shows the gain as a share of the gap to the oracle."""
     share = "oracle gap closed" in table.columns
-    fig, axes = plt.subplots(1, 2 if share else 1, figsize=(7.2, 3.6), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if share else 1, figsize=(7.2, 3.6), layout="constrained", squeeze=False
+    )
     ax = axes[0, 0]
     metrics = list(dict.fromkeys(table["metric"]))
     span = float(table["value"].max() - table["value"].min()) or 1.0
@@ -195,8 +296,16 @@ def sweep_plot(table: pd.DataFrame, xlabel: str, title: str | None = None) -> Fi
         t = table[table["metric"] == m].sort_values("value")
         x = t["value"].to_numpy(float) + (i - (len(metrics) - 1) / 2) * 0.012 * span
         rel, lo, hi = (100 * t[c].to_numpy(float) for c in ("rel", "rel_low", "rel_high"))
-        ax.errorbar(x, rel, yerr=np.nan_to_num(_clipped(rel, lo, hi)), fmt="o-", ms=5,
-                    capsize=3, color=SERIES_COLORS[i], label=metric_label(m))
+        ax.errorbar(
+            x,
+            rel,
+            yerr=np.nan_to_num(_clipped(rel, lo, hi)),
+            fmt="o-",
+            ms=5,
+            capsize=3,
+            color=SERIES_COLORS[i],
+            label=metric_label(m),
+        )
         if share:
             axes[0, 1].plot(x, 100 * t["oracle gap closed"], "o-", ms=5, color=SERIES_COLORS[i])
     ax.axhline(0, color="0.3", lw=1)
@@ -212,25 +321,37 @@ def sweep_plot(table: pd.DataFrame, xlabel: str, title: str | None = None) -> Fi
         ax.legend(frameon=False, fontsize=9)
     if title is None:
         t = table[table["metric"] == metrics[0]].sort_values("value")
-        title = (f"{metric_label(metrics[0])}: {100 * t['rel'].iloc[0]:+.1f}% at "
-                 f"{t['value'].iloc[0]:g}, {100 * t['rel'].iloc[-1]:+.1f}% at "
-                 f"{t['value'].iloc[-1]:g}")
+        title = (
+            f"{metric_label(metrics[0])}: {100 * t['rel'].iloc[0]:+.1f}% at "
+            f"{t['value'].iloc[0]:g}, {100 * t['rel'].iloc[-1]:+.1f}% at "
+            f"{t['value'].iloc[-1]:g}"
+        )
     fig.suptitle(title, fontweight="bold", fontsize=10)
     return fig
 
 
-def plot_reference(table: pd.DataFrame, variants: Sequence[str],
-                   methods: Sequence[str] = ("popularity", "markov", "sknn", "vsknn"),
-                   title: str | None = None) -> Figure:
+def plot_reference(
+    table: pd.DataFrame,
+    variants: Sequence[str],
+    methods: Sequence[str] = ("popularity", "markov", "sknn", "vsknn"),
+    title: str | None = None,
+) -> Figure:
     """Left: HR@K of the baselines, the variants (with CI) and the oracle; right: each as a share
     of the oracle's HR@K. ``table`` is a `negrec_lib.study.ceilings.reference_table`."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 3.8), layout="constrained")
     ks = table.index.to_numpy()
     a1.plot(ks, table["oracle"], "k^-", label="oracle")
     for i, v in enumerate(variants):
-        a1.errorbar(ks, table[v], yerr=np.vstack([table[v] - table[f"{v} low"],
-                                                  table[f"{v} high"] - table[v]]),
-                    fmt="o-", ms=4, capsize=3, color=SERIES_COLORS[i], label=v)
+        a1.errorbar(
+            ks,
+            table[v],
+            yerr=np.vstack([table[v] - table[f"{v} low"], table[f"{v} high"] - table[v]]),
+            fmt="o-",
+            ms=4,
+            capsize=3,
+            color=SERIES_COLORS[i],
+            label=v,
+        )
         a2.plot(ks, 100 * table[f"{v} / oracle"], "o-", ms=4, color=SERIES_COLORS[i])
     for j, m in enumerate(methods):
         style = dict(ls="--", marker="s", ms=3.5, color=str(0.25 + 0.15 * j))
@@ -243,20 +364,33 @@ def plot_reference(table: pd.DataFrame, variants: Sequence[str],
     a1.set_ylim(0, None)
     a2.set_ylabel("% of the oracle's HR@K")
     a2.set_ylim(0, 100)
-    fig.legend(*a1.get_legend_handles_labels(), loc="outside lower center", ncols=4,
-               frameon=False, fontsize=8.5)
+    fig.legend(
+        *a1.get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=4,
+        frameon=False,
+        fontsize=8.5,
+    )
     if title is None:
         best = variants[0]
-        title = (f"{best}: {100 * table[f'{best} / oracle'].min():.0f}-"
-                 f"{100 * table[f'{best} / oracle'].max():.0f}% of the oracle's HR@K; "
-                 f"Markov {100 * table['markov / oracle'].min():.0f}-"
-                 f"{100 * table['markov / oracle'].max():.0f}%")
+        title = (
+            f"{best}: {100 * table[f'{best} / oracle'].min():.0f}-"
+            f"{100 * table[f'{best} / oracle'].max():.0f}% of the oracle's HR@K; "
+            f"Markov {100 * table['markov / oracle'].min():.0f}-"
+            f"{100 * table['markov / oracle'].max():.0f}%"
+        )
     fig.suptitle(title, fontweight="bold", fontsize=10.5)
     return fig
 
 
-def plot_contexts(table: pd.DataFrame, variant: str, baseline: str, metric: str = "hr@10",
-                  title: str | None = None, ax: Axes | None = None) -> Figure:
+def plot_contexts(
+    table: pd.DataFrame,
+    variant: str,
+    baseline: str,
+    metric: str = "hr@10",
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Per context: popularity, Markov, baseline and variant (with CI) and the oracle
     (`negrec_lib.study.ceilings.context_table`)."""
     t = table.sort_values("oracle")
@@ -267,14 +401,27 @@ def plot_contexts(table: pd.DataFrame, variant: str, baseline: str, metric: str 
     if "markov" in t:
         ax.plot(t["markov"], y, "d", color="0.3", ms=5, label="Markov")
     for i, (v, dy) in enumerate(((baseline, 0.14), (variant, -0.14))):
-        ax.errorbar(t[v], y + dy, xerr=np.vstack([t[v] - t[f"{v} low"], t[f"{v} high"] - t[v]]),
-                    fmt="o", ms=5, capsize=2, color=SERIES_COLORS[i], label=v)
+        ax.errorbar(
+            t[v],
+            y + dy,
+            xerr=np.vstack([t[v] - t[f"{v} low"], t[f"{v} high"] - t[v]]),
+            fmt="o",
+            ms=5,
+            capsize=2,
+            color=SERIES_COLORS[i],
+            label=v,
+        )
     ax.plot(t["oracle"], y, "k^", ms=6, label="oracle")
     ax.set_yticks(y, [f"{c} ({n:,})" for c, n in zip(t.index, t["examples"])])
     ax.set_xlabel(f"{metric_label(metric)} (test, full catalogue)")
     ax.set_ylabel("context (test examples)")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=5,
-               frameon=False, fontsize=8.5)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=5,
+        frameon=False,
+        fontsize=8.5,
+    )
     if title is None:
         gap = (t["oracle"] - t[variant]) / t["oracle"]
         title = f"Gap to the oracle: largest in {gap.idxmax()},\nsmallest in {gap.idxmin()}"
@@ -282,8 +429,9 @@ def plot_contexts(table: pd.DataFrame, variant: str, baseline: str, metric: str 
     return fig
 
 
-def plot_curves(summary: pd.DataFrame, targets: Mapping[str, float] | None = None,
-                title: str | None = None) -> Figure:
+def plot_curves(
+    summary: pd.DataFrame, targets: Mapping[str, float] | None = None, title: str | None = None
+) -> Figure:
     """Validation HR@10 per epoch (mean and 95% band over runs), a line per variant
     (`negrec_lib.study.curves.curve_summary`). With ``targets`` (variant -> training targets per
     epoch), a second panel puts the same curves against the targets seen."""
@@ -301,8 +449,13 @@ def plot_curves(summary: pd.DataFrame, targets: Mapping[str, float] | None = Non
     if targets:
         axes[0, 1].set_xlabel("training targets seen (millions)")
         axes[0, 1].set_xscale("log")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center",
-               ncols=min(4, summary["variant"].nunique()), frameon=False, fontsize=8.5)
+    fig.legend(
+        *axes[0, 0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=min(4, summary["variant"].nunique()),
+        frameon=False,
+        fontsize=8.5,
+    )
     if title is None:
         best = summary.groupby("variant")["mean"].max()
         title = "Best validation HR@10: " + ", ".join(f"{v} {x:.3f}" for v, x in best.items())

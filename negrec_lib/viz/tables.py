@@ -7,13 +7,14 @@ form (what a terminal, or nbval, sees) is the frame's ``to_string`` with the sam
 
     results_table(changes, caption="The paper's claims under three protocols")
 """
+
 from __future__ import annotations
 
 import hashlib
 import html
 import re
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,8 +54,10 @@ def verdict_kind(text: Any) -> str | None:
         return "holds"
     if t.startswith(("contradicted", "reversed")):
         return "contradicted"
-    if (t.startswith(("not detect", "no detectable difference"))
-            or t in ("higher before correction only", "lower before correction only")):
+    if t.startswith(("not detect", "no detectable difference")) or t in (
+        "higher before correction only",
+        "lower before correction only",
+    ):
         return "undetected"
     if t.startswith(("no interval", "not enough pairs")):
         return "none"
@@ -76,6 +79,7 @@ def _number_format(digits: int) -> Callable[[Any], str]:
                 return f"{x:,.0f}"
             return f"{x:.{digits}f}"
         return "" if x is None else str(x)
+
     return fmt
 
 
@@ -96,8 +100,11 @@ class ResultsTable:
 
     def to_html(self) -> str:
         """The table's HTML: a <style> block and the table, in a box that may scroll sideways."""
-        return ('<div class="negrec-table" style="overflow-x:auto;max-width:100%;">'
-                + self.styler.to_html() + "</div>")
+        return (
+            '<div class="negrec-table" style="overflow-x:auto;max-width:100%;">'
+            + self.styler.to_html()
+            + "</div>"
+        )
 
     def __repr__(self) -> str:
         return self._text
@@ -106,9 +113,13 @@ class ResultsTable:
         return self._text
 
 
-def results_table(df: pd.DataFrame, digits: int = 3,
-                  formats: Mapping[str, str | Callable[[Any], str]] | None = None,
-                  caption: str | None = None, index: bool = True) -> ResultsTable:
+def results_table(
+    df: pd.DataFrame,
+    digits: int = 3,
+    formats: Mapping[str, str | Callable[[Any], str]] | None = None,
+    caption: str | None = None,
+    index: bool = True,
+) -> ResultsTable:
     """A results table, formatted for reading (see the module docstring).
 
     Parameters
@@ -123,8 +134,10 @@ def results_table(df: pd.DataFrame, digits: int = 3,
         df = df.to_frame()
     formats = dict(formats or {})
     base = _number_format(digits)
-    per_column = {c: (formats[c].format if isinstance(formats.get(c), str) else formats.get(c))
-                  or base for c in df.columns}
+    per_column = {
+        c: (formats[c].format if isinstance(formats.get(c), str) else formats.get(c)) or base
+        for c in df.columns
+    }
 
     def fmt_cell(col: Any) -> Callable[[Any], str]:
         f = per_column[col]
@@ -134,6 +147,7 @@ def results_table(df: pd.DataFrame, digits: int = 3,
             if kind is not None:
                 return f"{VERDICT_STYLES[kind][0]} {x}"
             return f(x)
+
         return one
 
     text_frame = df.copy()
@@ -147,15 +161,15 @@ def results_table(df: pd.DataFrame, digits: int = 3,
         def cell(x: Any) -> str:
             shown = html.escape(one(x))
             m = _INTERVAL.match(shown)
-            if m:          # the estimate, then its interval: each kept on one line
-                return (f'<span class="est">{m.group(1)}</span> '
-                        f'<span class="ci">{m.group(2)}</span>')
+            if m:  # the estimate, then its interval: each kept on one line
+                return f'<span class="est">{m.group(1)}</span> <span class="ci">{m.group(2)}</span>'
             return shown
+
         return cell
 
     key = hashlib.sha1((caption or "").encode() + text.encode()).hexdigest()[:8]
     styler = df.style
-    styler.set_uuid(f"negrec{key}")            # stable ids: the same table, the same HTML
+    styler.set_uuid(f"negrec{key}")  # stable ids: the same table, the same HTML
     styler.format({c: html_cell(c) for c in df.columns})
     styler.format_index(lambda v: html.escape(str(v)), axis=0)
     styler.format_index(lambda v: html.escape(str(v)), axis=1)
@@ -168,8 +182,7 @@ def results_table(df: pd.DataFrame, digits: int = 3,
         kind = verdict_kind(x)
         if kind is not None:
             _, bg, fg = VERDICT_STYLES[kind]
-            return (f"background-color:{bg};color:{fg};font-weight:600;"
-                    "border-radius:3px;")
+            return f"background-color:{bg};color:{fg};font-weight:600;border-radius:3px;"
         if isinstance(x, str) and _INTERVAL.match(x):
             return "font-variant-numeric:tabular-nums;"
         if isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
@@ -177,19 +190,36 @@ def results_table(df: pd.DataFrame, digits: int = 3,
         return ""
 
     styler.map(cell_css)
-    styler.set_table_styles([
-        {"selector": "", "props": "border-collapse:collapse;font-size:0.9em;margin:0.3em 0;"
-                                  "width:auto;max-width:100%;"},
-        {"selector": "caption", "props": "caption-side:top;text-align:left;font-weight:600;"
-                                         "padding:0 0 0.3em 0;"},
-        {"selector": "th", "props": "text-align:left;vertical-align:top;padding:0.25em 0.6em;"
-                                    "white-space:normal;"},
-        {"selector": "thead th", "props": "vertical-align:bottom;border-bottom:1px solid #999;"},
-        {"selector": ".est", "props": "white-space:nowrap;"},
-        {"selector": ".ci", "props": "white-space:nowrap;color:#555;"},
-        {"selector": "td", "props": "padding:0.25em 0.6em;vertical-align:top;"
-                                    "border-bottom:1px solid #ddd;white-space:normal;"
-                                    "overflow-wrap:break-word;"},
-        {"selector": "tbody th", "props": "font-weight:600;border-bottom:1px solid #ddd;"},
-    ], overwrite=True)
+    styler.set_table_styles(
+        [
+            {
+                "selector": "",
+                "props": "border-collapse:collapse;font-size:0.9em;margin:0.3em 0;"
+                "width:auto;max-width:100%;",
+            },
+            {
+                "selector": "caption",
+                "props": "caption-side:top;text-align:left;font-weight:600;padding:0 0 0.3em 0;",
+            },
+            {
+                "selector": "th",
+                "props": "text-align:left;vertical-align:top;padding:0.25em 0.6em;"
+                "white-space:normal;",
+            },
+            {
+                "selector": "thead th",
+                "props": "vertical-align:bottom;border-bottom:1px solid #999;",
+            },
+            {"selector": ".est", "props": "white-space:nowrap;"},
+            {"selector": ".ci", "props": "white-space:nowrap;color:#555;"},
+            {
+                "selector": "td",
+                "props": "padding:0.25em 0.6em;vertical-align:top;"
+                "border-bottom:1px solid #ddd;white-space:normal;"
+                "overflow-wrap:break-word;",
+            },
+            {"selector": "tbody th", "props": "font-weight:600;border-bottom:1px solid #ddd;"},
+        ],
+        overwrite=True,
+    )
     return ResultsTable(styler, text)
