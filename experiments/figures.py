@@ -44,8 +44,14 @@ def _curves(r: Path) -> Figure:
 
 def _sweep(r: Path) -> Figure:
     base = results.load_baselines(root=r)
-    table = compare.sweep_table(
+    signal = results.with_borrowed_runs(
         results.load_results("study_skip_signal", r),
+        results.load_results("study_claims", r),
+        results.SIGNAL_FROM_CLAIMS,
+        {"sim.skip_signal": 0.8},
+    )
+    table = compare.sweep_table(
+        signal,
         "sim.skip_signal",
         ["hr@1", "hr@10"],
         ceilings=base[base["method"] == "oracle"],

@@ -55,3 +55,19 @@ def test_gpu_grid_is_at_mssd_like_scale():
     cfg = spec.config(spec.variants[0], spec.seeds[0])
     assert cfg.sim.sessions >= 1_000_000 and cfg.sim.tracks >= 100_000
     assert cfg.model.d_model == 128
+
+
+def test_the_sweeps_08_level_is_study_claims_own_configuration():
+    """study_skip_signal's 0.8 level may be read from study_claims (results.SIGNAL_FROM_CLAIMS):
+    the configurations agree in everything but the name, replicate by replicate."""
+    from negrec_lib.study.results import SIGNAL_FROM_CLAIMS
+
+    claims = load_spec(ROOT / "experiments" / "study_claims.yaml")
+    sweep = load_spec(ROOT / "experiments" / "study_skip_signal.yaml")
+    for old, (new, _) in SIGNAL_FROM_CLAIMS.items():
+        a = next(v for v in claims.variants if v.name == old)
+        b = next(v for v in sweep.variants if v.name == new)
+        for seed in claims.seeds:
+            ca, cb = claims.config(a, seed).to_dict(), sweep.config(b, seed).to_dict()
+            ca.pop("name"), cb.pop("name")
+            assert ca == cb

@@ -27,6 +27,8 @@ from ..errors import ConfigError
 from ..experiments import read_results_table
 
 __all__ = [
+    "SIGNAL_FROM_CLAIMS",
+    "with_borrowed_runs",
     "results_dir",
     "load_results",
     "load_baselines",
@@ -184,3 +186,37 @@ def config_facts(df: pd.DataFrame) -> dict[str, object]:
         "sampled evaluation: random tracks": SAMPLED_RANDOM,
         "test examples (mean over datasets)": int(df["test_n"].mean()),
     }
+
+
+SIGNAL_FROM_CLAIMS = {"uni-base": ("s0.8-base", ""), "uni-skip-track": ("s0.8-skip", "s0.8-base")}
+"""The 0.8 level of the skip_signal sweep is exactly study_claims' uni-base and uni-skip-track
+(same configuration but for its name, same data and seeds; tests/test_study_grids.py checks)."""
+
+
+def with_borrowed_runs(
+    runs: pd.DataFrame,
+    source: pd.DataFrame,
+    names: Mapping[str, tuple[str, str]],
+    overrides: Mapping[str, object],
+) -> pd.DataFrame:
+    """``runs`` plus the rows of ``source`` whose variants ``names`` maps (source variant ->
+    (new name, its baseline)), when ``runs`` lacks those variants: a grid that did not retrain
+    a configuration another grid already trained. Borrowed rows keep their provenance and say
+    where they come from in ``borrowed_from``; ``overrides`` is their new ``overrides`` column.
+
+    >>> grid = pd.DataFrame({"variant": ["s0-base"], "baseline": [""], "overrides": ["{}"]})
+    >>> src = pd.DataFrame({"variant": ["uni-base"], "baseline": [""], "experiment": ["claims"]})
+    >>> out = with_borrowed_runs(grid, src, {"uni-base": ("s0.8-base", "")}, {"x": 0.8})
+    >>> out[["variant", "borrowed_from"]].values.tolist()
+    [['s0-base', nan], ['s0.8-base', 'claims']]
+    """
+    have = set(runs["variant"])
+    missing = {old: new for old, new in names.items() if new[0] not in have}
+    if not missing:
+        return runs
+    rows = source[source["variant"].isin(list(missing))].copy()
+    rows["borrowed_from"] = rows["experiment"] if "experiment" in rows else "another grid"
+    rows["baseline"] = rows["variant"].map({old: new[1] for old, new in missing.items()})
+    rows["variant"] = rows["variant"].map({old: new[0] for old, new in missing.items()})
+    rows["overrides"] = json.dumps(dict(overrides))
+    return pd.concat([runs, rows], ignore_index=True)

@@ -38,7 +38,12 @@ def summary_numbers(root: str | Path | None = None) -> dict[str, str]:
     for k in ref.index:
         out[f"uni-base / oracle, HR@{k}"] = f"{ref.loc[k, 'uni-base / oracle']:.0%}"
         out[f"markov / oracle, HR@{k}"] = f"{ref.loc[k, 'markov / oracle']:.0%}"
-    signal = results.load_results("study_skip_signal", root)
+    signal = results.with_borrowed_runs(
+        results.load_results("study_skip_signal", root),
+        paper,
+        results.SIGNAL_FROM_CLAIMS,
+        {"sim.skip_signal": 0.8},
+    )
     sweep = compare.sweep_table(
         signal, "sim.skip_signal", ["hr@1"], ceilings=base[base["method"] == "oracle"]
     )
