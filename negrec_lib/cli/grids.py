@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..progress import add_quiet_argument
+
 
 def _grid_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="experiment YAML file")
@@ -16,15 +18,30 @@ def _baselines_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _experiment_arguments(p: argparse.ArgumentParser) -> None:
-    from ..experiments import experiment_arguments
-
-    experiment_arguments(p)
+    p.add_argument("spec", help="experiment YAML file (see experiments/)")
+    p.add_argument("--only", action="append", metavar="VARIANT", help="run only these variants")
+    p.add_argument("--seed", action="append", type=int, dest="seeds", help="run only these seeds")
+    p.add_argument("--results", default="results", help="folder of the results tables")
+    p.add_argument("--runs", default="runs", help="folder of the run folders (checkpoints)")
+    add_quiet_argument(p)
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
-    from ..experiments import run_cli
+    import pandas as pd
 
-    return run_cli(args)
+    from ..experiments import load_spec, run_experiment, summary_table
+
+    spec = load_spec(args.spec)
+    df = run_experiment(
+        spec, args.results, args.runs, args.only, args.seeds, progress=not args.quiet
+    )
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(summary_table(df).to_string())
+    print(
+        "change: mean(variant) / mean(baseline) - 1, Fieller's 95% interval; p: paired t-test, "
+        "not adjusted for multiple comparisons"
+    )
+    return 0
 
 
 def _run_baselines(args: argparse.Namespace) -> int:
