@@ -1,52 +1,34 @@
-"""The training loop: seeds, mixed precision, checkpoints and exact resume, early stopping.
-
-``Trainer(cfg, data, out_dir).fit()`` trains, selects the best epoch on the validation split,
-evaluates the test split once with that model, and leaves in ``out_dir``:
-
-- ``config.yaml``: the full configuration;
-- ``last.pt`` / ``best.pt``: checkpoints, written atomically, loaded with
-  ``torch.load(weights_only=True)`` (a checkpoint is data, never code);
-- ``history.json`` / ``history.csv``: loss, throughput and validation metrics per epoch;
-- ``metrics.json``: test metrics of the selected model (full catalogue and the paper's
-  sampled protocol), with the run's provenance.
-
-A run interrupted at any point resumes with ``resume=True`` (``negrec train --resume``) and
-ends with the same weights and metrics as an uninterrupted run: the checkpoint holds the
-optimiser, scheduler, scaler, every random-number generator and the position in the epoch.
-"""
+"""`Trainer`: one configuration trained on one prepared dataset (see `negrec_lib.train`)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import torch
 from torch import nn
 
-from .atomic import atomic_write_text
-from .checkpoint import (
+from ..atomic import atomic_write_text
+from ..checkpoint import (
     load_checkpoint,
     restore_training,
     resume_checkpoint,
     save_checkpoint,
     training_checkpoint,
 )
-from .config import ExperimentConfig
-from .data.sessions import SessionData
-from .errors import CheckpointError, ConfigError, NegrecError
-from .losses import make_sampler
-from .metrics import evaluate
-from .optim import clip_grad_norm_, make_optimizer
-from .progress import ProgressSlot, epoch_summary
-from .provenance import provenance
-from .runtime import (
+from ..config import ExperimentConfig
+from ..data.sessions import SessionData
+from ..errors import CheckpointError, ConfigError, NegrecError
+from ..losses import make_sampler
+from ..metrics import evaluate
+from ..optim import clip_grad_norm_, make_optimizer
+from ..progress import ProgressSlot, epoch_summary
+from ..provenance import provenance
+from ..runtime import (
     Distributed,
     Precision,
     init_distributed,
@@ -54,21 +36,10 @@ from .runtime import (
     resolve_precision,
     seed_everything,
 )
-from .step import LossModule, build_model
-
-
-@dataclass
-class _State:
-    epoch: int = 0  # epochs completed
-    batch: int = 0  # batches done inside the current epoch
-    step: int = 0  # optimiser steps in total
-    best: float = -math.inf
-    best_epoch: int = -1
-    bad_epochs: int = 0
-    stopped: bool = False
-    sums: list = field(default_factory=lambda: [0.0, 0.0, 0.0])  # epoch loss sums so far
-    seconds: float = 0.0  # training seconds of the current epoch so far
-    sessions: int = 0  # sessions seen in the current epoch so far
+from ..step import LossModule, build_model
+from .epoch import broadcast_stop, train_epoch
+from .history import call_hook, log_scalars, write_history
+from .state import _State
 
 
 class Trainer:
@@ -193,11 +164,6 @@ class Trainer:
             save_checkpoint(self._checkpoint(), self.out / name)
 
     # ------------------------------------------------------------------ loop
-    def _epoch_order(self, epoch: int) -> torch.Generator:
-        g = torch.Generator()
-        g.manual_seed(self.cfg.train.seed * 1000 + epoch)
-        return g
-
     def step(self, batch: Any) -> dict[str, torch.Tensor]:
         """One optimiser step on a training batch (this process's share of it); its losses.
 
@@ -224,51 +190,7 @@ class Trainer:
         return out
 
     def _train_epoch(self) -> dict[str, float]:
-        s, t = self.state, self.cfg.train
-        self.model.train()
-        world = self.dist.world
-        batches = self.data.train_batches(
-            t.batch_size * world, self._epoch_order(s.epoch), start=s.batch
-        )
-        slot = getattr(self, "_slot", None) or ProgressSlot(t.progress and self.dist.main)
-        bar = slot.bar(
-            batches,
-            total=self.steps_per_epoch,
-            initial=s.batch,
-            desc=f"epoch {s.epoch + 1}/{t.epochs}",
-            unit="batch",
-        )
-        # The running loss is a host sync: show it about 20 times an epoch, not every step.
-        every = max(1, min(20, self.steps_per_epoch // 20))
-        # Running sums stay on the device (no host sync per step) and in the checkpoint, so a
-        # resumed epoch reports the same averages as an uninterrupted one.
-        sums = torch.tensor(s.sums, dtype=torch.float64, device=self.device)  # [loss, next, skip]
-        t0 = time.perf_counter() - s.seconds
-        for batch in bar:
-            out = self.step(batch)
-            sums += torch.stack([out["total"], out["next"], out["skip"]]).detach().double()
-            s.batch += 1
-            s.step += 1
-            s.sessions += len(batch.rows)
-            if s.batch % every == 0 and bar.disable is False:
-                rate = s.sessions / (time.perf_counter() - t0)
-                bar.set_postfix(loss=f"{float(sums[0]) / s.batch:.3f}", sess_s=f"{rate:,.0f}")
-            if self.checkpoint_every and s.batch % self.checkpoint_every == 0:
-                s.sums, s.seconds = sums.tolist(), time.perf_counter() - t0
-                self._save("last.pt")
-        slot.done(bar)
-        seconds = time.perf_counter() - t0
-        k = max(s.batch, 1)
-        loss, nxt, skip = (v / k for v in sums.tolist())
-        row = {
-            "loss": loss,
-            "next_loss": nxt,
-            "skip_loss": skip,
-            "train_seconds": seconds,
-            "sessions_per_s": s.sessions / seconds if seconds > 0 else float("nan"),
-        }
-        s.sums, s.seconds, s.sessions = [0.0, 0.0, 0.0], 0.0, 0
-        return row
+        return train_epoch(self)
 
     def evaluate(self, split: str, protocol: str = "full") -> Any:
         """Evaluate the current model on ``split`` (``valid`` or ``test``).
@@ -298,14 +220,14 @@ class Trainer:
         show = bool(t.progress and self.dist.main)
         callbacks = list(callbacks) if self.dist.main else []
         for cb in callbacks:
-            _call(cb, "on_fit_start", self)
+            call_hook(cb, "on_fit_start", self)
         self._slot = ProgressSlot(show)
         try:
             result = self._fit_loop(callbacks, show)
         finally:
             self._slot.close()
         for cb in callbacks:
-            _call(cb, "on_fit_end", self, result)
+            call_hook(cb, "on_fit_end", self, result)
         return result
 
     def _fit_loop(self, callbacks: list[Any], show: bool) -> dict[str, Any]:
@@ -346,41 +268,18 @@ class Trainer:
                 )
                 print(line, flush=True)
             for cb in callbacks:
-                _call(cb, "on_epoch_end", self, row)
-            s.stopped = self._broadcast_stop(s.stopped)
+                call_hook(cb, "on_epoch_end", self, row)
+            s.stopped = broadcast_stop(self, s.stopped)
             self._save("last.pt")
         return self._finish() if self.dist.main else {}
 
-    def _broadcast_stop(self, stopped: bool) -> bool:
-        if self.dist.world == 1:
-            return stopped
-        import torch.distributed as dist
-
-        flag = torch.tensor(
-            [int(stopped)], device=self.device if self.device.type == "cuda" else "cpu"
-        )
-        dist.broadcast(flag, src=0)
-        return bool(flag.item())
-
     def _log(self, row: dict[str, Any]) -> None:
         if self.cfg.train.tensorboard:
-            if self.writer is None:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(self.out / "tensorboard")
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k != "epoch":
-                    self.writer.add_scalar(k, v, row["epoch"])
+            self.writer = log_scalars(self.writer, self.out, row)
         self._write_history()
 
     def _write_history(self) -> None:
-        atomic_write_text(self.out / "history.json", json.dumps(self.history, indent=1))
-        keys = sorted({k for r in self.history for k in r}, key=lambda k: (k != "epoch", k))
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=keys)
-        w.writeheader()
-        w.writerows(self.history)
-        atomic_write_text(self.out / "history.csv", buf.getvalue())
+        write_history(self.out, self.history)
 
     def _finish(self) -> dict[str, Any]:
         best = self.out / "best.pt"
@@ -406,10 +305,3 @@ class Trainer:
         if self.writer is not None:
             self.writer.close()
         return result
-
-
-def _call(callback: Any, hook: str, *args: Any) -> None:
-    """Call ``callback.hook(*args)`` when the callback has that hook."""
-    method = getattr(callback, hook, None)
-    if method is not None:
-        method(*args)
