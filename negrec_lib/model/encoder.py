@@ -12,17 +12,17 @@ into it go through a `negrec_lib.track_table.TrackTable` (one gradient node per 
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import ModelConfig
-from .errors import ConfigError
-from .tokens import MASK_ID, N_RESERVED, PAD_ID
-from .track_table import TrackTable
+from ..config import ModelConfig
+from ..errors import ConfigError
+from ..tokens import MASK_ID, N_RESERVED, PAD_ID
+from ..track_table import TrackTable
+from .layer import TransformerLayer
 
 
 class EncoderOutput(NamedTuple):
@@ -44,65 +44,6 @@ class EncoderOutput(NamedTuple):
 
     hidden: Tensor  # [B, L, D] prediction-head output; zeros at padded positions
     attention: list[Tensor] | None  # per layer [B, H, L, L], or None when not requested
-
-
-class TransformerLayer(nn.Module):
-    """One self-attention + feed-forward block, post-LN (PyTorch default) or pre-LN.
-
-    Examples
-    --------
-    >>> import torch
-    >>> layer = TransformerLayer(d_model=8, n_heads=2, d_ff=16, dropout=0.0, pre_ln=False)
-    >>> x = torch.randn(1, 4, 8)  # [B, L, D]
-    >>> allowed = torch.ones(4, 4, dtype=torch.bool).tril()[None, None]  # causal [1, 1, L, L]
-    >>> y, weights = layer(x, allowed, need_weights=True)
-    >>> y.shape, weights.shape, bool(weights[0, 0, 0, 1] == 0)  # position 0 cannot see 1
-    (torch.Size([1, 4, 8]), torch.Size([1, 2, 4, 4]), True)
-    """
-
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, pre_ln: bool) -> None:
-        super().__init__()
-        if d_model % n_heads:
-            raise ConfigError(
-                f"model.d_model={d_model} is not divisible by model.n_heads={n_heads}"
-            )
-        self.n_heads, self.pre_ln, self.dropout = n_heads, pre_ln, dropout
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.ff = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
-        )
-        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
-
-    def _attend(
-        self, x: Tensor, allowed: Tensor, need_weights: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        B, L, D = x.shape
-        q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
-        p = self.dropout if self.training else 0.0  # q, k, v: [B, H, L, Dh]
-        if not need_weights:  # fast path (fused kernels)
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
-            weights = None
-        else:  # explicit path, same maths
-            logits = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # [B, H, L, L]
-            weights = logits.float().masked_fill(~allowed, float("-inf")).softmax(-1)
-            ctx = F.dropout(weights, p, self.training).to(v.dtype) @ v  # [B, H, L, Dh]
-        return self.out(ctx.transpose(1, 2).reshape(B, L, D)), weights  # [B, L, D]
-
-    def forward(
-        self, x: Tensor, allowed: Tensor, need_weights: bool = False
-    ) -> tuple[Tensor, Tensor | None]:
-        """Apply the block to ``x`` [B, L, D]; ``allowed`` [B, 1, L, L]: which keys it may see."""
-        if self.pre_ln:
-            a, w = self._attend(self.norm1(x), allowed, need_weights)
-            x = x + self.drop1(a)
-            x = x + self.drop2(self.ff(self.norm2(x)))
-        else:
-            a, w = self._attend(x, allowed, need_weights)
-            x = self.norm1(x + self.drop1(a))
-            x = self.norm2(x + self.drop2(self.ff(x)))
-        return x, w
 
 
 class SessionEncoder(nn.Module):
@@ -337,49 +278,3 @@ class SessionEncoder(nn.Module):
         finally:
             self.train(was_training)
         return top.values, top.indices
-
-
-# ---------------------------------------------------------------------- training targets
-def cloze_inputs(
-    tracks: Tensor, lengths: Tensor, mask_prob: float, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor]:
-    """Masked-item (cloze) inputs and targets [B, L] for the bidirectional model.
-
-    The last real track of every session is always masked (it plays the [MASK] appended at
-    evaluation); every other real position is masked independently with probability
-    ``mask_prob``. Targets hold the original track at masked positions and ``PAD_ID`` (ignored)
-    elsewhere, so a target is never visible at its own input position.
-
-    Examples
-    --------
-    >>> import torch
-    >>> tracks, lengths = torch.tensor([[3, 4, 5, 6]]), torch.tensor([4])
-    >>> inputs, targets = cloze_inputs(tracks, lengths, mask_prob=0.0)  # only the last is masked
-    >>> inputs.tolist(), targets.tolist()  # MASK_ID = 1, PAD_ID = 0 (no target)
-    ([[3, 4, 5, 1]], [[0, 0, 0, 6]])
-    """
-    B, L = tracks.shape
-    pos = torch.arange(L, device=tracks.device)
-    real = pos < lengths[:, None]  # [B, L]
-    last = pos == (lengths - 1)[:, None]  # [B, L]
-    gen_device = generator.device if generator is not None else tracks.device
-    draw = torch.rand(B, L, generator=generator, device=gen_device).to(tracks.device)
-    masked = real & (last | (draw < mask_prob))  # [B, L]
-    inputs = tracks.masked_fill(masked, MASK_ID)
-    targets = torch.where(masked, tracks, torch.full_like(tracks, PAD_ID))
-    return inputs, targets
-
-
-def causal_targets(tracks: Tensor, lengths: Tensor) -> Tensor:
-    """Next track at every position [B, L] (``PAD_ID`` where the session has no next track).
-
-    Examples
-    --------
-    >>> import torch
-    >>> causal_targets(torch.tensor([[3, 4, 5, 0]]), torch.tensor([3])).tolist()
-    [[4, 5, 0, 0]]
-    """
-    B, L = tracks.shape
-    nxt = F.pad(tracks[:, 1:], (0, 1), value=PAD_ID)  # [B, L] shifted left
-    has_next = torch.arange(L, device=tracks.device) < (lengths - 1)[:, None]
-    return nxt.masked_fill(~has_next, PAD_ID)
