@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 
+INTEGER_COLUMNS = ("seed", "data_seed", "best_epoch", "epochs_run", "max_epochs", "test_n")
+
+
 def results_dir() -> Path:
     """The repository's ``results/`` folder (the working directory's when not in a clone)."""
     here = Path(__file__).resolve().parents[2]
@@ -84,6 +87,9 @@ def load_results(name: str, root: str | Path | None = None) -> pd.DataFrame:
     df = read_results_table(path)
     if "baseline" in df.columns:
         df["baseline"] = df["baseline"].fillna("").astype(str)
+    for col in INTEGER_COLUMNS:  # written as floats when a column had gaps while rows landed
+        if col in df.columns and df[col].notna().all():
+            df[col] = df[col].astype(int)
     return df
 
 
