@@ -23,9 +23,14 @@ def summary_numbers(root: str | Path | None = None) -> dict[str, str]:
         for setting in changes.columns[1:]:
             if isinstance(row[setting], str):
                 out[f"claim {claim}, {k}, {setting}"] = row[setting]
-    controls = compare.labelled_comparisons(paper, claims.CONTROL_PAIRS, ["hr@1"])
-    for label, text in zip(controls["label"], controls["change [95% CI]"]):
-        out[f"{label}, HR@1"] = text
+    controls = compare.labelled_comparisons(paper, claims.CONTROL_PAIRS, ["hr@1", "hr@10"])
+    for label, series, text in zip(
+        controls["label"], controls["series"], controls["change [95% CI]"]
+    ):
+        out[f"{label}, {series}"] = text
+    one = compare.seed_pairings(paper, "uni-skip-track", "uni-base", "hr@1")["rel_change"]
+    out["skip loss, single runs, lowest HR@1"] = f"{one.min():+.1%}"
+    out["skip loss, single runs, highest HR@1"] = f"{one.max():+.1%}"
     mech = compare.labelled_comparisons(
         paper,
         {"skip loss": claims.CONTROL_PAIRS["skip loss (true labels)"]},
