@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from ..config import DataConfig
 from .mssd import ReadReport, iter_log_blocks
 from .prepared_format import ARRAY_FILES
+from .skips import is_skipped
 
 
 @dataclass
@@ -170,7 +171,7 @@ def collect(
             strength = c["skip_1"].astype(np.int8) + c["skip_2"] + c["skip_3"]  # [rows] 0..3
             starts = np.asarray(block.session_starts, np.int64)  # [S]
             lengths = np.diff(np.append(starts, block.n_rows))  # [S]
-            skipped = (strength >= cfg.skip_strength).astype(np.int32)
+            skipped = is_skipped(strength, cfg.skip_strength).astype(np.int32)
             n_skips = np.add.reduceat(skipped, starts) if len(starts) else skipped[:0]
             keep = np.ones(len(starts), bool)
             short = lengths < cfg.min_length

@@ -41,6 +41,7 @@ from ..tokens import N_RESERVED, OOV_ID
 from .collect import collect
 from .mssd import ReadReport, find_log_files
 from .prepared_format import ARRAY_FILES, FORMAT_VERSION
+from .skips import is_skipped
 from .splits import split_sessions
 from .track_features import track_features
 from .vocab import Vocabulary, drop_oov_sessions, vocabulary
@@ -285,7 +286,7 @@ def _manifest(job: _Job, read: _Read, kept: _Kept, vocab: Vocabulary, feat_info:
             "valid": int(len(split["valid_rows"])),
             "test": int(len(split["test_rows"])),
         },
-        "skip_rate": float((a["skip"][a["tracks"] > 0] >= cfg.skip_strength).mean())
+        "skip_rate": float(is_skipped(a["skip"][a["tracks"] > 0], cfg.skip_strength).mean())
         if len(a["length"])
         else 0.0,
         "features": feat_info,

@@ -18,6 +18,7 @@ import torch
 from ..errors import PreparedDataError, file_error
 from ..tokens import N_RESERVED, PAD_ID
 from .prepared_read import read_prepared
+from .skips import is_skipped
 
 
 @dataclass
@@ -205,7 +206,7 @@ class SessionData:
             rows, end = rows_all[idx], end_all[idx]
             real = cols[None, :] < end[:, None]  # [B, L]
             tracks = torch.where(real, self.tracks[rows], PAD_ID).long()  # [B, L]
-            skipped = real & (self.skip[rows] >= self.skip_strength)  # [B, L]
+            skipped = real & is_skipped(self.skip[rows], self.skip_strength)  # [B, L]
             yield TrainBatch(tracks, skipped, end.long(), rows)
 
     def n_train_batches(self, batch_size: int) -> int:
@@ -224,7 +225,7 @@ class SessionData:
             tracks = torch.where(cols[None, :] < t[:, None], full, PAD_ID).long()
             at = t[:, None]
             target = full.gather(1, at).squeeze(1).long()  # [B]
-            skipped = self.skip[rows].gather(1, at).squeeze(1) >= self.skip_strength
+            skipped = is_skipped(self.skip[rows].gather(1, at).squeeze(1), self.skip_strength)
             context = self.context[rows].gather(1, at).squeeze(1).long()
             position = t + 1 + self.offset[rows].long()
             yield EvalBatch(tracks, t.long(), target, skipped, context, position.long(), rows)

@@ -20,6 +20,7 @@ from scipy import stats as sps
 from torch import Tensor
 
 from ..data.sessions import SessionData
+from ..data.skips import is_skipped
 from ..model import SessionEncoder
 from ..tokens import N_RESERVED, PAD_ID
 
@@ -75,7 +76,7 @@ def prefixes(data: SessionData, split: str = "test", max_sessions: int | None = 
     cols = torch.arange(data.max_length)
     real = cols[None, :] < lengths[:, None]  # [N, L]
     tracks = torch.where(real, data.tracks[rows].long().cpu(), PAD_ID)  # [N, L]
-    skipped = real & (data.skip[rows].cpu() >= data.skip_strength)  # [N, L]
+    skipped = real & is_skipped(data.skip[rows].cpu(), data.skip_strength)  # [N, L]
     return Prefixes(tracks, skipped, lengths, rows)
 
 
