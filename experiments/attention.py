@@ -2,8 +2,8 @@
 
     python experiments/attention.py study_claims --runs runs  # -> results/<grid>_attention.csv
 
-For every unidirectional run of ``results/<grid>.csv`` whose checkpoint is in
-``<runs>/<grid>/<variant>/seed-<seed>/best.pt`` (the model early stopping kept), this runs the
+For every unidirectional run of ``results/<grid>.csv`` whose checkpoint is under ``<runs>/<grid>``
+(``best.pt``, the model early stopping kept; found by its test metrics), this runs the
 test prefixes of the run's own dataset through the encoder and measures, at the last position of
 each prefix (the one whose output scores the held-out track), the mean attention weight one
 skipped previous track receives and one kept previous track receives
@@ -37,19 +37,26 @@ from negrec_lib.study.attention import prefixes, skip_attention  # noqa: E402
 
 def find_checkpoint(run: pd.Series, grid: str, roots: list[str]) -> Path | None:
     """The ``best.pt`` of the run that wrote this row: its folder's ``metrics.json`` must hold
-    the row's test HR@10 and MRR exactly (an interrupted or different run is refused)."""
+    the row's test HR@10 and MRR exactly (an interrupted or different run is refused). Run
+    folders are ``<root>/<grid>/<variant>-<run_key>`` (`negrec_lib.runs.run_folder`), or
+    ``<root>/<grid>/<variant>/seed-<seed>`` for grids trained before 2026-12-06."""
     for root in roots:
-        folder = Path(root) / grid / run["variant"] / f"seed-{int(run['seed'])}"
-        try:
-            test = json.loads((folder / "metrics.json").read_text())["test"]
-        except (OSError, ValueError, KeyError):
-            continue
-        if (
-            test["hr@10"] == run["test_hr@10"]
-            and test["mrr"] == run["test_mrr"]
-            and (folder / "best.pt").is_file()
-        ):
-            return folder / "best.pt"
+        base = Path(root) / grid
+        folders = [
+            base / run["variant"] / f"seed-{int(run['seed'])}",
+            *sorted(base.glob(f"{run['variant']}-*")),
+        ]
+        for folder in folders:
+            try:
+                test = json.loads((folder / "metrics.json").read_text())["test"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if (
+                test["hr@10"] == run["test_hr@10"]
+                and test["mrr"] == run["test_mrr"]
+                and (folder / "best.pt").is_file()
+            ):
+                return folder / "best.pt"
     return None
 
 

@@ -1,14 +1,14 @@
 """Run folders: where a configuration's run lives, its lock, and train-or-resume-or-reuse.
 
-Two folder schemes name runs, and both are kept because existing run folders are found by them:
+One folder scheme names every run (`run_folder`): ``<root>/<name>-<key>``, ``key`` = `run_key`
+of the configuration. Chapters (`run_cached`, `negrec_lib.experiments.run_grid_cached`) use a
+common root, so chapters that ask for the same model share it; ``negrec experiment`` uses
+``<runs>/<experiment>`` as the root and the variant as the name, one folder per row of the
+results table (the seeds differ, so the keys do). Grids trained before 2026-12-06 kept their runs
+in ``<runs>/<experiment>/<variant>/seed-<seed>``; their rows are complete and need no folder.
 
-- `run_cached` (chapters, `negrec_lib.experiments.run_grid_cached`): ``<root>/<name>-<key>``,
-  ``key`` = `run_key` of the configuration, so chapters that ask for the same model share it;
-- `negrec_lib.experiments.run_experiment` (``negrec experiment``):
-  ``<runs>/<experiment>/<variant>/seed-<seed>``, one folder per row of the results table.
-
-Both train through `train_run` under `run_lock`: a finished run (``metrics.json``) is reused, a
-cut one (``last.pt``) resumes, and parallel processes never train the same folder twice.
+Every run trains through `train_run` under `run_lock`: a finished run (``metrics.json``) is
+reused, a cut one (``last.pt``) resumes, and parallel processes never train one folder twice.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from .config import ExperimentConfig, cache_key_view
 
-__all__ = ["run_key", "run_lock", "train_run", "run_cached"]
+__all__ = ["run_key", "run_folder", "run_lock", "train_run", "run_cached"]
 
 
 def run_key(cfg: ExperimentConfig) -> str:
@@ -55,6 +55,18 @@ def run_key(cfg: ExperimentConfig) -> str:
     key_cfg.pop("out_dir")
     key_cfg["train"].pop("progress")
     return hashlib.sha256(json.dumps(key_cfg, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def run_folder(cfg: ExperimentConfig, root: str | Path) -> Path:
+    """The folder of ``cfg``'s run under ``root``: ``<root>/<name>-<run_key>``.
+
+    Examples
+    --------
+    >>> from negrec_lib.config import ExperimentConfig
+    >>> run_folder(ExperimentConfig(name="uni-base"), "runs").name.startswith("uni-base-")
+    True
+    """
+    return Path(root) / f"{cfg.name}-{run_key(cfg)}"
 
 
 @contextlib.contextmanager
@@ -192,7 +204,7 @@ def run_cached(
     """
     from .data.cache import ensure_dataset
 
-    run_dir = Path(root) / f"{cfg.name}-{run_key(cfg)}"
+    run_dir = run_folder(cfg, root)
     done = run_dir / "metrics.json"
     if done.is_file():
         return _replay(cfg, run_dir, callbacks), run_dir

@@ -44,7 +44,7 @@ def run_experiment(
 ) -> pd.DataFrame:
     """Train every missing (variant, seed); return the experiment's whole results table."""
     from ..data.cache import ensure_dataset
-    from ..runs import run_lock, train_run
+    from ..runs import run_folder, run_lock, train_run
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,8 @@ def run_experiment(
     ]
 
     def train_one(i: int, variant: Variant, seed: int, wait: bool) -> bool:
-        run_dir = Path(runs_dir) / spec.name / variant.name / f"seed-{seed}"
+        cfg = spec.config(variant, seed)
+        run_dir = run_folder(cfg, Path(runs_dir) / spec.name)
         with run_lock(run_dir, wait) as mine:
             if not mine:
                 return False
@@ -75,7 +76,6 @@ def run_experiment(
                 & (current["seed"].astype(int) == seed)
             ).any():
                 return True  # another process finished it meanwhile
-            cfg = spec.config(variant, seed)
             cfg.train.progress = progress  # epoch bars and summaries unless --quiet
             t0 = time.perf_counter()
             data_dir = cfg.data_dir or ensure_dataset(cfg.sim, cfg.data, progress=progress)
