@@ -137,10 +137,8 @@ def train_run(
 
     Examples
     --------
-    >>> from negrec_lib.config import profile_config
-    >>> cfg = profile_config("ci").override(["sim.sessions=100", "sim.tracks=50", "sim.days=2",
-    ...     "model.d_model=8", "model.d_ff=8", "model.n_heads=2", "loss.n_negatives=10",
-    ...     "train.epochs=1", "train.batch_size=32", "train.progress=false"])
+    >>> from negrec_lib.config import example_config
+    >>> cfg = example_config()  # the ci profile at 100 sessions, d=8, one epoch
     >>> import tempfile
     >>> from negrec_lib.data.cache import ensure_dataset
     >>> tmp = tempfile.TemporaryDirectory()
@@ -190,10 +188,8 @@ def run_cached(
 
     Examples
     --------
-    >>> from negrec_lib.config import profile_config
-    >>> cfg = profile_config("ci").override(["sim.sessions=100", "sim.tracks=50", "sim.days=2",
-    ...     "model.d_model=8", "model.d_ff=8", "model.n_heads=2", "loss.n_negatives=10",
-    ...     "train.epochs=1", "train.batch_size=32", "train.progress=false"])
+    >>> from negrec_lib.config import example_config
+    >>> cfg = example_config()  # the ci profile at 100 sessions, d=8, one epoch
     >>> import tempfile
     >>> tmp = tempfile.TemporaryDirectory()
     >>> metrics, run_dir = run_cached(cfg, Path(tmp.name) / "runs", Path(tmp.name) / "data")

@@ -3,39 +3,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from study_inputs import CFG, peaked_model, random_prefixes  # tests/study_inputs.py
 
-from negrec_lib.config import ModelConfig
 from negrec_lib.model import SessionEncoder
 from negrec_lib.study import attention as sa
-from negrec_lib.tokens import N_RESERVED, PAD_ID
 
-V = N_RESERVED + 40
-CFG = ModelConfig(d_model=8, n_heads=2, n_layers=2, d_ff=8, dropout=0.0, max_length=10)
-
-
-def _model(seed: int, causal: bool = True) -> SessionEncoder:
-    torch.manual_seed(seed)
-    model = SessionEncoder(dataclasses.replace(CFG, causal=causal), V).eval()
-    with torch.no_grad():  # larger weights than the default init: peaked attention
-        for layer in model.layers:
-            layer.qkv.weight.mul_(40)
-    return model
-
-
-def _prefixes(n: int = 12, L: int = 10, seed: int = 0) -> sa.Prefixes:
-    g = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(2, L + 1, (n,), generator=g)
-    lengths[0] = L
-    real = torch.arange(L)[None, :] < lengths[:, None]
-    tracks = torch.where(real, torch.randint(N_RESERVED, V, (n, L), generator=g), PAD_ID)
-    skipped = real & (torch.rand(n, L, generator=g) < 0.45)
-    return sa.Prefixes(tracks, skipped, lengths, torch.arange(n))
+_model, _prefixes = peaked_model, random_prefixes
 
 
 def _brute_force_skip_attention(model: SessionEncoder, pre: sa.Prefixes, last: bool) -> dict:

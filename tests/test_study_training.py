@@ -8,12 +8,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from study_inputs import rank_examples
 
 from negrec_lib.data.schema import CONTEXT_TYPES
-from negrec_lib.metrics import RankAccumulator, target_ranks
+from negrec_lib.metrics import target_ranks
 from negrec_lib.study import training as st
 from negrec_lib.study.baselines import PopularityScorer
 from negrec_lib.tokens import N_RESERVED
@@ -114,16 +114,7 @@ def test_skip_pair_cosines_brute_force():
 
 
 # ------------------------------------------------------------------------ chapter 3 tables
-def _examples(seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    acc = RankAccumulator()
-    acc.add(
-        rng.integers(1, 50, 300),
-        context=rng.integers(0, 6, 300),
-        position=rng.integers(6, 21, 300),
-        target_skipped=rng.integers(0, 2, 300),
-    )
-    return acc.examples()
+_examples = rank_examples
 
 
 def test_group_metric_against_pandas():

@@ -12,16 +12,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 from figure_checks import assert_labelled
+from study_inputs import rank_examples
 
 from negrec_lib.config import profile_config
 from negrec_lib.errors import ConfigError
 from negrec_lib.experiments import run_grid_cached
-from negrec_lib.metrics import RankAccumulator
 from negrec_lib.study import training as st
 from negrec_lib.study.compare import comparisons
 from negrec_lib.viz import training as vt
@@ -51,16 +50,7 @@ def _toy():
 
 
 # ------------------------------------------------------------------------ chapter 3 figures
-def _examples(seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    acc = RankAccumulator()
-    acc.add(
-        rng.integers(1, 50, 300),
-        context=rng.integers(0, 6, 300),
-        position=rng.integers(6, 21, 300),
-        target_skipped=rng.integers(0, 2, 300),
-    )
-    return acc.examples()
+_examples = rank_examples
 
 
 def test_chapter3_figures_are_labelled():

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from .experiment import ExperimentConfig, cache_key_view
 from .parse import read_yaml
-from .profiles import PROFILES, detect_profile, profile_config
+from .profiles import EXAMPLE_SETS, PROFILES, detect_profile, example_config, profile_config
 from .sections import DataConfig, LossConfig, ModelConfig, SimConfig, TrainConfig
 
 __all__ = [
+    "EXAMPLE_SETS",
     "PROFILES",
     "DataConfig",
     "ExperimentConfig",
@@ -27,6 +28,7 @@ __all__ = [
     "TrainConfig",
     "cache_key_view",
     "detect_profile",
+    "example_config",
     "profile_config",
     "read_yaml",
 ]

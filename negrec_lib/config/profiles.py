@@ -82,3 +82,30 @@ def profile_config(name: str | None = None) -> ExperimentConfig:
             train=TrainConfig(epochs=6, batch_size=256, lr=0.002, patience=3),
         )
     raise ConfigError(f"unknown profile {name!r}; expected one of {list(PROFILES)}")
+
+
+EXAMPLE_SETS = (
+    "sim.sessions=100",
+    "sim.tracks=50",
+    "sim.days=2",
+    "model.d_model=8",
+    "model.d_ff=8",
+    "model.n_heads=2",
+    "loss.n_negatives=10",
+    "train.epochs=1",
+    "train.batch_size=32",
+    "train.progress=false",
+)
+"""The ci profile shrunk until a run takes about a second: what the docstring examples train."""
+
+
+def example_config() -> ExperimentConfig:
+    """The configuration the library's runnable examples train (`EXAMPLE_SETS` over ci).
+
+    Examples
+    --------
+    >>> cfg = example_config()
+    >>> cfg.sim.sessions, cfg.model.d_model, cfg.train.epochs
+    (100, 8, 1)
+    """
+    return profile_config("ci").override(list(EXAMPLE_SETS))
