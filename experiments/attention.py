@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 from negrec_lib.atomic import atomic_write_text  # noqa: E402
 from negrec_lib.checkpoint import model_from_checkpoint  # noqa: E402
 from negrec_lib.data.sessions import SessionData  # noqa: E402
-from negrec_lib.experiments import read_results_table  # noqa: E402
 from negrec_lib.provenance import provenance  # noqa: E402
 from negrec_lib.study.attention import prefixes, skip_attention  # noqa: E402
+from negrec_lib.study.grids import read_results_table  # noqa: E402
 
 
 def find_checkpoint(run: pd.Series, grid: str, roots: list[str]) -> Path | None:

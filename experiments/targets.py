@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from negrec_lib.atomic import atomic_write_text  # noqa: E402
 from negrec_lib.data.cache import ensure_dataset  # noqa: E402
 from negrec_lib.data.sessions import SessionData  # noqa: E402
-from negrec_lib.experiments import load_spec, read_results_table  # noqa: E402
 from negrec_lib.study.curves import targets_per_session  # noqa: E402
+from negrec_lib.study.grids import load_spec, read_results_table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from negrec_lib.experiments import read_results_table  # noqa: E402
 from negrec_lib.study.claims import CLAIMS, claims_from_baselines, verdicts  # noqa: E402
+from negrec_lib.study.grids import read_results_table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ imported on first use, so ``import negrec_lib`` stays light (no torch until one 
 `compute_losses`         a step's next-track and skip losses; `skip_infonce_loss` (`losses`)
 `evaluate`               full-catalogue or sampled ranking metrics (`metrics`)
 `Trainer`                the training loop (`train`); `run_cached` trains once per config (`runs`)
-`run_experiment`         a grid of configurations x seeds into a results table (`experiments`)
+`run_experiment`         a grid of configurations x seeds into a results table (`study.grids`)
 `load_results`           a committed results table (`study.results`)
 `comparisons`            paired changes with Fieller intervals (`study.compare`)
 `verdicts`               the paper's claims, tested with Holm's correction (`study.claims`)
@@ -57,7 +57,7 @@ _PUBLIC = {
     "evaluate": "metrics",
     "Trainer": "train",
     "run_cached": "runs",
-    "run_experiment": "experiments",
+    "run_experiment": "study.grids",
     "load_results": "study.results",
     "comparisons": "study.compare",
     "verdicts": "study.claims",
@@ -101,7 +101,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .config import ExperimentConfig, profile_config
     from .data.cache import ensure_dataset
     from .data.sessions import SessionData
-    from .experiments import run_experiment
     from .losses import compute_losses, skip_infonce_loss
     from .metrics import evaluate
     from .model import SessionEncoder
@@ -109,5 +108,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .sim import simulate
     from .study.claims import verdicts
     from .study.compare import comparisons
+    from .study.grids import run_experiment
     from .study.results import load_results
     from .train import Trainer

@@ -1,7 +1,7 @@
 """Run folders: where a configuration's run lives, its lock, and train-or-resume-or-reuse.
 
 One folder scheme names every run (`run_folder`): ``<root>/<name>-<key>``, ``key`` = `run_key`
-of the configuration. Chapters (`run_cached`, `negrec_lib.experiments.run_grid_cached`) use a
+of the configuration. Chapters (`run_cached`, `negrec_lib.study.grids.run_grid_cached`) use a
 common root, so chapters that ask for the same model share it; ``negrec experiment`` uses
 ``<runs>/<experiment>`` as the root and the variant as the name, one folder per row of the
 results table (the seeds differ, so the keys do). Grids trained before 2026-12-06 kept their runs

@@ -15,9 +15,9 @@ import yaml
 
 from negrec_lib.atomic import atomic_write_text, building_dir
 from negrec_lib.errors import ResultsError
-from negrec_lib.experiments import read_results_table
 from negrec_lib.sim import run as sim_run
 from negrec_lib.sim import simulate
+from negrec_lib.study.grids import read_results_table
 
 
 def test_building_dir_appears_whole_or_not_at_all(tmp_path):

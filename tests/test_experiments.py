@@ -12,8 +12,8 @@ from scipy import stats
 
 from negrec_lib.cli import main as cli_main
 from negrec_lib.errors import ConfigError
-from negrec_lib.experiments import load_spec, run_experiment, spec_from_dict, summary_table
 from negrec_lib.study.compare import comparisons
+from negrec_lib.study.grids import load_spec, run_experiment, spec_from_dict, summary_table
 
 TINY = {
     "sim.sessions": 500,
@@ -147,7 +147,7 @@ def test_grid_runs_resumes_and_records_provenance(tmp_path, monkeypatch, capsys)
 
 
 def test_replicate_data_gives_every_seed_its_own_dataset():
-    from negrec_lib.experiments import spec_from_dict
+    from negrec_lib.study.grids import spec_from_dict
 
     raw = {
         "name": "rep",

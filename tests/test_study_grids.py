@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from negrec_lib.experiments import load_spec
+from negrec_lib.study.grids import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = sorted(p for p in (ROOT / "experiments").glob("study_*.yaml") if p.stem != "study_base")

@@ -20,9 +20,9 @@ from study_inputs import rank_examples
 
 from negrec_lib.config import profile_config
 from negrec_lib.errors import ConfigError
-from negrec_lib.experiments import run_grid_cached
 from negrec_lib.study import training as st
 from negrec_lib.study.compare import comparisons
+from negrec_lib.study.grids import run_grid_cached
 from negrec_lib.viz import training as vt
 
 TINY = [

@@ -29,7 +29,7 @@ def _experiment_arguments(p: argparse.ArgumentParser) -> None:
 def _run_experiment(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ..experiments import load_spec, run_experiment, summary_table
+    from ..study.grids import load_spec, run_experiment, summary_table
 
     spec = load_spec(args.spec)
     df = run_experiment(

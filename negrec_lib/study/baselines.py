@@ -271,10 +271,10 @@ def baselines_table(
 
     from ..data.cache import ensure_dataset
     from ..data.sessions import SessionData
-    from ..experiments import load_spec, read_results_table
     from ..metrics import evaluate
     from ..oracle import oracle_evaluate
     from ..provenance import provenance
+    from .grids import load_spec, read_results_table
 
     spec = load_spec(spec_path)
     table = Path(out) / "baselines.csv"

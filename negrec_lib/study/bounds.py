@@ -16,9 +16,9 @@ import pandas as pd
 from ..atomic import atomic_write_text, file_lock
 from ..data.cache import ensure_dataset
 from ..data.sessions import SessionData
-from ..experiments import load_spec
 from ..oracle import oracle_evaluate, popularity_evaluate
 from ..provenance import provenance
+from .grids import load_spec
 
 __all__ = ["bounds_table"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError
-from ..experiments import read_results_table
+from .grids import read_results_table
 
 __all__ = [
     "SIGNAL_FROM_CLAIMS",

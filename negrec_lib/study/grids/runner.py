@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..atomic import atomic_write_text, file_lock
-from ..config import ExperimentConfig
-from ..errors import ConfigError, ResultsError, file_error
+from ...atomic import atomic_write_text, file_lock
+from ...config import ExperimentConfig
+from ...errors import ConfigError, ResultsError, file_error
 from .spec import ExperimentSpec, Variant
 from .tables import read_results_table
 
@@ -43,8 +43,8 @@ def run_experiment(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train every missing (variant, seed); return the experiment's whole results table."""
-    from ..data.cache import ensure_dataset
-    from ..runs import run_folder, run_lock, train_run
+    from ...data.cache import ensure_dataset
+    from ...runs import run_folder, run_lock, train_run
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,7 +185,7 @@ def run_grid_cached(
     ``sampled_<metric>`` (the paper's sampled protocol), best_epoch, epochs_run,
     train_seconds (summed over epochs) and run_dir, in the order variants x seeds.
     """
-    from ..runs import run_cached
+    from ...runs import run_cached
 
     baselines = dict(baselines or {})
     unknown = {b for b in baselines.values() if b not in variants} | (

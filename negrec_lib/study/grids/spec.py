@@ -1,6 +1,6 @@
 """Experiment files: a base configuration, the seeds and the variants (`ExperimentSpec`).
 
-See `negrec_lib.experiments` for the file's format; `load_spec` reads one, `spec_from_dict`
+See `negrec_lib.study.grids` for the file's format; `load_spec` reads one, `spec_from_dict`
 builds one from its mapping, and `ExperimentSpec` lists the runs it asks for.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ExperimentConfig, profile_config, read_yaml
-from ..errors import ConfigError, NegrecError, display_path
+from ...config import ExperimentConfig, profile_config, read_yaml
+from ...errors import ConfigError, NegrecError, display_path
 
 
 @dataclass

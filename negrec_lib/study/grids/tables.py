@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ResultsError
+from ...errors import ResultsError
 
 
 def read_results_table(
@@ -68,8 +68,8 @@ def summary_table(
     >>> summary_table(df, ["hr@1"]).loc[("a", "HR@1"), "change [95% CI]"]
     '+15.2% [+2.1, +29.8]'
     """
-    from ..study.compare import column, comparisons, metric_label
-    from ..study.stats import t_interval
+    from ..compare import column, comparisons, metric_label
+    from ..stats import t_interval
 
     metrics = [m for m in metrics if column(m) in df.columns]
     names = df["variant"].astype(str)
