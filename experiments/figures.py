@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from negrec_lib.notebook import apply_plot_style
 from negrec_lib.study import ceilings, claims, compare, curves, results
+from negrec_lib.viz import ceilings as vc
 from negrec_lib.viz import study as vs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def _sweep(r: Path) -> Figure:
         ["hr@1", "hr@10"],
         ceilings=base[base["method"] == "oracle"],
     )
-    return vs.sweep_plot(
+    return vc.sweep_plot(
         table, "skip_signal of the simulator (0: skips ignore taste, 1: taste decides)"
     )
 
@@ -80,7 +81,7 @@ FIGURES: dict[str, Callable[[Path], Figure]] = {
         results.load_results("study_claims", r), claims.SEED_PAIRS, "hr@1"
     ),
     # 07, "Between popularity and the oracle"
-    "07_reference": lambda r: vs.plot_reference(
+    "07_reference": lambda r: vc.plot_reference(
         ceilings.reference_table(
             results.load_results("study_claims", r), results.load_baselines(root=r), MODELS
         ),
@@ -105,7 +106,7 @@ FIGURES: dict[str, Callable[[Path], Figure]] = {
     # 07, "When do skips help?"
     "07_skip_signal": _sweep,
     # 07, "By listening context"
-    "07_contexts": lambda r: vs.plot_contexts(
+    "07_contexts": lambda r: vc.plot_contexts(
         ceilings.context_table(
             results.load_results("study_claims", r),
             results.load_baselines(root=r),

@@ -28,6 +28,7 @@ from negrec_lib.data.schema import CONTEXT_TYPES
 from negrec_lib.errors import ConfigError
 from negrec_lib.study import ceilings, claims, compare, curves, results
 from negrec_lib.study.summary import summary_numbers
+from negrec_lib.viz import ceilings as vc
 from negrec_lib.viz import study as vs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,9 +182,9 @@ def test_figures_are_labelled(tmp_path):
     assert_labelled(vs.plot_seed_spread(paper, claims.SEED_PAIRS, "hr@1"))
     assert_labelled(vs.plot_claims_by_split(results.load_verdicts(r), labels=claims.CLAIM_NAMES))
     models = ["uni-base", "bi-base"]
-    assert_labelled(vs.plot_reference(ceilings.reference_table(paper, base, models), models))
+    assert_labelled(vc.plot_reference(ceilings.reference_table(paper, base, models), models))
     assert_labelled(
-        vs.plot_contexts(
+        vc.plot_contexts(
             ceilings.context_table(paper, base, "uni-skip-track", "uni-base"),
             "uni-skip-track",
             "uni-base",
@@ -195,7 +196,7 @@ def test_figures_are_labelled(tmp_path):
     sweep = compare.sweep_table(
         sig, "sim.skip_signal", ["hr@1", "hr@10"], ceilings=base[base["method"] == "oracle"]
     )
-    assert_labelled(vs.sweep_plot(sweep, "skip_signal"))
+    assert_labelled(vc.sweep_plot(sweep, "skip_signal"))
 
 
 def test_unbounded_fieller_intervals_are_drawn_to_the_edge():

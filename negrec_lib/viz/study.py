@@ -1,4 +1,5 @@
-"""Figures of the study chapters (6 and 7). Plot-only: the tables come from `negrec_lib.study`.
+"""Figures of the study's claims (chapters 6 and 7); `negrec_lib.viz.ceilings` draws the models
+against their baselines and the oracle. Plot-only: the tables come from `negrec_lib.study`.
 
 Every function takes a table (a grid's runs, or a table `negrec_lib.study` computed from them),
 draws into ``ax`` when one is given (single-panel figures) or a new figure, and returns the
@@ -9,7 +10,6 @@ intervals) of `negrec_lib.study.compare.comparisons` and ``results/verdicts.csv`
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -19,26 +19,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..study.compare import column, comparisons, metric_label, seed_pairings
+from .style import axes
 
 __all__ = [
     "forest_plot",
     "plot_protocols",
     "plot_claims_by_split",
     "plot_seed_spread",
-    "sweep_plot",
-    "plot_reference",
-    "plot_contexts",
     "plot_curves",
 ]
 
 SERIES_COLORS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7")
-
-
-def _figure(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return fig, ax
 
 
 def _clipped(rel: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -64,7 +55,8 @@ def forest_plot(
     """
     labels = list(dict.fromkeys(table[label]))
     groups = list(dict.fromkeys(table[series])) if series else [None]
-    fig, ax = _figure(ax, (7, 0.32 * len(labels) * len(groups) + 1.5))
+    ax = axes(ax, (7, 0.32 * len(labels) * len(groups) + 1.5))
+    fig = ax.figure
     y0 = np.arange(len(labels))[::-1].astype(float)
     step = 0.7 / max(1, len(groups))
     excl = total = 0
@@ -282,153 +274,6 @@ def plot_seed_spread(
     return fig
 
 
-def sweep_plot(table: pd.DataFrame, xlabel: str, title: str | None = None) -> Figure:
-    """Relative change (95% CI) against the swept value, a line per metric; with an ``oracle gap
-    closed`` column, a second panel shows the gain as a share of the gap to the oracle."""
-    share = "oracle gap closed" in table.columns
-    fig, axes = plt.subplots(
-        1, 2 if share else 1, figsize=(7.2, 3.6), layout="constrained", squeeze=False
-    )
-    ax = axes[0, 0]
-    metrics = list(dict.fromkeys(table["metric"]))
-    span = float(table["value"].max() - table["value"].min()) or 1.0
-    for i, m in enumerate(metrics):
-        t = table[table["metric"] == m].sort_values("value")
-        x = t["value"].to_numpy(float) + (i - (len(metrics) - 1) / 2) * 0.012 * span
-        rel, lo, hi = (100 * t[c].to_numpy(float) for c in ("rel", "rel_low", "rel_high"))
-        ax.errorbar(
-            x,
-            rel,
-            yerr=np.nan_to_num(_clipped(rel, lo, hi)),
-            fmt="o-",
-            ms=5,
-            capsize=3,
-            color=SERIES_COLORS[i],
-            label=metric_label(m),
-        )
-        if share:
-            axes[0, 1].plot(x, 100 * t["oracle gap closed"], "o-", ms=5, color=SERIES_COLORS[i])
-    ax.axhline(0, color="0.3", lw=1)
-    ax.set_ylabel("change against the baseline (%)")
-    if share:
-        axes[0, 1].axhline(0, color="0.3", lw=1)
-        axes[0, 1].set_ylabel("% of the gap to the oracle")
-        axes[0, 1].set_xlabel(xlabel.split()[0])
-        ax.set_xlabel(textwrap.fill(xlabel, 40))
-    else:
-        ax.set_xlabel(xlabel)
-    if len(metrics) > 1:
-        ax.legend(frameon=False, fontsize=9)
-    if title is None:
-        t = table[table["metric"] == metrics[0]].sort_values("value")
-        title = (
-            f"{metric_label(metrics[0])}: {100 * t['rel'].iloc[0]:+.1f}% at "
-            f"{t['value'].iloc[0]:g}, {100 * t['rel'].iloc[-1]:+.1f}% at "
-            f"{t['value'].iloc[-1]:g}"
-        )
-    fig.suptitle(title, fontweight="bold", fontsize=10)
-    return fig
-
-
-def plot_reference(
-    table: pd.DataFrame,
-    variants: Sequence[str],
-    methods: Sequence[str] = ("popularity", "markov", "sknn", "vsknn"),
-    title: str | None = None,
-) -> Figure:
-    """Left: HR@K of the baselines, the variants (with CI) and the oracle; right: each as a share
-    of the oracle's HR@K. ``table`` is a `negrec_lib.study.ceilings.reference_table`."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 3.8), layout="constrained")
-    ks = table.index.to_numpy()
-    a1.plot(ks, table["oracle"], "k^-", label="oracle")
-    for i, v in enumerate(variants):
-        a1.errorbar(
-            ks,
-            table[v],
-            yerr=np.vstack([table[v] - table[f"{v} low"], table[f"{v} high"] - table[v]]),
-            fmt="o-",
-            ms=4,
-            capsize=3,
-            color=SERIES_COLORS[i],
-            label=v,
-        )
-        a2.plot(ks, 100 * table[f"{v} / oracle"], "o-", ms=4, color=SERIES_COLORS[i])
-    for j, m in enumerate(methods):
-        style = dict(ls="--", marker="s", ms=3.5, color=str(0.25 + 0.15 * j))
-        a1.plot(ks, table[m], label=m, **style)
-        a2.plot(ks, 100 * table[f"{m} / oracle"], **style)
-    for ax in (a1, a2):
-        ax.set_xticks(ks)
-        ax.set_xlabel("K (cut-off)")
-    a1.set_ylabel("HR@K (test, full catalogue)")
-    a1.set_ylim(0, None)
-    a2.set_ylabel("% of the oracle's HR@K")
-    a2.set_ylim(0, 100)
-    fig.legend(
-        *a1.get_legend_handles_labels(),
-        loc="outside lower center",
-        ncols=4,
-        frameon=False,
-        fontsize=8.5,
-    )
-    if title is None:
-        best = variants[0]
-        title = (
-            f"{best}: {100 * table[f'{best} / oracle'].min():.0f}-"
-            f"{100 * table[f'{best} / oracle'].max():.0f}% of the oracle's HR@K; "
-            f"Markov {100 * table['markov / oracle'].min():.0f}-"
-            f"{100 * table['markov / oracle'].max():.0f}%"
-        )
-    fig.suptitle(title, fontweight="bold", fontsize=10.5)
-    return fig
-
-
-def plot_contexts(
-    table: pd.DataFrame,
-    variant: str,
-    baseline: str,
-    metric: str = "hr@10",
-    title: str | None = None,
-    ax: Axes | None = None,
-) -> Figure:
-    """Per context: popularity, Markov, baseline and variant (with CI) and the oracle
-    (`negrec_lib.study.ceilings.context_table`)."""
-    t = table.sort_values("oracle")
-    fig, ax = _figure(ax, (7, 0.45 * len(t) + 1.9))
-    y = np.arange(len(t)).astype(float)
-    ax.hlines(y, t["popularity"], t["oracle"], color="0.88", lw=6, zorder=0)
-    ax.plot(t["popularity"], y, "s", color="0.5", ms=5, label="popularity")
-    if "markov" in t:
-        ax.plot(t["markov"], y, "d", color="0.3", ms=5, label="Markov")
-    for i, (v, dy) in enumerate(((baseline, 0.14), (variant, -0.14))):
-        ax.errorbar(
-            t[v],
-            y + dy,
-            xerr=np.vstack([t[v] - t[f"{v} low"], t[f"{v} high"] - t[v]]),
-            fmt="o",
-            ms=5,
-            capsize=2,
-            color=SERIES_COLORS[i],
-            label=v,
-        )
-    ax.plot(t["oracle"], y, "k^", ms=6, label="oracle")
-    ax.set_yticks(y, [f"{c} ({n:,})" for c, n in zip(t.index, t["examples"])])
-    ax.set_xlabel(f"{metric_label(metric)} (test, full catalogue)")
-    ax.set_ylabel("context (test examples)")
-    fig.legend(
-        *ax.get_legend_handles_labels(),
-        loc="outside lower center",
-        ncols=5,
-        frameon=False,
-        fontsize=8.5,
-    )
-    if title is None:
-        gap = (t["oracle"] - t[variant]) / t["oracle"]
-        title = f"Gap to the oracle: largest in {gap.idxmax()},\nsmallest in {gap.idxmin()}"
-    ax.set_title(title)
-    return fig
-
-
 def plot_curves(
     summary: pd.DataFrame, targets: Mapping[str, float] | None = None, title: str | None = None
 ) -> Figure:
@@ -436,21 +281,21 @@ def plot_curves(
     (`negrec_lib.study.curves.curve_summary`). With ``targets`` (variant -> training targets per
     epoch), a second panel puts the same curves against the targets seen."""
     n = 2 if targets else 1
-    fig, axes = plt.subplots(1, n, figsize=(7.2, 3.6), layout="constrained", squeeze=False)
+    fig, panels = plt.subplots(1, n, figsize=(7.2, 3.6), layout="constrained", squeeze=False)
     for i, (variant, g) in enumerate(summary.groupby("variant", sort=False)):
         xs = [g["epoch"].to_numpy(float)]
         if targets:
             xs.append(g["epoch"].to_numpy(float) * targets[variant] / 1e6)
-        for ax, x in zip(axes[0], xs):
+        for ax, x in zip(panels[0], xs):
             ax.plot(x, g["mean"], "-", color=SERIES_COLORS[i % 8], label=variant)
             ax.fill_between(x, g["low"], g["high"], color=SERIES_COLORS[i % 8], alpha=0.2, lw=0)
-    axes[0, 0].set_xlabel("epoch (= optimiser steps / steps per epoch)")
-    axes[0, 0].set_ylabel("validation HR@10")
+    panels[0, 0].set_xlabel("epoch (= optimiser steps / steps per epoch)")
+    panels[0, 0].set_ylabel("validation HR@10")
     if targets:
-        axes[0, 1].set_xlabel("training targets seen (millions)")
-        axes[0, 1].set_xscale("log")
+        panels[0, 1].set_xlabel("training targets seen (millions)")
+        panels[0, 1].set_xscale("log")
     fig.legend(
-        *axes[0, 0].get_legend_handles_labels(),
+        *panels[0, 0].get_legend_handles_labels(),
         loc="outside lower center",
         ncols=min(4, summary["variant"].nunique()),
         frameon=False,
