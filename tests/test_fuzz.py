@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_mssd import expected_frame, make_sessions, render
 
@@ -206,6 +206,16 @@ def damaged_logs(draw) -> tuple[bytes, bool]:
     return data, draw(st.booleans())
 
 
+def _blank_then_repeat() -> bytes:
+    """A finished session (s2_0, rows 1-5 on lines 7-11), a blank line, then a copy of its last
+    row: one damaged session. Found here: the reader took the blank line for a session of its
+    own, so the copy looked like s2_0 reappearing after another session and only it was dropped,
+    while the reference (a blank line is not a row) sees s2_0 as positions 1, 2, 3, 4, 5, 5."""
+    lines = render(make_sessions([3, 2, 5, 4], seed=0)).split("\n")[:-1]
+    lines[11:11] = ["", lines[10]]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _runs_of(df) -> dict[str, list]:
     out: dict[str, list] = {}
     for sid, g in df.groupby("session_id", sort=False):
@@ -215,6 +225,8 @@ def _runs_of(df) -> dict[str, list]:
 
 @FUZZ
 @given(case=damaged_logs(), block_size=st.sampled_from([64, 300, 1 << 20]))
+@example(case=(_blank_then_repeat(), False), block_size=1 << 20)
+@example(case=(_blank_then_repeat(), True), block_size=64)
 def test_damaged_logs_read_exactly_or_are_refused_with_file_and_line(tmp_path, case, block_size):
     data, gz = case
     path = tmp_path / ("log.csv.gz" if gz else "log.csv")

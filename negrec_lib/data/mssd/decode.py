@@ -3,7 +3,9 @@
 Booleans and integers convert natively in the parse; text columns are dictionary-encoded, so
 checking and decoding them touches only their few distinct values. Every bad value becomes a
 `RowErrors` with its exact row; the session structure is checked later, in file order
-(`structure.py`), once the rows of a session are all read.
+(`structure.py`), once the rows of a session are all read. A blank line is not a row: it is
+set aside with the lines of the wrong field count (`BadLine`), so that it cannot split the
+session around it into two runs.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from negrec_lib.data.csv_columns import (
 from negrec_lib.data.csv_parse import BlockSpec, parse_block
 
 from .dates import decode_date
-from .report import BLANK, PRIO_BLANK, PRIO_SKIPS, PRIO_VALUE, SKIPS
-from .runs import RowBatch
+from .report import BLANK, MALFORMED, PRIO_SKIPS, PRIO_VALUE, SKIPS
+from .runs import BadLine, RowBatch
 
 _BOOLS = schema.LOG_BOOL_COLUMNS + schema.LOG_FLAG_COLUMNS
 _INT_DTYPES = {
@@ -56,6 +58,8 @@ _FAST_TYPES = (
     }
 )
 
+BLANK_LINE = "blank line (empty lines between rows are not allowed; remove it)"
+
 _TRUE = dict.fromkeys(schema.TRUE_SPELLINGS, True) | dict.fromkeys(schema.FALSE_SPELLINGS, False)
 
 
@@ -84,7 +88,19 @@ def decode_log(
 ) -> RowBatch:
     """Parse and decode one block of log rows (worker thread)."""
     parsed = parse_block(data, quoted, spec)
-    t, n = parsed.table, parsed.table.num_rows
+    t, row_lines = parsed.table, parsed.row_lines
+    run_starts, run_ids = _runs(t.column("session_id"))
+    blank = _blank_rows(t, run_starts, run_ids)
+    bad_lines = [BadLine(i, msg, MALFORMED) for i, msg in parsed.malformed]
+    if len(blank):
+        bad_lines = sorted(
+            bad_lines + [BadLine(int(i), BLANK_LINE, BLANK) for i in row_lines[blank]]
+        )
+        keep = np.ones(t.num_rows, bool)
+        keep[blank] = False
+        t, row_lines = t.filter(pa.array(keep)), row_lines[keep]
+        run_starts, run_ids = _runs(t.column("session_id"))
+    n = t.num_rows
     cols: dict[str, np.ndarray] = {}
     errs: list[RowErrors] = []
     for i, c in enumerate(schema.LOG_COLUMNS):
@@ -103,13 +119,8 @@ def decode_log(
             k = pc.index(track_dict, "").as_py()
             bad = np.flatnonzero(track_codes == k) if k >= 0 else np.empty(0, np.int64)
             e = value_errors(bad, [""] * len(bad), c, prio, "a non-empty track id")
-        else:  # session_id: runs of equal ids
-            run_starts = np.zeros(min(n, 1), np.int64)
-            if n > 1:
-                change = pc.not_equal(col[1:], col[:-1]).to_numpy()
-                run_starts = np.concatenate([run_starts, np.flatnonzero(change) + 1])
-            run_ids = col.take(pa.array(run_starts, pa.int64())).to_numpy()
-            e = _empty_ids(t, run_starts, run_ids, n, prio)
+        else:  # session_id: its runs are made above; an empty id is a bad value
+            e = _empty_ids(run_starts, run_ids, n, prio)
         errs += e
     s1, s2, s3 = cols["skip_1"], cols["skip_2"], cols["skip_3"]
     for bad, col_name, before in ((s1 & ~s2, "skip_2", "skip_1"), (s2 & ~s3, "skip_3", "skip_2")):
@@ -130,35 +141,45 @@ def decode_log(
         track_dict,
         run_starts,
         run_ids,
-        parsed.row_lines,
+        row_lines,
         errs,
-        parsed.malformed,
+        bad_lines,
         parsed.n_lines,
     )
 
 
-def _empty_ids(
-    t: pa.Table, run_starts: np.ndarray, run_ids: np.ndarray, n: int, prio: int
-) -> list[RowErrors]:
-    """Rows with an empty session id: blank lines, or a missing id."""
+def _runs(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each run of equal session ids int64 [n_runs], its id object [n_runs])."""
+    n = len(col)
+    run_starts = np.zeros(min(n, 1), np.int64)
+    if n > 1:
+        change = pc.not_equal(col[1:], col[:-1]).to_numpy()
+        run_starts = np.concatenate([run_starts, np.flatnonzero(change) + 1])
+    return run_starts, col.take(pa.array(run_starts, pa.int64())).to_numpy()
+
+
+def _empty_rows(run_starts: np.ndarray, run_ids: np.ndarray, n: int) -> np.ndarray:
+    """int64 [k] the rows with an empty session id (found run by run: cheap when none)."""
     empty = np.flatnonzero(run_ids == "")
     if len(empty) == 0:
-        return []
+        return np.empty(0, np.int64)
     ends = np.append(run_starts[1:], n)
-    rows = np.concatenate([np.arange(run_starts[r], ends[r]) for r in empty])
+    return np.concatenate([np.arange(run_starts[r], ends[r]) for r in empty])
+
+
+def _blank_rows(t: pa.Table, run_starts: np.ndarray, run_ids: np.ndarray) -> np.ndarray:
+    """int64 [k] the rows that are blank lines (every field empty; the parser keeps them as
+    rows so that line numbers stay exact)."""
+    rows = _empty_rows(run_starts, run_ids, t.num_rows)
+    if len(rows) == 0:
+        return rows
     texts = [t.column(c).take(pa.array(rows)).to_pylist() for c in schema.LOG_COLUMNS]
-    blank = np.array([all(col[k] == "" for col in texts) for k in range(len(rows))])
-    return row_errors(
-        rows[blank],
-        np.full(int(blank.sum()), "", object),
-        None,
-        BLANK,
-        PRIO_BLANK,
-        lambda v: "blank line (empty lines between rows are not allowed; remove it)",
-    ) + value_errors(
-        rows[~blank],
-        np.full(int((~blank).sum()), "", object),
-        "session_id",
-        prio,
-        "a non-empty session id",
+    return rows[[all(col[k] == "" for col in texts) for k in range(len(rows))]]
+
+
+def _empty_ids(run_starts: np.ndarray, run_ids: np.ndarray, n: int, prio: int) -> list[RowErrors]:
+    """Rows with an empty session id (blank lines are no longer rows by now)."""
+    rows = _empty_rows(run_starts, run_ids, n)
+    return value_errors(
+        rows, np.full(len(rows), "", object), "session_id", prio, "a non-empty session id"
     )

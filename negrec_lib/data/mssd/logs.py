@@ -151,7 +151,7 @@ class _FileReader:
         eof_line = 0  # the file's last line, once known
         if final:
             eof_line = max(
-                [int(x) for x in rows.lines[-1:]] + [x[0] for x in rows.malformed], default=0
+                [int(x) for x in rows.lines[-1:]] + [x.line for x in rows.malformed], default=0
             )
         structure, partial = structure_errors(
             rows, m, cut, self.seen, eof_line, file_start=not self.started
@@ -161,8 +161,10 @@ class _FileReader:
             structure += partial
         errs = [e for e in errs + structure if len(e.rows)]
         if self.opts.on_error == "raise":
-            raise_first(errs, [x for x in rows.malformed if x[0] < limit], rows.lines, self.path)
-            keep, drops, carry = np.ones(m, bool), [], [x for x in rows.malformed if x[0] >= limit]
+            before = [(x.line, x.message) for x in rows.malformed if x.line < limit]
+            raise_first(errs, before, rows.lines, self.path)
+            keep, drops = np.ones(m, bool), []
+            carry = [x for x in rows.malformed if x.line >= limit]
         else:
             keep, drops, carry = assign_drops(rows, m, cut, errs, limit)
         if self.opts.partial_sessions == "drop":

@@ -3,18 +3,29 @@
 A block of the file ends wherever its bytes end, so its last session may go on in the next
 block. `RowBatch` holds decoded rows with their runs; the reader settles the runs that are
 complete and carries the last one (the tail) over to the next block (`concat`), merging the
-two blocks' track dictionaries.
+two blocks' track dictionaries. A line that is not a row (`BadLine`: a wrong field count, or a
+blank line) is no part of any run: the rows on either side of it stay one run if their session
+id is the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from negrec_lib.data.csv_columns import RowErrors
+
+
+class BadLine(NamedTuple):
+    """A line that is not a row: a wrong field count, or a blank line."""
+
+    line: int  # block-local until placed, then the file's line
+    message: str
+    reason: str  # what the session it is charged to is dropped as (report.MALFORMED, BLANK)
 
 
 @dataclass
@@ -29,7 +40,7 @@ class RowBatch:
     run_ids: np.ndarray  # object [n_runs]
     lines: np.ndarray  # int64 [n] line of each row (block-local until placed)
     errors: list[RowErrors]  # row-level violations
-    malformed: list[tuple[int, str]]  # (line, message) lines with the wrong field count
+    malformed: list[BadLine]  # lines that are not rows (wrong field count, blank), by line
     n_lines: int = 0  # lines in the parsed block (rows + malformed)
 
     @property
@@ -54,7 +65,7 @@ class RowBatch:
     def place(self, first_line: int) -> None:
         """Turn block-local line indices into file lines (the block starts at `first_line`)."""
         self.lines = self.lines + first_line
-        self.malformed = [(first_line + i, msg) for i, msg in self.malformed]
+        self.malformed = [b._replace(line=first_line + b.line) for b in self.malformed]
 
     @staticmethod
     def concat(tail: RowBatch, chunk: RowBatch) -> RowBatch:
@@ -80,7 +91,7 @@ class RowBatch:
             tail.malformed + chunk.malformed,
         )
 
-    def slice_from(self, cut: int, malformed: list[tuple[int, str]]) -> RowBatch:
+    def slice_from(self, cut: int, malformed: list[BadLine]) -> RowBatch:
         """Rows [cut:] (whole runs), their errors, and the given malformed lines."""
         used, codes = np.unique(self.track_codes[cut:], return_inverse=True)
         k = int(np.searchsorted(self.run_starts, cut))

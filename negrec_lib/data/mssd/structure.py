@@ -3,7 +3,9 @@
 A session's rows are contiguous, its positions run 1, 2, ..., its length stays the same on every
 row, and it has as many rows as that length; its id appears in one stretch of the file only.
 `structure_errors` finds what breaks this; `assign_drops` charges every violation to the
-session it belongs to, for ``on_error="drop"``.
+session it belongs to, for ``on_error="drop"``. A line that is not a row (a wrong field count,
+or a blank line) belongs to no session: it breaks the file, not the session around it, and is
+charged to the session it interrupts.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import numpy as np
 from negrec_lib.data.csv_columns import PRIO_MALFORMED, RowErrors, row_errors
 
 from .report import (
+    BLANK,
     LENGTH,
-    MALFORMED,
     OVER,
     PARTIAL,
     POSITION,
+    PRIO_BLANK,
     PRIO_LENGTH,
     PRIO_OVER,
     PRIO_POSITION,
@@ -27,7 +30,7 @@ from .report import (
     REAPPEARS,
     SHORT,
 )
-from .runs import RowBatch
+from .runs import BadLine, RowBatch
 
 
 def structure_errors(
@@ -211,12 +214,13 @@ def _reappearing(
 
 def assign_drops(
     rows: RowBatch, m: int, cut: int, errs: list[RowErrors], limit: float
-) -> tuple[np.ndarray, list[tuple[int | None, str, int]], list]:
-    """Runs to keep [m], drops (run or None, reason, line), malformed lines to carry on.
+) -> tuple[np.ndarray, list[tuple[int | None, str, int]], list[BadLine]]:
+    """Runs to keep [m], drops (run or None, reason, line), lines that are not rows to carry on.
 
-    A session is charged its earliest violation; a malformed line is charged to the session it
-    interrupts (the previous row's, if unfinished, else the next row's if that is not a first
-    row), else it counts as a session of its own.
+    A session is charged its earliest violation; a line that is not a row (malformed or blank)
+    is charged to the session it interrupts (the previous row's, if unfinished, else the next
+    row's if that is not a first row: a finished session followed by more of its rows is one
+    damaged session), else it counts as a session of its own.
     """
     runs, lines, prios, reasons = [], [], [], []
     for e in errs:
@@ -224,27 +228,29 @@ def assign_drops(
         lines.append(e.where(rows.lines))
         prios.append(np.full(len(e.rows), e.prio))
         reasons += [e.reason] * len(e.rows)
-    carry, standalone = [], []
+    carry: list[BadLine] = []
+    standalone: list[tuple[int | None, str, int]] = []
     pos, length = rows.cols["session_position"], rows.cols["session_length"]
-    for line, msg in rows.malformed:  # charged to the session it interrupts
+    for bad in rows.malformed:  # charged to the session it interrupts
+        line = bad.line
         r = int(np.searchsorted(rows.lines, line)) - 1
         if line >= limit:
-            carry.append((line, msg))
+            carry.append(bad)
             continue
         if r >= 0 and pos[r] < length[r]:
             run = _run_of(rows, r)
         elif r + 1 < rows.n and pos[r + 1] != 1:
             if r + 1 >= cut:  # that session is not complete yet: decide with it
-                carry.append((line, msg))
+                carry.append(bad)
                 continue
             run = _run_of(rows, r + 1)
         else:
-            standalone.append((None, MALFORMED, line))
+            standalone.append((None, bad.reason, line))
             continue
         runs.append(np.array([run]))
         lines.append(np.array([line]))
-        prios.append(np.array([PRIO_MALFORMED]))
-        reasons.append(MALFORMED)
+        prios.append(np.array([PRIO_BLANK if bad.reason == BLANK else PRIO_MALFORMED]))
+        reasons.append(bad.reason)
     keep = np.ones(m, bool)
     drops: list[tuple[int | None, str, int]] = []
     if runs:
