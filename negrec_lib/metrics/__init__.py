@@ -2,17 +2,20 @@
 
 Every metric derives from one number per example, the 1-based rank of the held-out track.
 `target_ranks` ranks it against the whole catalogue (the honest protocol, the paper's 2023
-code); `sampled_target_ranks` ranks it against the batch's targets plus random tracks (the
-2024 code, book/paper.md pitfall 5). Ties are broken pessimistically and out-of-vocabulary targets
+code), and `table_target_ranks` the same ranks chunk by chunk from a model's track table;
+`sampled_target_ranks` ranks it against the batch's targets plus random tracks (the 2024 code,
+book/paper.md pitfall 5). Ties are broken pessimistically and out-of-vocabulary targets
 are misses, so no number here is ever better than what the model really does.
 
-The package, one idea a module: full-catalogue ranks and the metrics from ranks (`ranking`), the
-sampled protocol (`sampled`), collecting ranks into an `EvalResult` (`result`), and `evaluate`
-(`evaluation`). Every public name is importable from here.
+The package, one idea a module: full-catalogue ranks and the metrics from ranks (`ranking`),
+the same ranks a block of columns at a time (`chunked`), the sampled protocol (`sampled`),
+collecting ranks into an `EvalResult` (`result`), and `evaluate` (`evaluation`). Every public
+name is importable from here.
 """
 
 from __future__ import annotations
 
+from .chunked import table_target_ranks
 from .evaluation import Scorer, evaluate
 from .ranking import (
     DEFAULT_KS,
@@ -39,5 +42,6 @@ __all__ = [
     "metrics_from_ranks",
     "sample_candidates",
     "sampled_target_ranks",
+    "table_target_ranks",
     "target_ranks",
 ]

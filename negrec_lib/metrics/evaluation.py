@@ -13,6 +13,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from ..tokens import PAD_ID
+from .chunked import table_target_ranks
 from .ranking import DEFAULT_KS, EvaluationError, target_ranks
 from .result import EvalResult, RankAccumulator
 from .sampled import SAMPLED_RANDOM, sampled_target_ranks
@@ -31,6 +33,8 @@ class Scorer(Protocol):
     """
 
     training: bool
+    # optional: ``dot_table() -> [V, D]`` where score(h) is h @ dot_table().T (the encoders);
+    # the full protocol then ranks chunk by chunk (`table_target_ranks`) without [N, V] scores
 
     def next_track_hidden(self, tracks: Tensor, lengths: Tensor) -> Tensor: ...
     def score(self, hidden: Tensor, candidates: Tensor | None = None) -> Tensor: ...
@@ -51,6 +55,14 @@ def _no_autocast(device: torch.device) -> contextlib.AbstractContextManager:
         return torch.autocast(device_type=device.type, enabled=False)
     except RuntimeError:  # a device type without autocast
         return contextlib.nullcontext()
+
+
+def _check_vocab(n_scored: int, vocab_size: int) -> None:
+    if n_scored != vocab_size:
+        raise EvaluationError(
+            f"the model scores {n_scored} ids but the data has vocab_size {vocab_size}: "
+            "was it trained on another dataset?"
+        )
 
 
 def _seen_mask(tracks: Tensor, lengths: Tensor, vocab_size: int) -> Tensor:
@@ -83,7 +95,9 @@ def evaluate(
     scores would create ties that pessimistic ranking turns into misses. `exclude_seen` removes
     the tracks of the input prefix from the ranking (never the target). Full-protocol metrics
     do not depend on batch_size; sampled ones do (one generator seeded with `seed`, fresh
-    draws per batch). The full protocol holds about batch_size * V * 5 bytes at once.
+    draws per batch). For a model with ``dot_table()`` (the encoders) the full protocol ranks
+    with `table_target_ranks`, a block of columns at a time (no [batch_size, V] matrix); for
+    any other `Scorer` it holds about batch_size * V * 5 bytes at once.
 
     Examples
     --------
@@ -113,6 +127,7 @@ def evaluate(
 
         batches = tqdm(batches, desc=f"evaluate {split} ({protocol})", leave=False)
     was_training, checked = model.training, False
+    dot_table = getattr(model, "dot_table", None) if protocol == "full" else None
     model.eval()
     try:
         with torch.no_grad():
@@ -125,32 +140,33 @@ def evaluate(
                     hidden = with_rows.next_track_hidden(tracks, lengths, rows=batch.rows)  # [B, d]
                 else:
                     hidden = model.next_track_hidden(tracks, lengths)  # [B, d]
-                exclude = _seen_mask(tracks, lengths, vocab_size) if exclude_seen else None
                 with _no_autocast(dev):
                     hidden = hidden.float()
-                    if protocol == "full" or not checked:  # vocabulary check once
-                        scores = model.score(hidden if protocol == "full" else hidden[:1]).float()
-                        if scores.shape[1] != vocab_size:
-                            raise EvaluationError(
-                                f"the model scores {scores.shape[1]} ids but the data has "
-                                f"vocab_size {vocab_size}: was it trained on another dataset?"
-                            )
-                        checked = True
-                    if protocol == "full":
-                        ranks = target_ranks(scores, targets, exclude)  # [B]
+                    if dot_table is not None:
+                        table = dot_table()  # [V, D]
+                        _check_vocab(table.shape[0], vocab_size)
+                        seen = None
+                        if exclude_seen:  # the prefix, PAD beyond each row's length
+                            inside = torch.arange(tracks.shape[1], device=dev) < lengths[:, None]
+                            seen = torch.where(inside, tracks, torch.full_like(tracks, PAD_ID))
+                        ranks = table_target_ranks(hidden, table, targets, seen)  # [B]
                     else:
+                        exclude = _seen_mask(tracks, lengths, vocab_size) if exclude_seen else None
+                        if protocol == "full" or not checked:  # vocabulary check once
+                            h = hidden if protocol == "full" else hidden[:1]
+                            scores = model.score(h).float()  # [B, V]
+                            _check_vocab(scores.shape[1], vocab_size)
+                            checked = True
+                        if protocol == "full":
+                            ranks = target_ranks(scores, targets, exclude)  # [B]
+                        else:
 
-                        def score_candidates(c: Tensor, h: Tensor = hidden) -> Tensor:
-                            return model.score(h, c).float()  # [B, C]
+                            def score_candidates(c: Tensor, h: Tensor = hidden) -> Tensor:
+                                return model.score(h, c).float()  # [B, C]
 
-                        ranks = sampled_target_ranks(
-                            score_candidates,
-                            targets,
-                            vocab_size,
-                            n_random,
-                            generator,
-                            exclude,
-                        )
+                            ranks = sampled_target_ranks(
+                                score_candidates, targets, vocab_size, n_random, generator, exclude
+                            )
                 acc.add(
                     ranks,
                     getattr(batch, "context", None),

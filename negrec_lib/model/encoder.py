@@ -237,6 +237,14 @@ class SessionEncoder(nn.Module):
         return EncoderOutput(hidden, attention)
 
     # ------------------------------------------------------------------ scoring
+    def dot_table(self) -> Tensor:
+        """The [V, D] table whose dot products with a hidden state are its scores.
+
+        ``score(h) == h @ dot_table().T``: `negrec_lib.metrics.evaluate` ranks with it chunk by
+        chunk instead of asking `score` for the whole [N, V] matrix.
+        """
+        return self.item_embeddings
+
     def score(self, hidden: Tensor, candidates: Tensor | None = None) -> Tensor:
         """Dot products of ``hidden`` [N, D] with candidates [C] -> [N, C], or all -> [N, V]."""
         table = self.item_embeddings if candidates is None else self.embed(candidates)  # [C|V, D]
