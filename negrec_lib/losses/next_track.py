@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import LossConfig
 from ..errors import ConfigError
 from ..tokens import N_RESERVED
+from .blocked_softmax import blocked_softmax_loss
 from .samplers import CandidateSampler
 
 EmbeddingSource = Tensor | Callable[[Tensor], Tensor]  # a [V, D] table, or ids -> [.., D]
@@ -34,6 +34,10 @@ def _zero(like: Tensor) -> Tensor:
 def full_softmax_loss(hidden: Tensor, targets: Tensor, item_emb: Tensor) -> Tensor:
     """Cross-entropy over every track (reserved columns excluded), mean over rows with a target.
 
+    Computed by `blocked_softmax_loss` a block of rows at a time, with its gradients in the same
+    pass: the [N, V] logits are never formed (the plain ``F.cross_entropy(h @ E.T, y)``, to
+    rounding).
+
     Examples
     --------
     >>> import math
@@ -45,10 +49,7 @@ def full_softmax_loss(hidden: Tensor, targets: Tensor, item_emb: Tensor) -> Tens
     valid = targets >= N_RESERVED  # [N]; PAD/MASK/OOV ignored
     if not bool(valid.any()):
         return _zero(hidden) + _zero(item_emb)
-    h = hidden[valid]  # [N', D]
-    logits = _upcast(h @ item_emb.transpose(0, 1).to(h.dtype))  # [N', V]
-    logits[:, :N_RESERVED] = float("-inf")
-    return F.cross_entropy(logits, targets[valid])
+    return blocked_softmax_loss(hidden[valid], targets[valid], item_emb)
 
 
 def _need(sampler: CandidateSampler | None) -> CandidateSampler:
