@@ -1,0 +1,182 @@
+"""The Trainer as users run it, next to the bare step, at 10 k, 100 k and 1 M tracks (issue 14).
+
+    python benchmarks/trainer.py                   # CPU, ~12 min on two cores
+    python benchmarks/trainer.py --vocabs 10003 --sessions 4000 --out /tmp/t.json   # quick
+
+For every vocabulary (``--vocabs``, ids including the 3 reserved ones), on the same synthetic
+MSSD-shaped sessions (`train_step.synthetic_arrays`), in one process, one row after another:
+
+- ``bare dense`` and ``bare lazy``: `train_step.run_ours`, the library's step written out by
+  hand (median of ``--steps`` steps after ``--warmup``): the best step this machine does with
+  Adam, and with lazy Adam (``train.sparse_embeddings=true``).
+- ``negrec train as typed``: `negrec_lib.train.Trainer` (what ``negrec train`` runs once the
+  prepared folder is loaded) with the paper's configuration (``ExperimentConfig()``: d 128,
+  batch 128, sampled softmax with 1,000 negatives, Adam, clipping at 5, progress bar on) for one
+  epoch; sessions/s is the Trainer's own figure for the epoch (``history[0]["sessions_per_s"]``:
+  every step from the first, batches included; validation excluded).
+- ``negrec train, sparse_embeddings=true``: the same with the lazy optimiser chosen.
+- At the first vocabulary only: ``negrec train, full softmax`` (``loss.next_loss=full``) with the
+  blocked loss (`negrec_lib.losses.blocked_softmax`) and ``... [N, V] logits`` with the loss it
+  replaced (``F.cross_entropy`` on the whole logit matrix, patched in for that row).
+
+The ratio column divides the bare step's sessions/s by the Trainer's (1.0 = no overhead). The
+JSON (``--out``) holds provenance, hardware and every row. Run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for _p in (str(ROOT), str(HERE)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import train_step as ts  # noqa: E402
+
+import negrec_lib.losses.next_track as next_track  # noqa: E402
+from negrec_lib.atomic import atomic_write_text  # noqa: E402
+from negrec_lib.config import ExperimentConfig  # noqa: E402
+from negrec_lib.provenance import provenance  # noqa: E402
+from negrec_lib.tokens import N_RESERVED  # noqa: E402
+from negrec_lib.train import Trainer  # noqa: E402
+
+
+def matrix_softmax_loss(h: torch.Tensor, y: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """The full softmax as it was computed before the blocked loss: the whole [N, V] logits."""
+    logits = h @ table.T.to(h.dtype)
+    logits = logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits
+    logits[:, :N_RESERVED] = float("-inf")
+    return F.cross_entropy(logits, y)
+
+
+def with_eval_rows(data: Any, n_eval: int) -> Any:
+    """Validation and test on the first ``n_eval`` sessions only (the rows timed are training)."""
+    for split in ("valid", "test"):
+        data.splits[f"{split}_rows"] = data.splits[f"{split}_rows"][:n_eval]
+        data.splits[f"{split}_pos"] = data.splits[f"{split}_pos"][:n_eval]
+    return data
+
+
+def trainer_row(name: str, data: Any, sets: list[str], vocab: int) -> dict[str, Any]:
+    """One epoch of `Trainer.fit` with the paper's configuration plus ``sets``."""
+    cfg = ExperimentConfig().override(["train.epochs=1", "train.patience=null", *sets])
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result = Trainer(cfg, data, Path(tmp) / "run").fit()
+        wall = time.perf_counter() - t0
+        history = json.loads((Path(tmp) / "run" / "history.json").read_text())
+    epoch = history[0]
+    row = {
+        "row": name,
+        "vocab": vocab,
+        "sets": sets,
+        "sessions_per_s": epoch["sessions_per_s"],
+        "train_seconds": epoch["train_seconds"],
+        "fit_wall_seconds": wall,
+        "test_hr@10": result["test"]["hr@10"],
+    }
+    print(f"  {name:44} {row['sessions_per_s']:8.0f} sessions/s  ({wall:.0f} s)", flush=True)
+    return row
+
+
+def bare_row(name: str, data: Any, args: argparse.Namespace, sparse: bool, vocab: int) -> dict:
+    r = ts.run_ours(name, data, args, torch.device("cpu"), "fp32", skip=False, sparse=sparse)
+    print(f"  {name:44} {r.sessions_per_s:8.0f} sessions/s", flush=True)
+    return {
+        "row": name,
+        "vocab": vocab,
+        "sessions_per_s": r.sessions_per_s,
+        "median_step_ms": r.median_ms,
+        "phase_median_ms": {p: sorted(v)[len(v) // 2] for p, v in r.phases_ms.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vocabs", default="10003,100003,1000003")
+    ap.add_argument("--sessions", type=int, default=20_000, help="training sessions per epoch")
+    ap.add_argument("--eval-sessions", type=int, default=2_000)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--no-full", action="store_true", help="skip the full-softmax rows")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="results/bench_trainer.json")
+    args = ap.parse_args(argv)
+    args.batch, args.negatives = 128, 1000  # run_ours reads these: the paper's
+    vocabs = [int(v) for v in args.vocabs.split(",")]
+    started, load_before = time.time(), os.getloadavg()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabularies {vocabs}")
+    rows: list[dict[str, Any]] = []
+    for i, vocab in enumerate(vocabs):
+        print(f"V = {vocab:,}")
+        arrays = ts.synthetic_arrays(args.sessions, vocab, args.seed)
+        data = with_eval_rows(
+            ts.synthetic_session_data(arrays, vocab, torch.device("cpu")), args.eval_sessions
+        )
+        dense = bare_row("bare dense step (Adam)", data, args, False, vocab)
+        lazy = bare_row("bare lazy step (lazy Adam)", data, args, True, vocab)
+        typed = trainer_row("negrec train as typed", data, [], vocab)
+        chosen = trainer_row(
+            "negrec train, sparse_embeddings=true",
+            data,
+            ["train.sparse_embeddings=true"],
+            vocab,
+        )
+        typed["bare_over_trainer"] = dense["sessions_per_s"] / typed["sessions_per_s"]
+        chosen["bare_over_trainer"] = lazy["sessions_per_s"] / chosen["sessions_per_s"]
+        best = max(dense["sessions_per_s"], lazy["sessions_per_s"])
+        typed["best_bare_over_trainer"] = best / typed["sessions_per_s"]
+        chosen["best_bare_over_trainer"] = best / chosen["sessions_per_s"]
+        rows += [dense, lazy, typed, chosen]
+        if i == 0 and not args.no_full:
+            full = ["loss.next_loss=full"]
+            blocked = trainer_row("negrec train, full softmax (blocked)", data, full, vocab)
+            original = next_track.blocked_softmax_loss
+            next_track.blocked_softmax_loss = matrix_softmax_loss  # type: ignore[assignment]
+            try:
+                matrix = trainer_row(
+                    "negrec train, full softmax ([N, V] logits)", data, full, vocab
+                )
+            finally:
+                next_track.blocked_softmax_loss = original
+            blocked["speedup_vs_matrix"] = blocked["sessions_per_s"] / matrix["sessions_per_s"]
+            rows += [blocked, matrix]
+            for prec in ("bf16",):
+                sets = [*full, f"train.precision={prec}"]
+                b = trainer_row(f"negrec train, full softmax (blocked), {prec}", data, sets, vocab)
+                b["speedup_vs_fp32_matrix"] = b["sessions_per_s"] / matrix["sessions_per_s"]
+                rows.append(b)
+        del data, arrays
+        gc.collect()
+    result = {
+        "benchmark": "trainer",
+        "command": [sys.executable, *sys.argv],
+        "args": vars(args),
+        **{k: v for k, v in provenance().items() if k in ("commit", "dirty")},
+        "hardware": ts.hardware(torch.device("cpu")),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "seconds": time.time() - started,
+        "rows": rows,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(result, indent=1))
+    print(f"wrote {out} ({result['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
