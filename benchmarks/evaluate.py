@@ -15,8 +15,6 @@ example by example. The JSON (``--out``) holds provenance, hardware and both row
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -30,14 +28,13 @@ for _p in (str(ROOT), str(HERE)):
         sys.path.insert(0, _p)
 
 import numpy as np  # noqa: E402
+import record  # noqa: E402
 import torch  # noqa: E402
 import train_step as ts  # noqa: E402
 
-from negrec_lib.atomic import atomic_write_text  # noqa: E402
 from negrec_lib.config import ModelConfig  # noqa: E402
 from negrec_lib.metrics import evaluate  # noqa: E402
 from negrec_lib.model import SessionEncoder  # noqa: E402
-from negrec_lib.provenance import provenance  # noqa: E402
 
 
 class MatrixScorer:
@@ -77,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/bench_evaluate.json")
     args = ap.parse_args(argv)
-    started, load_before = time.time(), os.getloadavg()
+    start = record.started()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     data = ts.synthetic_session_data(
         ts.synthetic_arrays(args.sessions, args.vocab, args.seed), args.vocab, torch.device("cpu")
@@ -99,27 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     med = {name: statistics.median(s) for name, s in seconds.items()}
     speedup = med["[B, V] matrix"] / med["blocked"]
     print(f"median: {med}; speedup {speedup:.2f}x; ranks identical: {same} ({differ} differ)")
-    result = {
-        "benchmark": "evaluate",
-        "command": [sys.executable, *sys.argv],
-        "args": vars(args),
-        **{k: v for k, v in provenance().items() if k in ("commit", "dirty")},
-        "hardware": ts.hardware(torch.device("cpu")),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "rows": [
-            {"variant": name, "median_seconds": med[name], "seconds": seconds[name]}
-            for name in variants
-        ],
-        "speedup_blocked_vs_matrix": speedup,
-        "ranks_identical": same,
-        "ranks_differing": differ,
-        "examples": int(ranks["blocked"].size),
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps(result, indent=1))
-    print(f"wrote {out} ({time.time() - started:.0f} s)")
+    record.write(
+        args.out,
+        "evaluate",
+        args,
+        start,
+        {
+            "rows": [
+                {"variant": name, "median_seconds": med[name], "seconds": seconds[name]}
+                for name in variants
+            ],
+            "speedup_blocked_vs_matrix": speedup,
+            "ranks_identical": same,
+            "ranks_differing": differ,
+            "examples": int(ranks["blocked"].size),
+        },
+    )
     return 0
 
 

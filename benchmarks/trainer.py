@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 import tempfile
 import time
@@ -41,14 +40,13 @@ for _p in (str(ROOT), str(HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import record  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import train_step as ts  # noqa: E402
 
 import negrec_lib.losses.next_track as next_track  # noqa: E402
-from negrec_lib.atomic import atomic_write_text  # noqa: E402
 from negrec_lib.config import ExperimentConfig  # noqa: E402
-from negrec_lib.provenance import provenance  # noqa: E402
 from negrec_lib.tokens import N_RESERVED  # noqa: E402
 from negrec_lib.train import Trainer  # noqa: E402
 
@@ -116,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.batch, args.negatives = 128, 1000  # run_ours reads these: the paper's
     vocabs = [int(v) for v in args.vocabs.split(",")]
-    started, load_before = time.time(), os.getloadavg()
+    start = record.started()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabularies {vocabs}")
     rows: list[dict[str, Any]] = []
     for i, vocab in enumerate(vocabs):
@@ -160,21 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(b)
         del data, arrays
         gc.collect()
-    result = {
-        "benchmark": "trainer",
-        "command": [sys.executable, *sys.argv],
-        "args": vars(args),
-        **{k: v for k, v in provenance().items() if k in ("commit", "dirty")},
-        "hardware": ts.hardware(torch.device("cpu")),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "seconds": time.time() - started,
-        "rows": rows,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps(result, indent=1))
-    print(f"wrote {out} ({result['seconds']:.0f} s)")
+    record.write(args.out, "trainer", args, start, {"rows": rows})
     return 0
 
 
