@@ -4,12 +4,15 @@
 
 `negrec_lib.metrics.evaluate` ranks an encoder's targets with `table_target_ranks` (the model's
 ``dot_table``: scores a block of rows and columns at a time, compared and counted while in the
-cache). The row ``[B, V] matrix`` is the path it replaced and that every other `Scorer` still
-takes: ``score`` writes the [batch, V] matrix, `target_ranks` compares and sums it (the model
-is wrapped so that it hides ``dot_table``). Both evaluate the same randomly initialised paper
-model (d 128) on the same synthetic sessions (`train_step.synthetic_arrays`), in one process,
-alternating, ``--repeats`` times each (the median is reported), and their ranks are compared
-example by example. The JSON (``--out``) holds provenance, hardware and both rows.
+cache), and the encoder computes its last layer only at the scored position
+(``next_track_hidden``). The row ``[B, V] matrix`` is evaluation as it was before both: the
+hidden states from the full forward pass (every layer at every position), then ``score`` writes
+the [batch, V] matrix and `target_ranks` compares and sums it, the path every `Scorer` without
+``dot_table`` still takes (the model is wrapped so that it hides ``dot_table``). Both evaluate
+the same randomly initialised paper model (d 128) on the same synthetic sessions
+(`train_step.synthetic_arrays`), in one process, alternating, ``--repeats`` times each (the
+median is reported), and their ranks are compared example by example: the hidden states agree
+to float32 rounding, so a rank may move by one where two tracks' scores nearly tie.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from negrec_lib.model import SessionEncoder  # noqa: E402
 
 
 class MatrixScorer:
-    """The encoder without ``dot_table``: `evaluate` takes the [B, V] score-matrix path."""
+    """Evaluation as it was: the encoder without ``dot_table`` (`evaluate` takes the [B, V]
+    score-matrix path), and its hidden states from the full forward pass."""
 
     def __init__(self, model: SessionEncoder) -> None:
         self.model = model
@@ -48,7 +52,9 @@ class MatrixScorer:
         return self.model.training
 
     def next_track_hidden(self, tracks: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.model.next_track_hidden(tracks, lengths)
+        # as evaluate did before: every layer at every position, then the last real one
+        rows = torch.arange(tracks.shape[0])
+        return self.model(tracks).hidden[rows, (lengths - 1).clamp(min=0)]  # causal model
 
     def score(self, hidden: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
         return self.model.score(hidden, candidates)

@@ -164,11 +164,15 @@ def test_next_track_hidden(causal: bool) -> None:
     for L, lens in [(12, [12, 5, 1]), (8, [5, 3, 1])]:  # lengths == L widens the input
         tracks, lengths = make_batch(lens, L=L)
         seen: list[torch.Tensor] = []
-        handle = model.register_forward_pre_hook(
-            lambda m, args, seen=seen: seen.append(args[0].clone())
-        )
+        hidden_at = model._hidden_at  # what next_track_hidden encodes: record its input
+
+        def record(inp, position, seen=seen, hidden_at=hidden_at):
+            seen.append(inp.clone())
+            return hidden_at(inp, position)
+
+        model._hidden_at = record  # type: ignore[method-assign]
         state = model.next_track_hidden(tracks, lengths)
-        handle.remove()
+        del model._hidden_at
         (inp,) = seen
         rows = torch.arange(3)
         if causal:

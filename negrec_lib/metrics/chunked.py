@@ -47,8 +47,8 @@ def table_target_ranks(
     table: Tensor,
     targets: Tensor,
     seen: Tensor | None = None,
-    chunk: int = 4096,
-    row_block: int = 256,
+    chunk: int = 8192,
+    row_block: int = 128,
 ) -> Tensor:
     """`target_ranks` of ``hidden @ table.T`` without the [N, V] matrix (same rules).
 
@@ -59,8 +59,9 @@ def table_target_ranks(
     targets : [N] long held-out ids.
     seen : optional [N, L] long ids removed from each row's ranking (the tracks of the input
         prefix, padded with reserved ids); the target itself is never removed.
-    chunk, row_block : the block of columns and rows scored at once (memory ~ 4 row_block chunk
-        bytes); the ranks do not depend on them.
+    chunk, row_block : the block of columns and rows scored at once (memory ~ 8 row_block chunk
+        bytes); the ranks do not depend on them. The defaults measured best on a two-core CPU
+        (benchmarks/evaluate.py).
 
     Returns
     -------

@@ -208,6 +208,19 @@ class SessionEncoder(nn.Module):
         eye = torch.eye(L, dtype=torch.bool, device=tracks.device)
         return (allowed | (empty & eye)).unsqueeze(1)  # [B, 1, L, L]
 
+    def _inputs(self, tracks: Tensor, table: TrackTable | None) -> tuple[Tensor, Tensor]:
+        """The first layer's input [B, L, D] (tracks + positions, dropout) and the mask."""
+        L = tracks.shape[1]
+        if L > self.cfg.max_length + 1:
+            raise ValueError(
+                f"sessions of {L} positions exceed model.max_length={self.cfg.max_length} "
+                f"(+1 for [MASK]); truncate them or enlarge the model"
+            )
+        table = self.track_table() if table is None else table
+        pos = torch.arange(L, device=tracks.device)
+        x = self.emb_drop(table(tracks) + self.pos_emb(pos))  # [B, L, D]
+        return x, self.attention_mask(tracks)
+
     def forward(
         self, tracks: Tensor, return_attention: bool = False, table: TrackTable | None = None
     ) -> EncoderOutput:
@@ -217,17 +230,8 @@ class SessionEncoder(nn.Module):
         (candidates, skip keys), so that all lookups share one gradient node; a fresh one
         otherwise.
         """
-        B, L = tracks.shape
-        if L > self.cfg.max_length + 1:
-            raise ValueError(
-                f"sessions of {L} positions exceed model.max_length={self.cfg.max_length} "
-                f"(+1 for [MASK]); truncate them or enlarge the model"
-            )
-        table = self.track_table() if table is None else table
+        x, allowed = self._inputs(tracks, table)  # [B, L, D], [B, 1, L, L]
         real = tracks != PAD_ID  # [B, L]
-        pos = torch.arange(L, device=tracks.device)
-        x = self.emb_drop(table(tracks) + self.pos_emb(pos))  # [B, L, D]
-        allowed = self.attention_mask(tracks)  # [B, 1, L, L]
         attention: list[Tensor] | None = [] if return_attention else None
         for layer in self.layers:
             x, w = layer(x, allowed, need_weights=return_attention)
@@ -260,12 +264,24 @@ class SessionEncoder(nn.Module):
         B, L = tracks.shape
         rows = torch.arange(B, device=tracks.device)
         if self.cfg.causal:
-            return self(tracks).hidden[rows, (lengths - 1).clamp(min=0)]  # [B, D]
+            return self._hidden_at(tracks, (lengths - 1).clamp(min=0))  # [B, D]
         if int(lengths.max()) >= L:
             tracks = F.pad(tracks, (0, 1), value=PAD_ID)  # [B, L + 1]
         tracks = tracks.clone()
         tracks[rows, lengths] = MASK_ID
-        return self(tracks).hidden[rows, lengths]  # [B, D]
+        return self._hidden_at(tracks, lengths)  # [B, D]
+
+    def _hidden_at(self, tracks: Tensor, position: Tensor) -> Tensor:
+        """``self(tracks).hidden[rows, position]`` [B, D], with the last layer and the head
+        computed at that one position of each row only (the others score nothing)."""
+        x, allowed = self._inputs(tracks, None)  # [B, L, D], [B, 1, L, L]
+        *first, last = self.layers
+        for layer in first:
+            x, _ = layer(x, allowed)
+        x, _ = last(x, allowed, query=position)  # [B, 1, D]
+        rows = torch.arange(tracks.shape[0], device=tracks.device)
+        real = (tracks[rows, position] != PAD_ID)[:, None]  # [B, 1]
+        return self.head(self.final_norm(x[:, 0])) * real  # [B, D]
 
     @torch.no_grad()
     def recommend(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -40,10 +41,15 @@ class TransformerLayer(nn.Module):
         self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
 
     def _attend(
-        self, x: Tensor, allowed: Tensor, need_weights: bool
+        self, x: Tensor, allowed: Tensor, need_weights: bool, query: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        if query is not None:  # one query per row (its position): [B, H, 1, Dh], mask [B, 1, 1, L]
+            rows = torch.arange(B, device=x.device)
+            q = q[rows, :, query].unsqueeze(2)
+            allowed = allowed[rows, :, query].unsqueeze(2)
+            L = 1
         p = self.dropout if self.training else 0.0  # q, k, v: [B, H, L, Dh]
         if not need_weights:  # fast path (fused kernels)
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
@@ -55,15 +61,25 @@ class TransformerLayer(nn.Module):
         return self.out(ctx.transpose(1, 2).reshape(B, L, D)), weights  # [B, L, D]
 
     def forward(
-        self, x: Tensor, allowed: Tensor, need_weights: bool = False
+        self,
+        x: Tensor,
+        allowed: Tensor,
+        need_weights: bool = False,
+        query: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Apply the block to ``x`` [B, L, D]; ``allowed`` [B, 1, L, L]: which keys it may see."""
+        """Apply the block to ``x`` [B, L, D]; ``allowed`` [B, 1, L, L]: which keys it may see.
+
+        ``query`` [B] (long): compute the output only at that position of each row, [B, 1, D],
+        attending over all of ``x`` as usual (what a last layer needs when only one state per
+        row is scored; the keys and values are those of the full block).
+        """
+        x_q = x if query is None else x[torch.arange(x.shape[0], device=x.device), query][:, None]
         if self.pre_ln:
-            a, w = self._attend(self.norm1(x), allowed, need_weights)
-            x = x + self.drop1(a)
-            x = x + self.drop2(self.ff(self.norm2(x)))
+            a, w = self._attend(self.norm1(x), allowed, need_weights, query)
+            x_q = x_q + self.drop1(a)
+            x_q = x_q + self.drop2(self.ff(self.norm2(x_q)))
         else:
-            a, w = self._attend(x, allowed, need_weights)
-            x = self.norm1(x + self.drop1(a))
-            x = self.norm2(x + self.drop2(self.ff(x)))
-        return x, w
+            a, w = self._attend(x, allowed, need_weights, query)
+            x_q = self.norm1(x_q + self.drop1(a))
+            x_q = self.norm2(x_q + self.drop2(self.ff(x_q)))
+        return x_q, w
