@@ -47,8 +47,8 @@ def table_target_ranks(
     table: Tensor,
     targets: Tensor,
     seen: Tensor | None = None,
-    chunk: int = 8192,
-    row_block: int = 128,
+    chunk: int | None = None,
+    row_block: int | None = None,
 ) -> Tensor:
     """`target_ranks` of ``hidden @ table.T`` without the [N, V] matrix (same rules).
 
@@ -60,8 +60,9 @@ def table_target_ranks(
     seen : optional [N, L] long ids removed from each row's ranking (the tracks of the input
         prefix, padded with reserved ids); the target itself is never removed.
     chunk, row_block : the block of columns and rows scored at once (memory ~ 8 row_block chunk
-        bytes); the ranks do not depend on them. The defaults measured best on a two-core CPU
-        (benchmarks/evaluate.py).
+        bytes); the ranks do not depend on them. Default: 8192 and 128 on the CPU (the best of
+        a sweep on two cores, benchmarks/evaluate.py), 65536 and 1024 on a GPU (larger products
+        for its many cores; not yet timed on one).
 
     Returns
     -------
@@ -85,6 +86,9 @@ def table_target_ranks(
             f"hidden [N, D] and table [V, D] must share D; got {tuple(hidden.shape)} and "
             f"{tuple(table.shape)}"
         )
+    big = hidden.device.type != "cpu"
+    chunk = (65536 if big else 8192) if chunk is None else chunk
+    row_block = (1024 if big else 128) if row_block is None else row_block
     if chunk < 1 or row_block < 1:
         raise ValueError(f"chunk and row_block must be >= 1, got {chunk} and {row_block}")
     n, v = hidden.shape[0], table.shape[0]
@@ -98,21 +102,24 @@ def table_target_ranks(
     counts = torch.zeros(n, dtype=torch.long, device=device)
     target_score = torch.empty(n, dtype=torch.float32, device=device)
     starts = list(range(0, n, row_block))
-    # per row block: its target rows (appended to every chunk) and its cleared cells by column
+    # per row block: its target rows (appended to every chunk), its cleared cells by column, and
+    # where each chunk's cells start (one host sync per row block, none per chunk)
+    edges = torch.arange(0, v + chunk, chunk, device=device).clamp(max=v)
     blocks = []
     for r0 in starts:
         r1 = min(r0 + row_block, n)
         tgt = torch.where(valid[r0:r1], targets[r0:r1], torch.zeros_like(targets[r0:r1]))
         cells = _cleared_cells(tgt, None if seen is None else seen[r0:r1])
-        blocks.append((r0, r1, tab[tgt], cells))
+        bounds = torch.searchsorted(cells[1], edges).tolist()
+        blocks.append((r0, r1, tab[tgt], cells, bounds))
     width_max, rows_max = min(chunk, v), min(row_block, n)
     buffer = torch.empty(width_max + rows_max, tab.shape[1], device=device)
     below = torch.empty(rows_max, width_max, device=device)  # 1.0 where a score < the target's
-    for c0 in range(0, v, chunk):
+    for k, c0 in enumerate(range(0, v, chunk)):
         c1 = min(c0 + chunk, v)
         width = c1 - c0
         buffer[:width] = tab[c0:c1]
-        for r0, r1, t_rows, (cell_rows, cell_cols) in blocks:
+        for r0, r1, t_rows, (cell_rows, cell_cols), bounds in blocks:
             b = r1 - r0
             buffer[width : width + b] = t_rows
             scores = h_all[r0:r1] @ buffer[: width + b].T  # [b, width + b]: one product
@@ -125,7 +132,7 @@ def table_target_ranks(
             counted = width - lt.sum(dim=1).to(torch.long)  # [b]
             if c0 < N_RESERVED:  # reserved ids are never ranked
                 counted -= (lt[:, : N_RESERVED - c0] == 0).sum(dim=1)
-            lo, hi = torch.searchsorted(cell_cols, torch.tensor([c0, c1], device=device)).tolist()
+            lo, hi = bounds[k], bounds[k + 1]
             if hi > lo:  # the target itself and the removed tracks do not compete
                 r, c = cell_rows[lo:hi], cell_cols[lo:hi] - c0
                 was_counted = (lt[r, c] == 0).to(torch.long)
