@@ -21,6 +21,9 @@ their fraction of a bf16/fp16 matrix product measured in the same run, and peak 
 (``torch.cuda.max_memory_allocated``, reset per row). A combination that fails, runs out of memory
 or does not fit in ``--budget-s`` is recorded with its reason; the run goes on.
 
+Evaluation rows (``--evaluate``, on by default; `gpu_eval.py`): full-catalogue evaluation of
+``--eval-sessions`` test sessions at each vocabulary, seconds and peak GPU memory.
+
 Chapters 3 and 4 are then executed in order under ``NEGREC_PROFILE=gpu`` in a scratch copy of the
 repository layout (fresh ``data/`` and ``runs/``, so nothing is replayed from a cache; the
 committed notebooks are never written), with nbclient when nbclient and ipykernel are installed,
@@ -33,10 +36,11 @@ figure; it is not asserted. Nothing is downloaded.
 
 On a machine with a per-command time limit, run the two halves in separate calls and keep both
 files: ``--no-chapters --budget-s 360`` (training rows, cheapest first: all eager rows, then the
-compiled ones), then ``--no-train --chapter-timeout 300`` (a chapter still running at its timeout
-is recorded as ``timeout`` with the seconds it ran). Where the copied tree has no ``.git``, set
-``NEGREC_COMMIT=<sha>`` so that the JSON names the commit (``source_digest`` identifies the code
-either way). ``--vocabs``, ``--batches``, ``--precisions`` and ``--modes`` narrow the grid.
+compiled ones; then the evaluation rows), then ``--no-train --no-evaluate --chapter-timeout 300``
+(a chapter still running at its timeout is recorded as ``timeout`` with the seconds it ran).
+Where the copied tree has no ``.git``, set ``NEGREC_COMMIT=<sha>`` so that the JSON names the
+commit (``source_digest`` identifies the code either way). ``--vocabs``, ``--batches``,
+``--precisions`` and ``--modes`` narrow the grid.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ for _p in (str(ROOT), str(HERE)):  # negrec_lib and train_step, however this is 
 
 import torch  # noqa: E402
 import train_step as ts  # noqa: E402
+from gpu_eval import evaluation_rows  # noqa: E402
 
 from negrec_lib.atomic import atomic_write_text  # noqa: E402
 from negrec_lib.config import ExperimentConfig  # noqa: E402
@@ -718,6 +723,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--verbose", action="store_true", help="keep torch.compile's graph-break warnings"
     )
+    ap.add_argument(
+        "--evaluate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time full-catalogue evaluation at each vocabulary (benchmarks/gpu_eval.py)",
+    )
+    ap.add_argument(
+        "--eval-sessions", type=int, default=None, help="test sessions (default 20,000; dry 200)"
+    )
+    ap.add_argument("--eval-batch", type=int, default=4096, help="evaluate's batch_size")
     ap.add_argument("--execute-notebook", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     dry = args.dry_run
@@ -731,6 +746,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "steps": 2 if dry else 20,
         "repeats": 1 if dry else 3,
         "gemm_size": 256 if dry else 8192,
+        "eval_sessions": 200 if dry else 20_000,
     }
     for k, v in defaults.items():
         if getattr(args, k) is None:
@@ -843,6 +859,8 @@ def main(argv: list[str] | None = None) -> int:
         save()
         print(HEAD, flush=True)
         training_rows(args, device, report, save)
+    if args.evaluate:
+        evaluation_rows(args, device, report, save)
     if args.chapters:
         run_chapters(args, report, save)
     report["complete"] = True

@@ -109,6 +109,10 @@ def test_dry_run_writes_the_gpu_report(tmp_path):
     best = max(ok_rows, key=lambda x: x["sessions_per_s"])
     assert target["best"]["overall"]["sessions_per_s"] == best["sessions_per_s"]
 
+    (ev,) = r["evaluation"]  # one vocabulary in the dry run
+    assert ev["status"] == "ok" and ev["vocab"] == 1003 and ev["examples"] == 200
+    assert _positive(ev["seconds"]) and _positive(ev["examples_per_s"])
+
     ch = r["chapters"]
     assert ch["status"] == "ran" and ch["executor"] == "script" and ch["profile"] == "ci"
     assert [i["status"] for i in ch["items"]] == ["ok", "failed"]
