@@ -230,30 +230,17 @@ def hardware() -> dict[str, Any]:
 
 
 def git_commit() -> dict[str, Any]:
-    """``git rev-parse HEAD`` and whether the code that makes numbers differs from it."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=ROOT
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-                "--",
-                "negrec_lib",
-                "benchmarks",
-                "experiments",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=ROOT,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit or None, "dirty": bool(dirty) if commit else None}
+    """The commit and whether the code that makes numbers differs from it (negrec's provenance).
+
+    Imported here, not at the top: this file also runs as the child in RecBole's environment,
+    where negrec_lib is not installed.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from negrec_lib.provenance import provenance
+
+    prov = provenance()
+    return {"commit": prov.get("commit"), "dirty": prov.get("dirty")}
 
 
 def unavailable_row(env: dict[str, Any]) -> dict[str, Any]:
