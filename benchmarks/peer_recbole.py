@@ -206,26 +206,17 @@ def tail(text: str | bytes | None, n: int = TAIL) -> str:
 
 
 def hardware() -> dict[str, Any]:
-    """CPU model, cores, memory and platform of this machine."""
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-    }
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                info["memory_gb"] = round(int(line.split()[1]) / 2**20, 1)
-                break
-    except OSError:
-        pass
-    info.setdefault("cpu", platform.processor() or platform.machine())
+    """`train_step.hardware` (CPU model and flags, cores, memory, versions), plus the CPUs this
+    process may use and OMP_NUM_THREADS. Imported here: the RecBole child cannot import it."""
+    for path in (ROOT, ROOT / "benchmarks"):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    import torch
+    import train_step
+
+    info = train_step.hardware(torch.device("cpu"))
+    info["affinity"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    info["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
     return info
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -97,7 +98,7 @@ def bare_row(name: str, data: Any, args: argparse.Namespace, sparse: bool, vocab
         "vocab": vocab,
         "sessions_per_s": r.sessions_per_s,
         "median_step_ms": r.median_ms,
-        "phase_median_ms": {p: sorted(v)[len(v) // 2] for p, v in r.phases_ms.items()},
+        "phase_median_ms": {p: statistics.median(v) for p, v in r.phases_ms.items()},
     }
 
 

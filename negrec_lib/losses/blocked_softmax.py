@@ -49,42 +49,37 @@ def _loss_and_grads(
     y = targets - N_RESERVED  # [N] column of each row's target
     rows_per, cols_per = _blocks(n, v - N_RESERVED, max_elems)
     total = torch.zeros((), dtype=acc, device=h.device)
-    grad_h = torch.empty(n, h.shape[1], dtype=acc, device=h.device) if need_grad else None
-    grad_e = torch.zeros(v, h.shape[1], dtype=acc, device=h.device) if need_grad else None
+    grad_h = grad_e = None
+    if need_grad:
+        grad_h = torch.zeros(n, h.shape[1], dtype=acc, device=h.device)
+        grad_e = torch.zeros(v, h.shape[1], dtype=acc, device=h.device)
     scale = 1.0 / n
     for r0 in range(0, n, rows_per):
         hb, yb = h[r0 : r0 + rows_per], y[r0 : r0 + rows_per]  # [b, D], [b]
-        b = hb.shape[0]
-        arange = torch.arange(b, device=h.device)
-        if cols_per >= emb.shape[0]:  # one chunk: keep the logits between softmax and gradient
-            logits = (hb @ emb.T).to(acc)  # [b, V']
-            lse = torch.logsumexp(logits, dim=1)  # [b]
-            chunks = [(0, logits)]
+        arange = torch.arange(hb.shape[0], device=h.device)
+        kept = None  # one chunk: its logits serve the softmax and the gradient
+        if cols_per >= emb.shape[0]:
+            kept = (hb @ emb.T).to(acc)  # [b, V']
+            lse = torch.logsumexp(kept, dim=1)  # [b]
         else:  # first pass: the log-sum-exp, chunk by chunk
-            lse = torch.full((b,), float("-inf"), dtype=acc, device=h.device)
+            lse = torch.full((hb.shape[0],), float("-inf"), dtype=acc, device=h.device)
             for c0 in range(0, emb.shape[0], cols_per):
                 part = (hb @ emb[c0 : c0 + cols_per].T).to(acc)
                 lse = torch.logaddexp(lse, torch.logsumexp(part, dim=1))
-            chunks = None
-        target_logit = torch.zeros(b, dtype=acc, device=h.device)
-        ghb = torch.zeros(b, h.shape[1], dtype=acc, device=h.device)
+        target_logit = torch.zeros_like(lse)
         for c0 in range(0, emb.shape[0], cols_per):
             ec = emb[c0 : c0 + cols_per]  # [c, D]
-            logits = chunks[0][1] if chunks is not None else (hb @ ec.T).to(acc)  # [b, c]
+            logits = kept if kept is not None else (hb @ ec.T).to(acc)  # [b, c]
             inside = (yb >= c0) & (yb < c0 + ec.shape[0])
             target_logit[inside] = logits[arange[inside], yb[inside] - c0]
-            if not need_grad:
+            if grad_h is None or grad_e is None:
                 continue
             g = logits.sub_(lse[:, None]).exp_()  # softmax, in place: [b, c]
             g[arange[inside], yb[inside] - c0] -= 1.0  # minus the one-hot target
-            g.mul_(scale)
-            gc = g.to(dtype)
-            ghb += (gc @ ec).to(acc)  # [b, D]
-            assert grad_e is not None
+            gc = g.mul_(scale).to(dtype)
+            grad_h[r0 : r0 + hb.shape[0]] += (gc @ ec).to(acc)  # [b, D]
             grad_e[N_RESERVED + c0 : N_RESERVED + c0 + ec.shape[0]] += (gc.T @ hb).to(acc)
         total += (lse - target_logit).sum()
-        if grad_h is not None:
-            grad_h[r0 : r0 + b] = ghb
     return total * scale, grad_h, grad_e
 
 

@@ -65,13 +65,17 @@ def _check_vocab(n_scored: int, vocab_size: int) -> None:
         )
 
 
+def _prefix_ids(tracks: Tensor, lengths: Tensor) -> Tensor:
+    """[B, L] the tracks of each row's input prefix, PAD (a reserved id) beyond its length."""
+    inside = torch.arange(tracks.shape[1], device=tracks.device)[None, :] < lengths[:, None]
+    return torch.where(inside, tracks, torch.full_like(tracks, PAD_ID))
+
+
 def _seen_mask(tracks: Tensor, lengths: Tensor, vocab_size: int) -> Tensor:
     """[B, V] bool: True where the track appears in the row's input prefix."""
-    b, length = tracks.shape
-    inside = torch.arange(length, device=tracks.device)[None, :] < lengths[:, None]  # [B, L]
-    ids = torch.where(inside, tracks, torch.zeros_like(tracks)).clamp(0, vocab_size - 1)
-    seen = torch.zeros(b, vocab_size, dtype=torch.bool, device=tracks.device)
-    return seen.scatter_(1, ids, True)  # column 0 (PAD) is reserved anyway
+    ids = _prefix_ids(tracks, lengths).clamp(0, vocab_size - 1)
+    seen = torch.zeros(tracks.shape[0], vocab_size, dtype=torch.bool, device=tracks.device)
+    return seen.scatter_(1, ids, True)  # column PAD is reserved anyway
 
 
 def evaluate(
@@ -127,7 +131,11 @@ def evaluate(
 
         batches = tqdm(batches, desc=f"evaluate {split} ({protocol})", leave=False)
     was_training, checked = model.training, False
-    dot_table = getattr(model, "dot_table", None) if protocol == "full" else None
+    table = None  # [V, D]: the encoders' scores are dot products with it (fixed while evaluating)
+    if protocol == "full" and hasattr(model, "dot_table"):
+        with torch.no_grad():
+            table = model.dot_table()
+        _check_vocab(table.shape[0], vocab_size)
     model.eval()
     try:
         with torch.no_grad():
@@ -142,13 +150,8 @@ def evaluate(
                     hidden = model.next_track_hidden(tracks, lengths)  # [B, d]
                 with _no_autocast(dev):
                     hidden = hidden.float()
-                    if dot_table is not None:
-                        table = dot_table()  # [V, D]
-                        _check_vocab(table.shape[0], vocab_size)
-                        seen = None
-                        if exclude_seen:  # the prefix, PAD beyond each row's length
-                            inside = torch.arange(tracks.shape[1], device=dev) < lengths[:, None]
-                            seen = torch.where(inside, tracks, torch.full_like(tracks, PAD_ID))
+                    if table is not None:
+                        seen = _prefix_ids(tracks, lengths) if exclude_seen else None
                         ranks = table_target_ranks(hidden, table, targets, seen)  # [B]
                     else:
                         exclude = _seen_mask(tracks, lengths, vocab_size) if exclude_seen else None
