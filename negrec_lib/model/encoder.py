@@ -22,6 +22,7 @@ from ..config import ModelConfig
 from ..errors import ConfigError
 from ..tokens import MASK_ID, N_RESERVED, PAD_ID
 from ..track_table import TrackTable
+from .dropout import Dropout
 from .layer import TransformerLayer
 
 
@@ -102,7 +103,7 @@ class SessionEncoder(nn.Module):
         d = cfg.d_model
         self.item_emb = nn.Embedding(vocab_size, d, padding_idx=PAD_ID)  # [V, D]
         self.pos_emb = nn.Embedding(cfg.max_length + 1, d)  # +1: the appended [MASK]
-        self.emb_drop = nn.Dropout(cfg.dropout)
+        self.emb_drop = Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
             TransformerLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.pre_ln)
             for _ in range(cfg.n_layers)
