@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -254,13 +253,10 @@ def test_sampled_never_forms_full_logits() -> None:
     hidden = torch.randn(N, D)
     targets = torch.randint(N_RESERVED, V, (N,), generator=g)
     sampler = UniformSampler(V)
-    start = time.perf_counter()
     with MaxOutput(table) as spy:
         loss = sampled_softmax_loss(hidden, targets, table, sampler, 1000, logq=True, generator=g)
-    elapsed = time.perf_counter() - start
     assert torch.isfinite(loss)
-    assert spy.largest <= N * (N + 1000)  # [N, C], never [N, V]
-    assert elapsed < 3.0  # generous: shared CI machines
+    assert spy.largest <= N * (N + 1000)  # [N, C], never [N, V] (speed: benchmarks/)
 
 
 def test_samplers() -> None:
@@ -547,3 +543,59 @@ def test_sampled_dropped_hits_equal_masked_columns_with_gradients() -> None:
     torch.testing.assert_close(loss, want)
     torch.testing.assert_close(g_h, w_h)
     torch.testing.assert_close(g_t, w_t)
+
+
+class MatmulShapes(TorchFunctionMode):
+    """Records the operand shapes of every ``@`` / ``torch.matmul`` call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in ("__matmul__", "matmul", "mm"):
+            self.shapes.append((tuple(args[0].shape), tuple(args[1].shape)))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 300])
+def test_reduced_precision_candidate_product_is_bucketed_and_unchanged(n: int) -> None:
+    """Under bf16 autocast the [N, C] product runs on operands padded to multiples of 64 (the
+    CPU's bf16 kernels are built per shape), with the same values and gradients as the exact
+    shapes; in fp32 the exact shapes are kept (the committed runs' rounding)."""
+    from negrec_lib.losses.next_track import _GEMM_BUCKET
+
+    g = torch.Generator().manual_seed(n)
+    V, D = 3000, 16
+    table = torch.randn(V, D, generator=g)
+    hidden = torch.randn(n, D, generator=g)
+    targets = torch.randint(N_RESERVED, V, (n,), generator=g)
+
+    def run(bucketed: bool, autocast: bool) -> tuple[torch.Tensor, ...]:
+        h, e = hidden.clone().requires_grad_(True), table.clone().requires_grad_(True)
+        gen = torch.Generator().manual_seed(7)
+        with MatmulShapes() as spy, torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+            if bucketed:
+                loss = sampled_softmax_loss(h, targets, e, UniformSampler(V), 200, generator=gen)
+            else:  # the same loss with the exact shapes: bf16 operands, fp32 softmax
+                import negrec_lib.losses.next_track as nt
+
+                orig, nt._GEMM_BUCKET = nt._GEMM_BUCKET, 1
+                try:
+                    loss = sampled_softmax_loss(
+                        h, targets, e, UniformSampler(V), 200, generator=gen
+                    )
+                finally:
+                    nt._GEMM_BUCKET = orig
+        loss.backward()
+        return loss.detach(), h.grad, e.grad, spy.shapes
+
+    *padded, shapes = run(True, True)
+    *exact, _ = run(False, True)
+    for a, b in zip(padded, exact):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert shapes and all(
+        a[0] % _GEMM_BUCKET == 0 and b[1] % _GEMM_BUCKET == 0 for a, b in shapes
+    ), shapes
+    *_, fp32_shapes = run(True, False)
+    assert [a[0] for a, _ in fp32_shapes] == [n]  # fp32: the exact [N, D] operand, unpadded
