@@ -15,6 +15,8 @@ MSSD-shaped sessions (`train_step.synthetic_arrays`), in one process, one row af
   epoch; sessions/s is the Trainer's own figure for the epoch (``history[0]["sessions_per_s"]``:
   every step from the first, batches included; validation excluded).
 - ``negrec train, sparse_embeddings=true``: the same with the lazy optimiser chosen.
+- ``negrec train, precision=bf16``: as typed, under a bf16 autocast (``train.precision=bf16``);
+  ``bf16_over_fp32`` divides its sessions/s by the as-typed row's (fp32 on a CPU).
 - At the first vocabulary only: ``negrec train, full softmax`` (``loss.next_loss=full``) with the
   blocked loss (`negrec_lib.losses.blocked_softmax`) and ``... [N, V] logits`` with the loss it
   replaced (``F.cross_entropy`` on the whole logit matrix, patched in for that row).
@@ -138,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         best = max(dense["sessions_per_s"], lazy["sessions_per_s"])
         typed["best_bare_over_trainer"] = best / typed["sessions_per_s"]
         chosen["best_bare_over_trainer"] = best / chosen["sessions_per_s"]
-        rows += [dense, lazy, typed, chosen]
+        bf16 = trainer_row("negrec train, precision=bf16", data, ["train.precision=bf16"], vocab)
+        bf16["bf16_over_fp32"] = bf16["sessions_per_s"] / typed["sessions_per_s"]
+        rows += [dense, lazy, typed, chosen, bf16]
         if i == 0 and not args.no_full:
             full = ["loss.next_loss=full"]
             blocked = trainer_row("negrec train, full softmax (blocked)", data, full, vocab)

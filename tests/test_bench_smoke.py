@@ -32,11 +32,12 @@ def test_trainer_benchmark_rows(tmp_path):
     )  # fmt: skip
     r = json.loads(out.read_text())
     names = [row["row"] for row in r["rows"]]
-    assert names[:4] == [
+    assert names[:5] == [
         "bare dense step (Adam)",
         "bare lazy step (lazy Adam)",
         "negrec train as typed",
         "negrec train, sparse_embeddings=true",
+        "negrec train, precision=bf16",
     ]
     assert "negrec train, full softmax ([N, V] logits)" in names
     for row in r["rows"]:
@@ -46,6 +47,9 @@ def test_trainer_benchmark_rows(tmp_path):
     assert math.isclose(
         typed["bare_over_trainer"], r["rows"][0]["sessions_per_s"] / typed["sessions_per_s"]
     )
+    bf16 = r["rows"][4]
+    assert bf16["sets"] == ["train.precision=bf16"]
+    assert math.isclose(bf16["bf16_over_fp32"], bf16["sessions_per_s"] / typed["sessions_per_s"])
     assert "commit" in r and r["hardware"]["torch"]
 
 
