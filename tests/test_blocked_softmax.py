@@ -54,6 +54,30 @@ def test_bf16_autocast_matches_the_plain_bf16_loss():
     torch.testing.assert_close(ga.float(), gb.float(), rtol=5e-2, atol=2e-3)
 
 
+@pytest.mark.parametrize("n", [37, 64, 130])
+@pytest.mark.parametrize("max_elems", [1 << 21, 4000])  # one block of rows; 64-row blocks, chunks
+def test_bf16_padded_rows_leave_no_trace(n, max_elems, monkeypatch):
+    """In bf16 the rows are padded to a multiple of 64 (kernels are built per shape): the loss and
+    gradients are those of the same bf16 computation on the n real rows alone."""
+    import negrec_lib.losses.blocked_softmax as bs
+
+    h, table, y = case(n=n, v=400, d=16, dtype=torch.float32)
+
+    def run() -> tuple[torch.Tensor, ...]:
+        hb, tb = h.bfloat16().requires_grad_(), table.bfloat16().requires_grad_()
+        loss = blocked_softmax_loss(hb, y, tb, max_block_elems=max_elems)
+        loss.backward()
+        return loss.detach(), hb.grad, tb.grad
+
+    padded = run()
+    monkeypatch.setattr(bs, "_bucketed", lambda h, y, rows: (h, y, rows))  # exact shapes
+    exact = run()
+    assert padded[1].shape == (n, 16) and padded[2].shape == (400, 16)
+    torch.testing.assert_close(padded[0], exact[0], rtol=1e-6, atol=1e-6)
+    for a, b in zip(padded[1:], exact[1:]):  # blocks may differ: bf16 partial products round
+        torch.testing.assert_close(a.float(), b.float(), rtol=1e-2, atol=2.5e-4)
+
+
 def test_without_gradients_and_refusals():
     h, table, y = case()
     with torch.no_grad():
