@@ -34,10 +34,11 @@ def _reduced_precision(h: Tensor) -> bool:
     kind = h.device.type
     if h.dtype in (torch.float16, torch.bfloat16):
         return True
-    return torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind) in (
-        torch.float16,
-        torch.bfloat16,
-    )
+    try:  # the per-device autocast queries arrived in torch 2.4
+        on = torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind)
+    except (AttributeError, TypeError):
+        return False
+    return on in (torch.float16, torch.bfloat16)
 
 
 def _candidate_logits(h: Tensor, cand_emb: Tensor) -> Tensor:
