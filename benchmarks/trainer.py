@@ -21,6 +21,11 @@ MSSD-shaped sessions (`train_step.synthetic_arrays`), in one process, one row af
   blocked loss (`negrec_lib.losses.blocked_softmax`) and ``... [N, V] logits`` with the loss it
   replaced (``F.cross_entropy`` on the whole logit matrix, patched in for that row).
 
+- The study's model (``--study``, on by default; `experiments/study_base.yaml`: d 64, 4 heads,
+  ff 64, lr 0.003, 4,003 ids, sampled softmax with 1,000 negatives) on ONE thread, as the study's
+  grids run it (one run per core): ``study model, fp32`` and ``study model, bf16``, one epoch each
+  (sessions/s per core).
+
 The ratio column divides the bare step's sessions/s by the Trainer's (1.0 = no overhead). The
 JSON (``--out``) holds provenance, hardware and every row. Run it on a quiet machine.
 """
@@ -104,6 +109,31 @@ def bare_row(name: str, data: Any, args: argparse.Namespace, sparse: bool, vocab
     }
 
 
+STUDY_VOCAB = 4_003  # the study's 4,000 tracks and the 3 reserved ids
+STUDY_SETS = ["model.d_model=64", "model.n_heads=4", "model.d_ff=64", "train.lr=0.003"]
+
+
+def study_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The study's model on one thread (one run per core, as its grids run), fp32 and bf16."""
+    print(f"study model (d 64, V = {STUDY_VOCAB:,}), one thread")
+    arrays = ts.synthetic_arrays(args.sessions, STUDY_VOCAB, args.seed)
+    data = with_eval_rows(
+        ts.synthetic_session_data(arrays, STUDY_VOCAB, torch.device("cpu")), args.eval_sessions
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fp32 = trainer_row("study model, fp32", data, STUDY_SETS, STUDY_VOCAB)
+        bf16 = trainer_row(
+            "study model, bf16", data, [*STUDY_SETS, "train.precision=bf16"], STUDY_VOCAB
+        )
+    finally:
+        torch.set_num_threads(threads)
+    fp32["threads"] = bf16["threads"] = 1
+    bf16["bf16_over_fp32"] = bf16["sessions_per_s"] / fp32["sessions_per_s"]
+    return [fp32, bf16]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vocabs", default="10003,100003,1000003")
@@ -112,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--no-full", action="store_true", help="skip the full-softmax rows")
+    ap.add_argument("--no-study", action="store_true", help="skip the study-model rows")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/bench_trainer.json")
     args = ap.parse_args(argv)
@@ -163,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(b)
         del data, arrays
         gc.collect()
+    if not args.no_study:
+        rows += study_rows(args)
     record.write(args.out, "trainer", args, start, {"rows": rows})
     return 0
 

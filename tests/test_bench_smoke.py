@@ -41,12 +41,15 @@ def test_trainer_benchmark_rows(tmp_path):
     ]
     assert "negrec train, full softmax ([N, V] logits)" in names
     for row in r["rows"]:
-        assert row["vocab"] == 503 and math.isfinite(row["sessions_per_s"])
+        assert row["vocab"] in (503, 4003) and math.isfinite(row["sessions_per_s"])
         assert row["sessions_per_s"] > 0
     typed = r["rows"][2]
     assert math.isclose(
         typed["bare_over_trainer"], r["rows"][0]["sessions_per_s"] / typed["sessions_per_s"]
     )
+    study = [row for row in r["rows"] if row["row"].startswith("study model")]
+    assert [row["row"] for row in study] == ["study model, fp32", "study model, bf16"]
+    assert all(row["threads"] == 1 and row["vocab"] == 4003 for row in study)
     bf16 = r["rows"][4]
     assert bf16["sets"] == ["train.precision=bf16"]
     assert math.isclose(bf16["bf16_over_fp32"], bf16["sessions_per_s"] / typed["sessions_per_s"])
