@@ -15,7 +15,7 @@ from torch import Tensor
 from ..config import LossConfig
 from ..errors import ConfigError
 from ..tokens import N_RESERVED
-from .blocked_softmax import blocked_softmax_loss
+from .blocked_softmax import BUCKET, blocked_softmax_loss
 from .samplers import CandidateSampler
 
 EmbeddingSource = Tensor | Callable[[Tensor], Tensor]  # a [V, D] table, or ids -> [.., D]
@@ -26,7 +26,7 @@ def _upcast(x: Tensor) -> Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-_GEMM_BUCKET = 64  # rows and columns of a reduced-precision candidate product, rounded up to this
+_GEMM_BUCKET = BUCKET  # rows and columns of a reduced-precision candidate product: multiples of it
 
 
 def _reduced_precision(h: Tensor) -> bool:
