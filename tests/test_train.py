@@ -247,3 +247,21 @@ def test_torchrun_two_processes_on_cpu(make_cfg, tiny_sets, tmp_path, data_root)
     )
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert "hr@10=" in ev.stdout
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_large_table_on_the_cpu_names_lazy_adam_once(
+    make_cfg, tmp_path, data_root, capsys, monkeypatch, sparse
+):
+    """Exact Adam over a table above `optim.LARGE_TABLE` ids prints one note at the start of fit
+    (the threshold lowered here to this test's 303 ids); lazy Adam prints none."""
+    import negrec_lib.optim as optim
+
+    monkeypatch.setattr(optim, "LARGE_TABLE", 100)
+    cfg = make_cfg("train.epochs=1", "train.progress=true", f"train.sparse_embeddings={sparse}")
+    Trainer(cfg, _data(cfg, data_root), tmp_path).fit()
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    if sparse:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and "train.sparse_embeddings=true" in notes[0], notes

@@ -25,7 +25,7 @@ from ..data.sessions import SessionData
 from ..errors import CheckpointError, ConfigError, NegrecError
 from ..losses import make_sampler
 from ..metrics import evaluate
-from ..optim import clip_grad_norm_, make_optimizer
+from ..optim import clip_grad_norm_, dense_table_note, make_optimizer
 from ..progress import ProgressSlot, epoch_summary
 from ..provenance import provenance
 from ..runtime import (
@@ -219,6 +219,9 @@ class Trainer:
         callbacks = list(callbacks) if self.dist.main else []
         for cb in callbacks:
             call_hook(cb, "on_fit_start", self)
+        note = dense_table_note(self.data.vocab_size, t, self.device)
+        if show and note and self.state.epoch < t.epochs:
+            print(note, flush=True)
         self._slot = ProgressSlot(show)
         try:
             result = self._fit_loop(callbacks, show)
