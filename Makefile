@@ -66,6 +66,7 @@ RUFF_PENDING ?=
 MYPY_PATHS ?= negrec_lib/tokens.py negrec_lib/config/ negrec_lib/model/ negrec_lib/losses/ \
 	negrec_lib/metrics/ negrec_lib/optim.py negrec_lib/checkpoint/ negrec_lib/provenance.py \
 	negrec_lib/runs.py negrec_lib/train/ negrec_lib/data/sessions.py negrec_lib/data/prepared_read.py negrec_lib/cli/ \
+	negrec_lib/data/csv_parse.py \
 	negrec_lib/__init__.py negrec_lib/step.py negrec_lib/track_table.py negrec_lib/study/stats.py
 comma := ,
 empty :=

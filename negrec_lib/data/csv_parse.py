@@ -21,7 +21,7 @@ import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,7 +227,8 @@ def pipelined(
     count as ``n_lines``. `on_exhausted` is called once the last block has been read (and
     handed to the pool). Errors are raised as ``csvf.error``.
     """
-    raw, pending = csvf.blocks(n_threads()), deque()
+    raw = csvf.blocks(n_threads())
+    pending: deque[tuple[object, Future]] = deque()  # (block's buffer, its decode) in file order
     state = {"exhausted": False}
 
     def submit() -> None:
