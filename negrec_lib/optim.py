@@ -3,7 +3,9 @@
 `make_optimizer` is the one choice a run makes (``train.sparse_embeddings``):
 
 - False (default, the paper): ``torch.optim.Adam`` over every parameter, ``fused=True`` where
-  this torch build supports it on the parameters' device (the same update in one pass);
+  this torch build supports it on the parameters' device (the same update in one pass); for a
+  table of `LARGE_TABLE` ids or more on the CPU, the same Adam as `ScatterAdam` (the table's
+  gradient kept sparse until Adam's step);
 - True: `LazyAdam` with the track table on sparse gradients; only the rows a batch touched move
   (a different optimiser, see `LazyAdam`).
 
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +25,9 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .model import SessionEncoder
 
-__all__ = ["LazyAdam", "clip_grad_norm_", "dense_table_note", "make_optimizer"]
+LARGE_TABLE = 500_000  # ids from which exact Adam's pass over the table dominates a CPU step
+
+__all__ = ["LazyAdam", "ScatterAdam", "clip_grad_norm_", "dense_table_note", "make_optimizer"]
 
 
 class LazyAdam(torch.optim.Optimizer):
@@ -106,6 +111,64 @@ class LazyAdam(torch.optim.Optimizer):
         return loss
 
 
+class ScatterAdam(torch.optim.Adam):
+    """``torch.optim.Adam``, the same update, for a track table whose gradient arrives sparse.
+
+    Adam moves every row at every step, so a large table's step is bound by memory traffic; the
+    dense path adds to it a [V, D] gradient zero-filled each step and a norm over all of it. Here
+    the table's gradient stays sparse through backward and clipping (the norm of its rows is the
+    norm of the dense gradient), and `step` writes its rows into a [V, D] buffer that is zero
+    everywhere else, runs Adam with that buffer as the gradient (every row's moments decay and
+    every row moves, exactly as with a dense gradient), then clears those rows again. The result
+    is Adam's to rounding (duplicate rows and the norm are summed in another order). Parameters
+    with dense gradients are stepped as by Adam.
+
+    Examples
+    --------
+    >>> emb = torch.nn.Embedding(6, 2, sparse=True)
+    >>> twin = torch.nn.Embedding(6, 2)
+    >>> _ = twin.load_state_dict(emb.state_dict())
+    >>> ours = ScatterAdam(emb.parameters(), lr=0.1)
+    >>> adam = torch.optim.Adam(twin.parameters(), lr=0.1)
+    >>> for ids in ([1, 3, 3], [2], [1]):
+    ...     for m, o in ((emb, ours), (twin, adam)):
+    ...         m(torch.tensor(ids)).sum().backward()
+    ...         o.step()
+    ...         o.zero_grad()
+    >>> torch.allclose(emb.weight, twin.weight)  # row 3: a gradient at step 1 only, moved at 2, 3
+    True
+    """
+
+    def __init__(self, params: Iterable, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self._zero_grads: dict[int, Tensor] = {}
+
+    @torch.no_grad()
+    def step(  # type: ignore[override]  # the closure returns the loss tensor, as torch's own
+        self, closure: Callable[[], Tensor] | None = None
+    ) -> Tensor | None:
+        """Adam's step; sparse gradients enter through the zero buffer and are then dropped."""
+        swapped = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None or not p.grad.is_sparse:
+                    continue
+                g = p.grad.coalesce()
+                buf = self._zero_grads.get(id(p))
+                if buf is None:
+                    buf = self._zero_grads[id(p)] = torch.zeros_like(p)
+                rows = g.indices()[0]
+                buf.index_copy_(0, rows, g.values())
+                p.grad = buf
+                swapped.append((p, buf, rows))
+        try:
+            return super().step(closure)
+        finally:
+            for p, buf, rows in swapped:
+                buf.index_fill_(0, rows, 0.0)  # zero everywhere again, for the next step
+                p.grad = None
+
+
 def _fused_adam_supported(params: list[nn.Parameter]) -> bool:
     """Whether ``torch.optim.Adam(fused=True)`` takes these parameters (CPU: torch >= 2.4)."""
     try:
@@ -121,14 +184,19 @@ def _fused_adam_supported(params: list[nn.Parameter]) -> bool:
     return all(p.is_floating_point() for p in params) and len({p.device.type for p in params}) == 1
 
 
-def make_optimizer(model: SessionEncoder, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: SessionEncoder, cfg: TrainConfig, sparse_table_ok: bool = False
+) -> torch.optim.Optimizer:
     """The optimiser for ``model`` under ``cfg``; also sets ``model.sparse_grad`` to match.
 
     ``cfg.sparse_embeddings`` False (default, the paper): ``torch.optim.Adam`` over every
     parameter, with ``fused=True`` where this torch build supports it on the parameters' device
-    (one pass over the 1 M x 128 table instead of a dozen; the same Adam update). True: `LazyAdam`,
-    with the track table on sparse gradients; only the rows of a batch are updated (a different
-    optimiser: see `LazyAdam`). Weight decay cannot be lazy, so it is refused there.
+    (one pass over the 1 M x 128 table instead of a dozen; the same Adam update). When the caller
+    allows sparse table gradients (``sparse_table_ok``: one process, not compiled, no gradient
+    scaler) and the table has `LARGE_TABLE` ids or more on the CPU, the same Adam as `ScatterAdam`
+    (no [V, D] gradient to zero-fill and take the norm of; Adam's result to rounding). True:
+    `LazyAdam`, with the track table on sparse gradients; only the rows of a batch are updated (a
+    different optimiser: see `LazyAdam`). Weight decay cannot be lazy, so it is refused there.
 
     Clip with `clip_grad_norm_` of this module (``torch.nn.utils.clip_grad_norm_`` rejects
     sparse gradients).
@@ -155,14 +223,13 @@ def make_optimizer(model: SessionEncoder, cfg: TrainConfig) -> torch.optim.Optim
                 f"(got {cfg.weight_decay}) or train.sparse_embeddings=false"
             )
         return LazyAdam(params, lr=cfg.lr)
-    fused = _fused_adam_supported(params)
     # fused=None is Adam's default (its own choice of loop); True where supported
-    return torch.optim.Adam(
-        params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if fused else None
-    )
-
-
-LARGE_TABLE = 500_000  # ids from which exact Adam's pass over the table dominates a CPU step
+    fused = True if _fused_adam_supported(params) else None
+    on_cpu = model.item_emb.weight.device.type == "cpu"
+    if sparse_table_ok and on_cpu and model.vocab_size >= LARGE_TABLE:
+        model.sparse_grad = True
+        return ScatterAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
 
 
 def dense_table_note(vocab_size: int, cfg: TrainConfig, device: torch.device) -> str | None:

@@ -108,12 +108,18 @@ def test_identical_runs_give_identical_metrics(make_cfg, tmp_path, data_root):
         (1, None, "train.sparse_embeddings=false"),  # killed at the end of epoch 1
         (3, 4, "train.sparse_embeddings=false"),  # killed mid-epoch
         (3, 4, "train.sparse_embeddings=true"),  # lazy Adam's state resumes too
+        (3, 4, "scatter"),  # and ScatterAdam's (a large table on the CPU: threshold lowered)
     ],
 )
 def test_interrupted_run_resumes_to_the_same_result(
     make_cfg, tmp_path, data_root, monkeypatch, stop_at_save, every, extra
 ):
     """Kill a run right after its n-th checkpoint and resume it: same weights, same metrics."""
+    if extra == "scatter":
+        import negrec_lib.optim as optim
+
+        monkeypatch.setattr(optim, "LARGE_TABLE", 100)
+        extra = "train.sparse_embeddings=false"
     cfg = make_cfg("loss.skip_weight=1", "train.epochs=3", "model.dropout=0.3", extra)
     data = _data(cfg, data_root)
     full = Trainer(cfg, data, tmp_path / "full", checkpoint_every=every).fit()
@@ -265,3 +271,25 @@ def test_a_large_table_on_the_cpu_names_lazy_adam_once(
         assert notes == []
     else:
         assert len(notes) == 1 and "train.sparse_embeddings=true" in notes[0], notes
+
+
+def test_scatter_adam_is_adam_to_rounding(make_cfg, tmp_path, data_root, monkeypatch):
+    """A large table on the CPU trains with `ScatterAdam` (the threshold lowered to this test's
+    table): the same run as dense Adam to float32 rounding, with and without weight decay."""
+    import negrec_lib.optim as optim
+
+    for decay in ("0", "0.01"):
+        cfg = make_cfg("loss.skip_weight=1", f"train.weight_decay={decay}")
+        data = _data(cfg, data_root)
+        dense = Trainer(cfg, data, tmp_path / f"dense{decay}")
+        assert type(dense.optimizer) is torch.optim.Adam and not dense.model.sparse_grad
+        a = dense.fit()
+        monkeypatch.setattr(optim, "LARGE_TABLE", 100)
+        scatter = Trainer(cfg, data, tmp_path / f"scatter{decay}")
+        assert isinstance(scatter.optimizer, optim.ScatterAdam) and scatter.model.sparse_grad
+        b = scatter.fit()
+        monkeypatch.setattr(optim, "LARGE_TABLE", 500_000)
+        assert scatter.model.item_emb.weight.grad is None  # the buffer is the optimiser's
+        for k, v in dense.model.state_dict().items():
+            torch.testing.assert_close(scatter.model.state_dict()[k], v, rtol=2e-3, atol=2e-5)
+        assert abs(a["test"]["hr@10"] - b["test"]["hr@10"]) <= 0.02

@@ -96,7 +96,10 @@ class Trainer:
             raise ConfigError(
                 "train.sparse_embeddings=true needs one process and train.compile=false"
             )
-        self.optimizer = make_optimizer(self.model, cfg.train)  # sets the model's sparse flag
+        # sets the model's sparse flag; a large table on the CPU may keep sparse gradients
+        # through Adam (ScatterAdam) where nothing else needs them dense
+        sparse_ok = self.dist.world == 1 and not cfg.train.compile and not self.precision.scaler
+        self.optimizer = make_optimizer(self.model, cfg.train, sparse_table_ok=sparse_ok)
         sampler = make_sampler(cfg.loss, self.data.vocab_size, self.data.popularity)
         if sampler is not None and hasattr(sampler, "to"):
             sampler = sampler.to(self.device)
