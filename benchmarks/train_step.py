@@ -352,6 +352,7 @@ def run_ours(
     skip: bool,
     sparse: bool,
     trainer_as_is: bool = False,
+    scatter: bool = False,
 ) -> Row:
     torch.manual_seed(args.seed)
     model = SessionEncoder(ModelConfig(), data.vocab_size).to(device).train()
@@ -361,7 +362,9 @@ def run_ours(
         opt = torch.optim.Adam(model.parameters(), lr=0.005)
         clip: Callable = torch.nn.utils.clip_grad_norm_
     else:
-        opt = make_optimizer(model, TrainConfig(lr=0.005, sparse_embeddings=sparse))
+        # scatter: the Trainer's choice for a large table on one CPU process (ScatterAdam)
+        cfg = TrainConfig(lr=0.005, sparse_embeddings=sparse)
+        opt = make_optimizer(model, cfg, sparse_table_ok=scatter)
         clip = clip_grad_norm_
     set_to_none = trainer_as_is or sparse
     gen = torch.Generator(device=device).manual_seed(args.seed + 1)

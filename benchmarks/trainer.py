@@ -8,7 +8,9 @@ MSSD-shaped sessions (`train_step.synthetic_arrays`), in one process, one row af
 
 - ``bare dense`` and ``bare lazy``: `train_step.run_ours`, the library's step written out by
   hand (median of ``--steps`` steps after ``--warmup``): the best step this machine does with
-  Adam, and with lazy Adam (``train.sparse_embeddings=true``).
+  Adam, and with lazy Adam (``train.sparse_embeddings=true``). From `negrec_lib.optim.LARGE_TABLE`
+  ids also ``bare step (ScatterAdam)``: Adam as the Trainer then runs it (`optim.ScatterAdam`),
+  the baseline of the as-typed row there.
 - ``negrec train as typed``: `negrec_lib.train.Trainer` (what ``negrec train`` runs once the
   prepared folder is loaded) with the paper's configuration (``ExperimentConfig()``: d 128,
   batch 128, sampled softmax with 1,000 negatives, Adam, clipping at 5, progress bar on) for one
@@ -54,6 +56,7 @@ import torch.nn.functional as F  # noqa: E402
 import train_step as ts  # noqa: E402
 
 import negrec_lib.losses.next_track as next_track  # noqa: E402
+import negrec_lib.optim as optim  # noqa: E402
 from negrec_lib.config import ExperimentConfig  # noqa: E402
 from negrec_lib.tokens import N_RESERVED  # noqa: E402
 from negrec_lib.train import Trainer  # noqa: E402
@@ -97,8 +100,12 @@ def trainer_row(name: str, data: Any, sets: list[str], vocab: int) -> dict[str, 
     return row
 
 
-def bare_row(name: str, data: Any, args: argparse.Namespace, sparse: bool, vocab: int) -> dict:
-    r = ts.run_ours(name, data, args, torch.device("cpu"), "fp32", skip=False, sparse=sparse)
+def bare_row(
+    name: str, data: Any, args: argparse.Namespace, sparse: bool, vocab: int, scatter: bool = False
+) -> dict:
+    r = ts.run_ours(
+        name, data, args, torch.device("cpu"), "fp32", skip=False, sparse=sparse, scatter=scatter
+    )
     print(f"  {name:44} {r.sessions_per_s:8.0f} sessions/s", flush=True)
     return {
         "row": name,
@@ -143,10 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--no-full", action="store_true", help="skip the full-softmax rows")
     ap.add_argument("--no-study", action="store_true", help="skip the study-model rows")
+    ap.add_argument(
+        "--large-table",
+        type=int,
+        default=optim.LARGE_TABLE,
+        help="ids from which the Trainer takes ScatterAdam (lower it to test that row)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/bench_trainer.json")
     args = ap.parse_args(argv)
     args.batch, args.negatives = 128, 1000  # run_ours reads these: the paper's
+    optim.LARGE_TABLE = args.large_table  # the Trainer and make_optimizer read it at call time
     vocabs = [int(v) for v in args.vocabs.split(",")]
     start = record.started()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabularies {vocabs}")
@@ -158,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             ts.synthetic_session_data(arrays, vocab, torch.device("cpu")), args.eval_sessions
         )
         dense = bare_row("bare dense step (Adam)", data, args, False, vocab)
+        exact = dense  # the exact-Adam step the Trainer takes at this size
+        if vocab >= args.large_table:
+            exact = bare_row("bare step (ScatterAdam)", data, args, False, vocab, scatter=True)
         lazy = bare_row("bare lazy step (lazy Adam)", data, args, True, vocab)
         typed = trainer_row("negrec train as typed", data, [], vocab)
         chosen = trainer_row(
@@ -166,14 +183,14 @@ def main(argv: list[str] | None = None) -> int:
             ["train.sparse_embeddings=true"],
             vocab,
         )
-        typed["bare_over_trainer"] = dense["sessions_per_s"] / typed["sessions_per_s"]
+        typed["bare_over_trainer"] = exact["sessions_per_s"] / typed["sessions_per_s"]
         chosen["bare_over_trainer"] = lazy["sessions_per_s"] / chosen["sessions_per_s"]
-        best = max(dense["sessions_per_s"], lazy["sessions_per_s"])
+        best = max(exact["sessions_per_s"], lazy["sessions_per_s"])
         typed["best_bare_over_trainer"] = best / typed["sessions_per_s"]
         chosen["best_bare_over_trainer"] = best / chosen["sessions_per_s"]
         bf16 = trainer_row("negrec train, precision=bf16", data, ["train.precision=bf16"], vocab)
         bf16["bf16_over_fp32"] = bf16["sessions_per_s"] / typed["sessions_per_s"]
-        rows += [dense, lazy, typed, chosen, bf16]
+        rows += [dense, *([exact] if exact is not dense else []), lazy, typed, chosen, bf16]
         if i == 0 and not args.no_full:
             full = ["loss.next_loss=full"]
             blocked = trainer_row("negrec train, full softmax (blocked)", data, full, vocab)

@@ -28,12 +28,13 @@ def test_trainer_benchmark_rows(tmp_path):
     out = tmp_path / "trainer.json"
     _run(
         "trainer.py", "--vocabs", "503", "--sessions", "600", "--eval-sessions", "100",
-        "--steps", "2", "--warmup", "1", "--out", str(out),
+        "--steps", "2", "--warmup", "1", "--large-table", "500", "--out", str(out),
     )  # fmt: skip
     r = json.loads(out.read_text())
     names = [row["row"] for row in r["rows"]]
-    assert names[:5] == [
+    assert names[:6] == [
         "bare dense step (Adam)",
+        "bare step (ScatterAdam)",  # the table is above --large-table
         "bare lazy step (lazy Adam)",
         "negrec train as typed",
         "negrec train, sparse_embeddings=true",
@@ -43,14 +44,14 @@ def test_trainer_benchmark_rows(tmp_path):
     for row in r["rows"]:
         assert row["vocab"] in (503, 4003) and math.isfinite(row["sessions_per_s"])
         assert row["sessions_per_s"] > 0
-    typed = r["rows"][2]
+    typed = r["rows"][3]
     assert math.isclose(
-        typed["bare_over_trainer"], r["rows"][0]["sessions_per_s"] / typed["sessions_per_s"]
+        typed["bare_over_trainer"], r["rows"][1]["sessions_per_s"] / typed["sessions_per_s"]
     )
     study = [row for row in r["rows"] if row["row"].startswith("study model")]
     assert [row["row"] for row in study] == ["study model, fp32", "study model, bf16"]
     assert all(row["threads"] == 1 and row["vocab"] == 4003 for row in study)
-    bf16 = r["rows"][4]
+    bf16 = r["rows"][5]
     assert bf16["sets"] == ["train.precision=bf16"]
     assert math.isclose(bf16["bf16_over_fp32"], bf16["sessions_per_s"] / typed["sessions_per_s"])
     assert "commit" in r and r["hardware"]["torch"]
