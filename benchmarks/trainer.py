@@ -8,9 +8,9 @@ MSSD-shaped sessions (`train_step.synthetic_arrays`), in one process, one row af
 
 - ``bare dense`` and ``bare lazy``: `train_step.run_ours`, the library's step written out by
   hand (median of ``--steps`` steps after ``--warmup``): the best step this machine does with
-  Adam, and with lazy Adam (``train.sparse_embeddings=true``). From `negrec_lib.optim.LARGE_TABLE`
-  ids also ``bare step (ScatterAdam)``: Adam as the Trainer then runs it (`optim.ScatterAdam`),
-  the baseline of the as-typed row there.
+  Adam, and with lazy Adam (``train.sparse_embeddings=true``). From
+  `negrec_lib.optim.SCATTER_TABLE` ids also ``bare step (ScatterAdam)``: Adam as the Trainer then
+  runs it (`optim.ScatterAdam`), the baseline of the as-typed row there.
 - ``negrec train as typed``: `negrec_lib.train.Trainer` (what ``negrec train`` runs once the
   prepared folder is loaded) with the paper's configuration (``ExperimentConfig()``: d 128,
   batch 128, sampled softmax with 1,000 negatives, Adam, clipping at 5, progress bar on) for one
@@ -151,16 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-full", action="store_true", help="skip the full-softmax rows")
     ap.add_argument("--no-study", action="store_true", help="skip the study-model rows")
     ap.add_argument(
-        "--large-table",
+        "--scatter-table",
         type=int,
-        default=optim.LARGE_TABLE,
+        default=optim.SCATTER_TABLE,
         help="ids from which the Trainer takes ScatterAdam (lower it to test that row)",
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/bench_trainer.json")
     args = ap.parse_args(argv)
     args.batch, args.negatives = 128, 1000  # run_ours reads these: the paper's
-    optim.LARGE_TABLE = args.large_table  # the Trainer and make_optimizer read it at call time
+    optim.SCATTER_TABLE = args.scatter_table  # make_optimizer reads it at call time
     vocabs = [int(v) for v in args.vocabs.split(",")]
     start = record.started()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabularies {vocabs}")
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         dense = bare_row("bare dense step (Adam)", data, args, False, vocab)
         exact = dense  # the exact-Adam step the Trainer takes at this size
-        if vocab >= args.large_table:
+        if vocab >= args.scatter_table:
             exact = bare_row("bare step (ScatterAdam)", data, args, False, vocab, scatter=True)
         lazy = bare_row("bare lazy step (lazy Adam)", data, args, True, vocab)
         typed = trainer_row("negrec train as typed", data, [], vocab)

@@ -4,7 +4,7 @@
 
 - False (default, the paper): ``torch.optim.Adam`` over every parameter, ``fused=True`` where
   this torch build supports it on the parameters' device (the same update in one pass); for a
-  table of `LARGE_TABLE` ids or more on the CPU, the same Adam as `ScatterAdam` (the table's
+  table of `SCATTER_TABLE` ids or more on the CPU, the same Adam as `ScatterAdam` (the table's
   gradient kept sparse until Adam's step);
 - True: `LazyAdam` with the track table on sparse gradients; only the rows a batch touched move
   (a different optimiser, see `LazyAdam`).
@@ -26,8 +26,21 @@ from .errors import ConfigError
 from .model import SessionEncoder
 
 LARGE_TABLE = 500_000  # ids from which exact Adam's pass over the table dominates a CPU step
+# ids from which a CPU run keeps the table's gradient sparse until Adam (`ScatterAdam`): the
+# zero-fill and norm of a [V, D] gradient grow with V (two cores: the step 1.1x as fast at 100 k
+# ids, 1.4x at 1 M); below, within noise, and runs stay bit for bit those of the dense gradient
+# (every committed result trained on fewer than 10 k ids)
+SCATTER_TABLE = 50_000
 
-__all__ = ["LazyAdam", "ScatterAdam", "clip_grad_norm_", "dense_table_note", "make_optimizer"]
+__all__ = [
+    "LARGE_TABLE",
+    "SCATTER_TABLE",
+    "LazyAdam",
+    "ScatterAdam",
+    "clip_grad_norm_",
+    "dense_table_note",
+    "make_optimizer",
+]
 
 
 class LazyAdam(torch.optim.Optimizer):
@@ -193,7 +206,7 @@ def make_optimizer(
     parameter, with ``fused=True`` where this torch build supports it on the parameters' device
     (one pass over the 1 M x 128 table instead of a dozen; the same Adam update). When the caller
     allows sparse table gradients (``sparse_table_ok``: one process, not compiled, no gradient
-    scaler) and the table has `LARGE_TABLE` ids or more on the CPU, the same Adam as `ScatterAdam`
+    scaler) and the table has `SCATTER_TABLE` ids or more on the CPU, the same Adam as `ScatterAdam`
     (no [V, D] gradient to zero-fill and take the norm of; Adam's result to rounding). True:
     `LazyAdam`, with the track table on sparse gradients; only the rows of a batch are updated (a
     different optimiser: see `LazyAdam`). Weight decay cannot be lazy, so it is refused there.
@@ -226,7 +239,7 @@ def make_optimizer(
     # fused=None is Adam's default (its own choice of loop); True where supported
     fused = True if _fused_adam_supported(params) else None
     on_cpu = model.item_emb.weight.device.type == "cpu"
-    if sparse_table_ok and on_cpu and model.vocab_size >= LARGE_TABLE:
+    if sparse_table_ok and on_cpu and model.vocab_size >= SCATTER_TABLE:
         model.sparse_grad = True
         return ScatterAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
@@ -237,8 +250,8 @@ def dense_table_note(vocab_size: int, cfg: TrainConfig, device: torch.device) ->
 
     Adam moves every row of the [V, D] track table at every step (its moments decay even where a
     batch left no gradient), so on a CPU, from about half a million ids, that pass over the table
-    and its dense gradient outweighs the model (benchmarks/trainer.py on two cores: the lazy step
-    1.2 times as fast at 100 k ids, 3 times at 1 M). The run stays exact Adam; the note only names
+    outweighs the model (benchmarks/trainer.py on two cores: the lazy step 1.2 times as fast as
+    the Trainer's Adam at 100 k ids, twice at 1 M). The run stays exact Adam; the note only names
     the choice.
     None when it does not apply (lazy Adam chosen, a smaller table, a GPU).
 
@@ -257,7 +270,7 @@ def dense_table_note(vocab_size: int, cfg: TrainConfig, device: torch.device) ->
     return (
         f"note: Adam updates all {vocab_size:,} rows of the track table at every step, which "
         "takes most of each step on a CPU at this size; train.sparse_embeddings=true (lazy "
-        "Adam: only the rows of a batch move, a different optimiser) trains about 3 times as "
+        "Adam: only the rows of a batch move, a different optimiser) trains about twice as "
         "fast at 1 M ids (benchmarks/trainer.py)"
     )
 

@@ -28,13 +28,13 @@ def test_trainer_benchmark_rows(tmp_path):
     out = tmp_path / "trainer.json"
     _run(
         "trainer.py", "--vocabs", "503", "--sessions", "600", "--eval-sessions", "100",
-        "--steps", "2", "--warmup", "1", "--large-table", "500", "--out", str(out),
+        "--steps", "2", "--warmup", "1", "--scatter-table", "500", "--out", str(out),
     )  # fmt: skip
     r = json.loads(out.read_text())
     names = [row["row"] for row in r["rows"]]
     assert names[:6] == [
         "bare dense step (Adam)",
-        "bare step (ScatterAdam)",  # the table is above --large-table
+        "bare step (ScatterAdam)",  # the table is above --scatter-table
         "bare lazy step (lazy Adam)",
         "negrec train as typed",
         "negrec train, sparse_embeddings=true",

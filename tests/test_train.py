@@ -118,7 +118,7 @@ def test_interrupted_run_resumes_to_the_same_result(
     if extra == "scatter":
         import negrec_lib.optim as optim
 
-        monkeypatch.setattr(optim, "LARGE_TABLE", 100)
+        monkeypatch.setattr(optim, "SCATTER_TABLE", 100)
         extra = "train.sparse_embeddings=false"
     cfg = make_cfg("loss.skip_weight=1", "train.epochs=3", "model.dropout=0.3", extra)
     data = _data(cfg, data_root)
@@ -274,8 +274,9 @@ def test_a_large_table_on_the_cpu_names_lazy_adam_once(
 
 
 def test_scatter_adam_is_adam_to_rounding(make_cfg, tmp_path, data_root, monkeypatch):
-    """A large table on the CPU trains with `ScatterAdam` (the threshold lowered to this test's
-    table): the same run as dense Adam to float32 rounding, with and without weight decay."""
+    """A large table on the CPU trains with `ScatterAdam` (`optim.SCATTER_TABLE` lowered to this
+    test's table): the same run as dense Adam to float32 rounding, with and without weight
+    decay; below the threshold the dense path (every committed result's) is kept."""
     import negrec_lib.optim as optim
 
     for decay in ("0", "0.01"):
@@ -284,11 +285,11 @@ def test_scatter_adam_is_adam_to_rounding(make_cfg, tmp_path, data_root, monkeyp
         dense = Trainer(cfg, data, tmp_path / f"dense{decay}")
         assert type(dense.optimizer) is torch.optim.Adam and not dense.model.sparse_grad
         a = dense.fit()
-        monkeypatch.setattr(optim, "LARGE_TABLE", 100)
+        monkeypatch.setattr(optim, "SCATTER_TABLE", 100)
         scatter = Trainer(cfg, data, tmp_path / f"scatter{decay}")
         assert isinstance(scatter.optimizer, optim.ScatterAdam) and scatter.model.sparse_grad
         b = scatter.fit()
-        monkeypatch.setattr(optim, "LARGE_TABLE", 500_000)
+        monkeypatch.setattr(optim, "SCATTER_TABLE", 10**9)
         assert scatter.model.item_emb.weight.grad is None  # the buffer is the optimiser's
         for k, v in dense.model.state_dict().items():
             torch.testing.assert_close(scatter.model.state_dict()[k], v, rtol=2e-3, atol=2e-5)
