@@ -250,10 +250,9 @@ def dense_table_note(vocab_size: int, cfg: TrainConfig, device: torch.device) ->
 
     Adam moves every row of the [V, D] track table at every step (its moments decay even where a
     batch left no gradient), so on a CPU, from about half a million ids, that pass over the table
-    outweighs the model (benchmarks/trainer.py on two cores: the lazy step 1.2 times as fast as
+    outweighs the model (benchmarks/trainer.py on two cores: the lazy step 1.1 times as fast as
     the Trainer's Adam at 100 k ids, twice at 1 M). The run stays exact Adam; the note only names
-    the choice.
-    None when it does not apply (lazy Adam chosen, a smaller table, a GPU).
+    the choice. None when it does not apply (lazy Adam chosen, a smaller table, a GPU).
 
     Examples
     --------
