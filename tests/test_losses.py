@@ -559,12 +559,13 @@ class MatmulShapes(TorchFunctionMode):
 
 
 @pytest.mark.parametrize("n", [1, 63, 64, 65, 300])
-def test_reduced_precision_candidate_product_is_bucketed_and_unchanged(n: int) -> None:
+def test_reduced_precision_candidate_product_is_bucketed_and_unchanged(n: int, monkeypatch) -> None:
     """Under bf16 autocast the [N, C] product runs on operands padded to multiples of 64 (the
     CPU's bf16 kernels are built per shape), with the same values and gradients as the exact
     shapes; in fp32 the exact shapes are kept (the committed runs' rounding)."""
-    from negrec_lib.losses.next_track import _GEMM_BUCKET
+    import negrec_lib.losses.next_track as nt
 
+    _GEMM_BUCKET = nt._GEMM_BUCKET
     g = torch.Generator().manual_seed(n)
     V, D = 3000, 16
     table = torch.randn(V, D, generator=g)
@@ -572,21 +573,12 @@ def test_reduced_precision_candidate_product_is_bucketed_and_unchanged(n: int) -
     targets = torch.randint(N_RESERVED, V, (n,), generator=g)
 
     def run(bucketed: bool, autocast: bool) -> tuple[torch.Tensor, ...]:
+        # not bucketed: the same loss with the exact shapes (bf16 operands, fp32 softmax)
+        monkeypatch.setattr(nt, "_GEMM_BUCKET", _GEMM_BUCKET if bucketed else 1)
         h, e = hidden.clone().requires_grad_(True), table.clone().requires_grad_(True)
         gen = torch.Generator().manual_seed(7)
         with MatmulShapes() as spy, torch.autocast("cpu", torch.bfloat16, enabled=autocast):
-            if bucketed:
-                loss = sampled_softmax_loss(h, targets, e, UniformSampler(V), 200, generator=gen)
-            else:  # the same loss with the exact shapes: bf16 operands, fp32 softmax
-                import negrec_lib.losses.next_track as nt
-
-                orig, nt._GEMM_BUCKET = nt._GEMM_BUCKET, 1
-                try:
-                    loss = sampled_softmax_loss(
-                        h, targets, e, UniformSampler(V), 200, generator=gen
-                    )
-                finally:
-                    nt._GEMM_BUCKET = orig
+            loss = sampled_softmax_loss(h, targets, e, UniformSampler(V), 200, generator=gen)
         loss.backward()
         return loss.detach(), h.grad, e.grad, spy.shapes
 

@@ -31,6 +31,7 @@ __all__ = ["blocked_softmax_loss"]
 MAX_BLOCK_ELEMS = 1 << 21  # 2 M logits (8 MB in float32) per block
 MIN_ROWS = 64  # fewer rows per block and the products lose their efficiency: chunk columns
 BUCKET = 64  # in fp16/bf16, row counts of the blocks' products are multiples of this
+HALF = (torch.float16, torch.bfloat16)  # the reduced precisions
 
 
 def _blocks(n: int, v: int, max_elems: int) -> tuple[int, int]:
@@ -63,7 +64,7 @@ def _loss_and_grads(
     emb = table[N_RESERVED:].to(dtype)  # [V', D] the candidate columns
     y = targets - N_RESERVED  # [N] column of each row's target
     rows_per, cols_per = _blocks(n, v - N_RESERVED, max_elems)
-    if dtype in (torch.float16, torch.bfloat16):  # fp32 keeps its exact shapes and rounding
+    if dtype in HALF:  # fp32 keeps its exact shapes and rounding
         h, y, rows_per = _bucketed(h, y, rows_per)
     total = torch.zeros((), dtype=acc, device=h.device)
     grad_h = grad_e = None

@@ -15,7 +15,7 @@ from torch import Tensor
 from ..config import LossConfig
 from ..errors import ConfigError
 from ..tokens import N_RESERVED
-from .blocked_softmax import BUCKET, blocked_softmax_loss
+from .blocked_softmax import BUCKET, HALF, blocked_softmax_loss
 from .samplers import CandidateSampler
 
 EmbeddingSource = Tensor | Callable[[Tensor], Tensor]  # a [V, D] table, or ids -> [.., D]
@@ -23,7 +23,7 @@ EmbeddingSource = Tensor | Callable[[Tensor], Tensor]  # a [V, D] table, or ids 
 
 def _upcast(x: Tensor) -> Tensor:
     """fp16/bf16 -> fp32 for softmax arithmetic; fp32 and fp64 are kept as they are."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    return x.float() if x.dtype in HALF else x
 
 
 _GEMM_BUCKET = BUCKET  # rows and columns of a reduced-precision candidate product: multiples of it
@@ -32,13 +32,13 @@ _GEMM_BUCKET = BUCKET  # rows and columns of a reduced-precision candidate produ
 def _reduced_precision(h: Tensor) -> bool:
     """Whether ``h @ E.T`` runs in fp16/bf16 (``h`` itself, or an autocast region around it)."""
     kind = h.device.type
-    if h.dtype in (torch.float16, torch.bfloat16):
+    if h.dtype in HALF:
         return True
     try:  # the per-device autocast queries arrived in torch 2.4
         on = torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind)
     except (AttributeError, TypeError):
         return False
-    return on in (torch.float16, torch.bfloat16)
+    return on in HALF
 
 
 def _candidate_logits(h: Tensor, cand_emb: Tensor) -> Tensor:
